@@ -1,0 +1,64 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Hot numeric targets are optimised in debug builds too, so `swift test` and `swift run` are fast
+/// (ARCHITECTURE.md section 8). Unsafe flags are allowed because this is the root package.
+let optimised: [SwiftSetting] = [.unsafeFlags(["-O"])]
+
+let package = Package(
+    name: "MomentPipeline",
+    products: [
+        .executable(name: "pipeline", targets: ["pipeline"]),
+        .executable(name: "bench", targets: ["bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+    ],
+    targets: [
+        // Layer 1: system libraries.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+
+        // Layer 2: formats and bookkeeping.
+        .target(
+            name: "Shards",
+            dependencies: [
+                "CZstd",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            swiftSettings: optimised),
+        .target(
+            name: "Lineage",
+            dependencies: [
+                "Shards",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+
+        // Layer 5-6: the driver.
+        .target(
+            name: "PipelineDriver",
+            dependencies: ["Lineage", "Shards"]),
+        .executableTarget(
+            name: "pipeline",
+            dependencies: ["PipelineDriver", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "bench",
+            dependencies: [
+                "Shards", "Lineage", "PipelineDriver", "CZstd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: optimised),
+
+        .testTarget(name: "ShardsTests", dependencies: ["Shards"]),
+        .testTarget(name: "LineageTests", dependencies: ["Lineage", "Shards", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "PipelineTests", dependencies: ["PipelineDriver", "Lineage", "Shards", "pipeline"]),
+    ],
+    // Numeric kernels share buffers across threads under their own discipline; Swift 6's strict
+    // concurrency checking would force copies or locks onto those hot paths.
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,258 @@
+import Foundation
+import GRDB
+
+/// One artifact reference of a run: its content hash and the role it played (input name or output file).
+public struct ArtifactRef: Equatable, Hashable, Sendable {
+    public let role: String
+    public let hash: String
+    public init(role: String, hash: String) {
+        self.role = role
+        self.hash = hash
+    }
+}
+
+/// A row of `artifacts`: a content-addressed file under the artifact root.
+public struct ArtifactRecord: Equatable, Sendable {
+    public let hash: String
+    public let kind: String
+    /// Relative to the artifact root, so the root can move (ARCHITECTURE.md section 12).
+    public let path: String
+    public let bytes: Int
+    public let createdAt: Double
+    public init(hash: String, kind: String, path: String, bytes: Int, createdAt: Double) {
+        self.hash = hash
+        self.kind = kind
+        self.path = path
+        self.bytes = bytes
+        self.createdAt = createdAt
+    }
+}
+
+/// A stage run as the manifest records it.
+public struct RunRecord: Equatable, Sendable {
+    public var id: Int64?
+    /// The stage's name in pipeline.json.
+    public var stage: String
+    /// The stage and its sweep point, e.g. `train@model=td-detr`; equal to `stage` without a matrix.
+    public var node: String
+    public var cacheKey: String
+    public var paramsJSON: String
+    public var codeFingerprint: String
+    public var startedAt: Double
+    public var finishedAt: Double?
+    public var status: String
+    public var error: String?
+    public var inputs: [ArtifactRef]
+    public var outputs: [ArtifactRef]
+
+    public static let succeeded = "ok"
+    public static let failed = "failed"
+
+    public init(id: Int64? = nil, stage: String, node: String, cacheKey: String, paramsJSON: String,
+                codeFingerprint: String, startedAt: Double, finishedAt: Double?, status: String, error: String?,
+                inputs: [ArtifactRef], outputs: [ArtifactRef]) {
+        self.id = id
+        self.stage = stage
+        self.node = node
+        self.cacheKey = cacheKey
+        self.paramsJSON = paramsJSON
+        self.codeFingerprint = codeFingerprint
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.status = status
+        self.error = error
+        self.inputs = inputs
+        self.outputs = outputs
+    }
+}
+
+/// The SQLite lineage manifest (ARCHITECTURE.md section 5), in WAL mode so readers never block the driver.
+public final class Manifest: @unchecked Sendable {
+    public let url: URL
+    let pool: DatabasePool
+
+    public init(url: URL) throws {
+        self.url = url
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var config = Configuration()
+        config.busyMode = .timeout(30)
+        config.foreignKeysEnabled = true
+        do {
+            pool = try DatabasePool(path: url.path, configuration: config)
+            try pool.write { db in try Schema.migrate(db) }
+        } catch let error as ManifestError {
+            throw ManifestError("\(url.path): \(error.description)")
+        } catch {
+            throw ManifestError("\(url.path): cannot open the manifest (\(error))")
+        }
+    }
+
+    public var schemaVersion: Int {
+        get throws { try pool.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0 } }
+    }
+
+    // MARK: recording
+
+    /// Records a finished run with its artifacts in one transaction; returns the run id.
+    @discardableResult
+    public func record(_ run: RunRecord, artifacts: [ArtifactRecord]) throws -> Int64 {
+        try pool.write { db in
+            for a in artifacts {
+                try db.execute(sql: """
+                    INSERT INTO artifacts(hash, kind, path, bytes, created_at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT(hash) DO UPDATE SET path = excluded.path, bytes = excluded.bytes
+                    """, arguments: [a.hash, a.kind, a.path, a.bytes, a.createdAt])
+            }
+            try db.execute(sql: """
+                INSERT INTO runs(stage, node, cache_key, params_json, code_fingerprint, started_at, finished_at, status, error)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [run.stage, run.node, run.cacheKey, run.paramsJSON, run.codeFingerprint,
+                                 run.startedAt, run.finishedAt, run.status, run.error])
+            let id = db.lastInsertedRowID
+            for input in run.inputs {
+                try db.execute(sql: "INSERT INTO run_inputs(run_id, artifact_hash, role) VALUES (?, ?, ?)",
+                               arguments: [id, input.hash, input.role])
+            }
+            for output in run.outputs {
+                try db.execute(sql: "INSERT INTO run_outputs(run_id, artifact_hash, role) VALUES (?, ?, ?)",
+                               arguments: [id, output.hash, output.role])
+            }
+            return id
+        }
+    }
+
+    // MARK: queries
+
+    /// The newest successful run with this cache key.
+    public func successfulRun(cacheKey: String) throws -> RunRecord? {
+        try pool.read { db in
+            try Self.fetchRuns(db, where: "cache_key = ? AND status = 'ok'", arguments: [cacheKey], limit: 1).first
+        }
+    }
+
+    /// The newest run of a node, optionally only successful ones.
+    public func latestRun(node: String, succeededOnly: Bool) throws -> RunRecord? {
+        try pool.read { db in
+            try Self.fetchRuns(db, where: succeededOnly ? "node = ? AND status = 'ok'" : "node = ?",
+                               arguments: [node], limit: 1).first
+        }
+    }
+
+    public func run(id: Int64) throws -> RunRecord? {
+        try pool.read { db in try Self.fetchRuns(db, where: "id = ?", arguments: [id], limit: 1).first }
+    }
+
+    public func allRuns() throws -> [RunRecord] {
+        try pool.read { db in try Self.fetchRuns(db, where: "1", arguments: [], limit: nil) }
+    }
+
+    /// The successful run that produced an artifact (the newest, if several produced the same bytes).
+    public func producer(of hash: String) throws -> RunRecord? {
+        try pool.read { db in
+            try Self.fetchRuns(db, where: "status = 'ok' AND id IN (SELECT run_id FROM run_outputs WHERE artifact_hash = ?)",
+                               arguments: [hash], limit: 1).first
+        }
+    }
+
+    public func artifact(hash: String) throws -> ArtifactRecord? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM artifacts WHERE hash = ?", arguments: [hash]).map(Self.artifact)
+        }
+    }
+
+    /// Artifacts whose hash starts with `prefix` (for abbreviated hashes on the command line).
+    public func artifacts(hashPrefix prefix: String) throws -> [ArtifactRecord] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM artifacts WHERE hash LIKE ? ORDER BY hash LIMIT 10",
+                             arguments: [prefix + "%"]).map(Self.artifact)
+        }
+    }
+
+    public func allArtifacts() throws -> [ArtifactRecord] {
+        try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM artifacts ORDER BY hash").map(Self.artifact) }
+    }
+
+    // MARK: garbage collection
+
+    /// Deletes the given runs (and their input/output rows), then every artifact row no run outputs any more;
+    /// returns the removed artifacts so their files can be deleted.
+    public func deleteRuns(ids: [Int64]) throws -> [ArtifactRecord] {
+        try pool.write { db in
+            for id in ids { try db.execute(sql: "DELETE FROM runs WHERE id = ?", arguments: [id]) }
+            let orphans = try Row.fetchAll(db, sql: """
+                SELECT * FROM artifacts WHERE hash NOT IN (SELECT artifact_hash FROM run_outputs)
+                """).map(Self.artifact)
+            try db.execute(sql: "DELETE FROM artifacts WHERE hash NOT IN (SELECT artifact_hash FROM run_outputs)")
+            return orphans
+        }
+    }
+
+    // MARK: file-state cache
+
+    public func cachedHash(path: String, inode: UInt64, mtimeNs: Int64, size: Int64) throws -> String? {
+        try pool.read { db in
+            try String.fetchOne(db, sql: """
+                SELECT hash FROM file_state WHERE path = ? AND inode = ? AND mtime_ns = ? AND size = ?
+                """, arguments: [path, Int64(bitPattern: inode), mtimeNs, size])
+        }
+    }
+
+    public func storeHash(path: String, inode: UInt64, mtimeNs: Int64, size: Int64, hash: String) throws {
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO file_state(path, inode, mtime_ns, size, hash) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(path) DO UPDATE SET inode = excluded.inode, mtime_ns = excluded.mtime_ns,
+                    size = excluded.size, hash = excluded.hash
+                """, arguments: [path, Int64(bitPattern: inode), mtimeNs, size, hash])
+        }
+    }
+
+    /// Loads the whole file-state table (one query instead of one per file on a no-op run).
+    public func allFileStates() throws -> [String: (inode: UInt64, mtimeNs: Int64, size: Int64, hash: String)] {
+        try pool.read { db in
+            var out: [String: (inode: UInt64, mtimeNs: Int64, size: Int64, hash: String)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM file_state") {
+                let inode: Int64 = row["inode"]
+                out[row["path"]] = (UInt64(bitPattern: inode), row["mtime_ns"], row["size"], row["hash"])
+            }
+            return out
+        }
+    }
+
+    public func storeHashes(_ entries: [(path: String, inode: UInt64, mtimeNs: Int64, size: Int64, hash: String)]) throws {
+        guard !entries.isEmpty else { return }
+        try pool.write { db in
+            for e in entries {
+                try db.execute(sql: """
+                    INSERT INTO file_state(path, inode, mtime_ns, size, hash) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT(path) DO UPDATE SET inode = excluded.inode, mtime_ns = excluded.mtime_ns,
+                        size = excluded.size, hash = excluded.hash
+                    """, arguments: [e.path, Int64(bitPattern: e.inode), e.mtimeNs, e.size, e.hash])
+            }
+        }
+    }
+
+    // MARK: rows
+
+    private static func artifact(_ row: Row) -> ArtifactRecord {
+        ArtifactRecord(hash: row["hash"], kind: row["kind"], path: row["path"], bytes: row["bytes"], createdAt: row["created_at"])
+    }
+
+    private static func fetchRuns(_ db: Database, where condition: String, arguments: StatementArguments,
+                                  limit: Int?) throws -> [RunRecord] {
+        let suffix = limit.map { " LIMIT \($0)" } ?? ""
+        let rows = try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE \(condition) ORDER BY id DESC\(suffix)",
+                                    arguments: arguments)
+        return try rows.map { row in
+            let id: Int64 = row["id"]
+            let inputs = try Row.fetchAll(db, sql: "SELECT role, artifact_hash FROM run_inputs WHERE run_id = ? ORDER BY rowid",
+                                          arguments: [id]).map { ArtifactRef(role: $0["role"], hash: $0["artifact_hash"]) }
+            let outputs = try Row.fetchAll(db, sql: "SELECT role, artifact_hash FROM run_outputs WHERE run_id = ? ORDER BY rowid",
+                                           arguments: [id]).map { ArtifactRef(role: $0["role"], hash: $0["artifact_hash"]) }
+            return RunRecord(id: id, stage: row["stage"], node: row["node"], cacheKey: row["cache_key"],
+                             paramsJSON: row["params_json"], codeFingerprint: row["code_fingerprint"],
+                             startedAt: row["started_at"], finishedAt: row["finished_at"], status: row["status"],
+                             error: row["error"], inputs: inputs, outputs: outputs)
+        }
+    }
+}

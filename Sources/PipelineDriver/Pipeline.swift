@@ -1,0 +1,299 @@
+import Foundation
+import Lineage
+import Shards
+
+/// A failure of a pipeline command, as one line for the user.
+public struct PipelineError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Options of `pipeline run`.
+public struct RunOptions: Sendable {
+    public var only: [String] = []
+    public var force: [String] = []
+    public var dryRun = false
+    public var jobs = 1
+    /// Build the package's stage products before running them (off when stages are prebuilt or scripts).
+    public var build = true
+    public init() {}
+}
+
+/// The driver: the plan of pipeline.json over an artifact store and its manifest.
+public final class Pipeline {
+    public let plan: PipelinePlan
+    public let store: ArtifactStore
+    public let manifest: Manifest
+    let contentHasher: ContentHasher
+    let executor: StageExecutor
+    var fingerprintCache: [String: String] = [:]
+    /// Where the package's stage executables are (the driver's own directory).
+    let binDirectory: URL
+    let log: (String) -> Void
+
+    public init(pipelineFile: URL, artifacts: URL, executor: StageExecutor = LocalExecutor(),
+                binDirectory: URL? = nil, log: @escaping (String) -> Void = { print($0) }) throws {
+        plan = try PipelinePlan(spec: PipelineSpec(url: pipelineFile))
+        store = ArtifactStore(root: artifacts)
+        manifest = try Manifest(url: store.manifestURL)
+        contentHasher = try ContentHasher(manifest: manifest)
+        self.executor = executor
+        self.binDirectory = binDirectory ?? Self.ownDirectory()
+        self.log = log
+    }
+
+    static func ownDirectory() -> URL {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent()
+    }
+
+    // MARK: status
+
+    /// Every node with its state, in dependency order.
+    public func status() throws -> [NodeEvaluation] {
+        var outputs: [String: [String: ArtifactRef]] = [:]
+        var result: [NodeEvaluation] = []
+        for node in plan.nodes {
+            let e = try evaluate(node, upstreamOutputs: outputs)
+            if case .fresh = e.state { outputs[node.id] = e.outputs }
+            result.append(e)
+        }
+        try contentHasher.flush()
+        return result
+    }
+
+    // MARK: run
+
+    /// Runs what is stale, in dependency order, up to `jobs` at once. Returns the nodes that ran.
+    @discardableResult
+    public func run(_ options: RunOptions) throws -> [String] {
+        let lock: PipelineLock? = options.dryRun ? nil : try PipelineLock(root: store.root, onWait: log)
+        defer { withExtendedLifetime(lock) {} }
+        if !options.dryRun { try? FileManager.default.removeItem(at: store.tmpDir) }
+
+        let forced = try Set(options.force.flatMap { try resolve($0) })
+        var selected = Set(plan.nodes.map(\.id))
+        if !options.only.isEmpty { selected = try Set(options.only.flatMap { try resolve($0) }) }
+
+        var outputs: [String: [String: ArtifactRef]] = [:]
+        var done = Set<String>()
+        var failed: [String] = []
+        var ran: [String] = []
+        var running: [String: NodeEvaluation] = [:]
+        var builtProducts = Set<String>()
+        let completions = CompletionQueue()
+
+        func skippable(_ node: PlanNode) -> Bool { !selected.contains(node.id) }
+
+        while true {
+            var launchedOrSettled = false
+            for node in plan.nodes where !done.contains(node.id) && running[node.id] == nil {
+                if running.count >= max(1, options.jobs) { break }
+                if !failed.isEmpty { break }
+                guard node.upstream.allSatisfy({ done.contains($0) }) else { continue }
+                let e = try evaluate(node, upstreamOutputs: outputs)
+                switch e.state {
+                case .waiting(let up):
+                    if options.dryRun || skippable(node) {
+                        if !skippable(node) { log("would run  \(node.id)  (after \(up) runs)") }
+                        done.insert(node.id)
+                        launchedOrSettled = true
+                        continue
+                    }
+                    throw PipelineError("\(node.id): its input from \(up) is not available; run without --only to build it")
+                case .fresh where !forced.contains(node.id):
+                    outputs[node.id] = e.outputs
+                    if !options.dryRun { linkOutputs(node.id, e.outputs) }
+                    if !skippable(node) { log("fresh      \(node.id)") }
+                    done.insert(node.id)
+                    launchedOrSettled = true
+                    continue
+                default:
+                    break
+                }
+                let reason: String
+                if case .stale(let r) = e.state { reason = r } else { reason = "forced" }
+                if skippable(node) {
+                    if case .fresh = e.state { outputs[node.id] = e.outputs }
+                    done.insert(node.id)
+                    launchedOrSettled = true
+                    continue
+                }
+                if options.dryRun {
+                    log("would run  \(node.id)  (\(reason))")
+                    done.insert(node.id)
+                    launchedOrSettled = true
+                    continue
+                }
+                let definition = node.stage.definition
+                if options.build && definition.isPackageProduct && !builtProducts.contains(definition.command) {
+                    try buildProduct(definition.command)
+                    builtProducts.insert(definition.command)
+                }
+                log("run        \(node.id)  (\(reason))")
+                running[node.id] = e
+                launch(node, evaluation: e, echo: options.jobs > 1, completions: completions)
+                launchedOrSettled = true
+            }
+            if running.isEmpty {
+                if launchedOrSettled && failed.isEmpty { continue }
+                break
+            }
+            let (id, status, startedAt, tmp) = completions.next()
+            let e = running.removeValue(forKey: id)!
+            let node = plan.node(id)!
+            do {
+                let produced = try finish(node, evaluation: e, status: status, startedAt: startedAt, tmp: tmp)
+                outputs[id] = produced
+                linkOutputs(id, produced)
+                done.insert(id)
+                ran.append(id)
+            } catch {
+                log("FAILED     \(id): \(error)")
+                failed.append(id)
+            }
+        }
+        try contentHasher.flush()
+        if !failed.isEmpty {
+            throw PipelineError("stage \(failed.joined(separator: ", ")) failed; earlier results are kept (see `pipeline status`)")
+        }
+        return ran
+    }
+
+    func resolve(_ name: String) throws -> [String] {
+        let ids = plan.nodes(matching: name).map(\.id)
+        guard !ids.isEmpty else {
+            throw PipelineError("no stage or node named '\(name)' (stages: \(plan.spec.stages.map(\.name).joined(separator: ", ")))")
+        }
+        return ids
+    }
+
+    private func launch(_ node: PlanNode, evaluation e: NodeEvaluation, echo: Bool, completions: CompletionQueue) {
+        let definition = node.stage.definition
+        let tmp = store.tmpDir.appendingPathComponent(ArtifactStore.safeName(node.id) + ".\(getpid())")
+        try? FileManager.default.removeItem(at: tmp)
+        try? FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        var arguments = ["--out", tmp.path, "--params", node.params.canonical]
+        for (i, (role, source)) in node.inputs.enumerated() {
+            let path: String
+            switch source {
+            case .file(let p): path = plan.spec.projectRoot.appendingPathComponent(p).path
+            case .output:
+                let hash = e.inputs[i].hash
+                let artifact = try? manifest.artifact(hash: hash)
+                path = store.url(relative: artifact?.path ?? "").path
+            }
+            arguments += ["--in", "\(role)=\(path)"]
+        }
+        let executable = definition.isPackageProduct
+            ? binDirectory.appendingPathComponent(definition.command)
+            : plan.spec.projectRoot.appendingPathComponent(definition.command)
+        let logURL = store.logURL(node: node.id)
+        let root = plan.spec.projectRoot
+        let executor = self.executor
+        let started = Date().timeIntervalSince1970
+        let prefix: String? = echo ? "[\(node.id)] " : nil
+        let commandLine = arguments
+        Thread.detachNewThread {
+            let status = executor.run(executable: executable, arguments: commandLine, workingDirectory: root,
+                                      log: logURL, echoPrefix: prefix)
+            completions.post((node.id, status, started, tmp))
+        }
+    }
+
+    /// Checks a finished child's outputs, stores them and records the run; a failure is recorded too.
+    private func finish(_ node: PlanNode, evaluation e: NodeEvaluation, status: Int32, startedAt: Double,
+                        tmp: URL) throws -> [String: ArtifactRef] {
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let logPath = store.logURL(node: node.id).path
+        func fail(_ message: String) throws -> Never {
+            let run = RunRecord(stage: node.stage.name, node: node.id, cacheKey: e.cacheKey ?? "", paramsJSON: node.params.canonical,
+                                codeFingerprint: e.codeFingerprint, startedAt: startedAt, finishedAt: Date().timeIntervalSince1970,
+                                status: RunRecord.failed, error: message, inputs: e.inputs, outputs: [])
+            try manifest.record(run, artifacts: [])
+            throw PipelineError(message)
+        }
+        if status != 0 {
+            let how = status < 0 ? "killed by signal \(-status)" : "exit \(status)"
+            let last = Self.lastLine(of: logPath).map { ": \($0)" } ?? ""
+            try fail("\(how)\(last) (log: \(logPath))")
+        }
+        var refs: [String: ArtifactRef] = [:]
+        var artifacts: [ArtifactRecord] = []
+        for file in node.stage.definition.outputs {
+            let url = tmp.appendingPathComponent(file)
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                try fail("exited 0 but did not write its output \(file) (log: \(logPath))")
+            }
+            let hash: String
+            do { hash = try ContentHasher.computeHash(of: url) } catch { try fail("output \(file) does not verify: \(error)") }
+            let (rel, bytes) = try store.adopt(url, hash: hash)
+            artifacts.append(ArtifactRecord(hash: hash, kind: (file as NSString).pathExtension, path: rel, bytes: bytes,
+                                            createdAt: Date().timeIntervalSince1970))
+            refs[file] = ArtifactRef(role: file, hash: hash)
+        }
+        let run = RunRecord(stage: node.stage.name, node: node.id, cacheKey: e.cacheKey!, paramsJSON: node.params.canonical,
+                            codeFingerprint: e.codeFingerprint, startedAt: startedAt, finishedAt: Date().timeIntervalSince1970,
+                            status: RunRecord.succeeded, error: nil, inputs: e.inputs,
+                            outputs: node.stage.definition.outputs.map { refs[$0]! })
+        try manifest.record(run, artifacts: artifacts)
+        return refs
+    }
+
+    private func linkOutputs(_ node: String, _ outputs: [String: ArtifactRef]) {
+        for (file, ref) in outputs {
+            if let a = try? manifest.artifact(hash: ref.hash) { store.link(node: node, file: file, relative: a.path) }
+        }
+    }
+
+    static func lastLine(of path: String) -> String? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        return text.split(whereSeparator: \.isNewline).last.map { String($0.prefix(300)) }
+    }
+
+    /// Builds one executable product of this package, in the configuration the driver itself was built in.
+    private func buildProduct(_ product: String) throws {
+        var arguments = ["build", "--package-path", plan.spec.projectRoot.path, "--product", product]
+        let components = binDirectory.pathComponents
+        if let i = components.lastIndex(where: { $0.hasPrefix(".build") }), i + 2 < components.count {
+            let scratch = NSString.path(withComponents: Array(components[...i]))
+            arguments += ["--scratch-path", scratch, "-c", components.last!]
+        }
+        log("build      \(product)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["swift"] + arguments
+        let logURL = store.logsDir.appendingPathComponent("build-\(product).log")
+        try FileManager.default.createDirectory(at: store.logsDir, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: logURL)
+        defer { try? handle.close() }
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw PipelineError("building \(product) failed: \(Self.lastLine(of: logURL.path) ?? "") (log: \(logURL.path))")
+        }
+    }
+}
+
+/// Finished children, handed from their threads to the driver's loop.
+final class CompletionQueue: @unchecked Sendable {
+    private var items: [(String, Int32, Double, URL)] = []
+    private let condition = NSCondition()
+
+    func post(_ item: (String, Int32, Double, URL)) {
+        condition.lock()
+        items.append(item)
+        condition.signal()
+        condition.unlock()
+    }
+
+    func next() -> (String, Int32, Double, URL) {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.isEmpty { condition.wait() }
+        return items.removeFirst()
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import ZIPFoundation
+
+/// Why a `.npy` / `.npz` file was refused.
+public struct NumpyError: Error, CustomStringConvertible, Equatable {
+    public let file: String
+    public let reason: String
+    public var description: String { "\(file): \(reason)" }
+}
+
+/// One array from a numpy `.npy` file (format versions 1-3), little-endian f4/f2/f8/i4/i8, C order.
+/// Values are kept as their raw bytes and converted on request.
+public struct NumpyArray {
+    public enum ElementType: String {
+        case f2 = "<f2", f4 = "<f4", f8 = "<f8", i4 = "<i4", i8 = "<i8"
+    }
+
+    public let elementType: ElementType
+    public let shape: [Int]
+    let raw: Data
+
+    public var count: Int { shape.reduce(1, *) }
+
+    /// Parses a complete `.npy` byte string; `source` names it in errors (e.g. "vid.npz:features.npy").
+    public init(npy data: Data, source: String) throws {
+        func fail(_ reason: String) -> NumpyError { NumpyError(file: source, reason: reason) }
+        let bytes = [UInt8](data.prefix(12))
+        guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1...5]) == Array("NUMPY".utf8) else {
+            throw fail("not a .npy array (wrong magic bytes)")
+        }
+        let major = bytes[6]
+        let headerLength: Int
+        let headerStart: Int
+        switch major {
+        case 1:
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+            headerStart = 10
+        case 2, 3:
+            guard bytes.count >= 12 else { throw fail("truncated .npy preamble") }
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
+            headerStart = 12
+        default:
+            throw fail(".npy format version \(major) is not supported")
+        }
+        guard data.count >= headerStart + headerLength else { throw fail("truncated .npy header") }
+        let headerData = data.subdata(in: data.startIndex + headerStart..<data.startIndex + headerStart + headerLength)
+        guard let header = String(data: headerData, encoding: major == 3 ? .utf8 : .isoLatin1) else {
+            throw fail("unreadable .npy header")
+        }
+        guard let descr = Self.field("descr", in: header) else { throw fail("no 'descr' in .npy header") }
+        let descrValue = descr.trimmingCharacters(in: CharacterSet(charactersIn: "'\" "))
+        if descrValue.contains("O") { throw fail("object arrays (dtype \(descrValue)) are not supported") }
+        let normalised = descrValue.hasPrefix("|") || descrValue.hasPrefix("=") ? "<" + descrValue.dropFirst() : descrValue
+        guard let type = ElementType(rawValue: normalised) else {
+            if descrValue.hasPrefix(">") { throw fail("big-endian dtype \(descrValue) is not supported") }
+            throw fail("dtype \(descrValue) is not supported (use f4, f2, f8, i4 or i8)")
+        }
+        guard let fortran = Self.field("fortran_order", in: header) else { throw fail("no 'fortran_order' in .npy header") }
+        if fortran.trimmingCharacters(in: .whitespaces).hasPrefix("True") {
+            throw fail("fortran-order arrays are not supported (save with np.ascontiguousarray)")
+        }
+        guard let shapeText = Self.field("shape", in: header) else { throw fail("no 'shape' in .npy header") }
+        let dims = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "() "))
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        var shape: [Int] = []
+        for d in dims {
+            guard let v = Int(d), v >= 0 else { throw fail("bad shape \(shapeText)") }
+            shape.append(v)
+        }
+        let size: Int
+        switch type {
+        case .f2: size = 2
+        case .f4, .i4: size = 4
+        case .f8, .i8: size = 8
+        }
+        let needed = shape.reduce(1, *) * size
+        let bodyStart = headerStart + headerLength
+        guard data.count - bodyStart == needed else {
+            throw fail("array data is \(data.count - bodyStart) bytes, shape \(shape) of \(descrValue) needs \(needed)")
+        }
+        self.elementType = type
+        self.shape = shape
+        self.raw = data.subdata(in: data.startIndex + bodyStart..<data.endIndex)
+    }
+
+    /// Reads a `.npy` file.
+    public init(contentsOf url: URL) throws {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw NumpyError(file: url.path, reason: "cannot read (\(error.localizedDescription))")
+        }
+        try self.init(npy: data, source: url.path)
+    }
+
+    /// The values converted to Float32.
+    public func floats() -> [Float] {
+        raw.withUnsafeBytes { buf -> [Float] in
+            switch elementType {
+            case .f4: return Array(buf.bindMemory(to: Float.self))
+            case .f2: return buf.bindMemory(to: Float16.self).map { Float($0) }
+            case .f8: return buf.bindMemory(to: Double.self).map { Float($0) }
+            case .i4: return buf.bindMemory(to: Int32.self).map { Float($0) }
+            case .i8: return buf.bindMemory(to: Int64.self).map { Float($0) }
+            }
+        }
+    }
+
+    /// The values converted to Int64 (floating values are truncated toward zero).
+    public func int64s() -> [Int64] {
+        raw.withUnsafeBytes { buf -> [Int64] in
+            switch elementType {
+            case .i8: return Array(buf.bindMemory(to: Int64.self))
+            case .i4: return buf.bindMemory(to: Int32.self).map { Int64($0) }
+            case .f4: return buf.bindMemory(to: Float.self).map { Int64($0) }
+            case .f2: return buf.bindMemory(to: Float16.self).map { Int64(Float($0)) }
+            case .f8: return buf.bindMemory(to: Double.self).map { Int64($0) }
+            }
+        }
+    }
+
+    /// The text after `'key':` up to the next top-level comma (or the closing tuple for shapes).
+    private static func field(_ key: String, in header: String) -> String? {
+        guard let keyRange = header.range(of: "'\(key)':") ?? header.range(of: "\"\(key)\":") else { return nil }
+        let rest = header[keyRange.upperBound...].drop(while: { $0 == " " })
+        if rest.first == "(" {
+            guard let close = rest.firstIndex(of: ")") else { return nil }
+            return String(rest[rest.startIndex...close])
+        }
+        let end = rest.firstIndex(where: { $0 == "," || $0 == "}" }) ?? rest.endIndex
+        return String(rest[rest.startIndex..<end])
+    }
+}
+
+/// A numpy `.npz` archive (stored or deflated members), read with ZIPFoundation.
+public struct NpzArchive {
+    public let url: URL
+    private let archive: Archive
+
+    public init(url: URL) throws {
+        self.url = url
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw NumpyError(file: url.path, reason: "file not found")
+        }
+        do {
+            archive = try Archive(url: url, accessMode: .read)
+        } catch {
+            throw NumpyError(file: url.path, reason: "not a readable .npz (zip) archive")
+        }
+    }
+
+    /// Array names, without the `.npy` suffix.
+    public var keys: [String] {
+        archive.map { entry in
+            entry.path.hasSuffix(".npy") ? String(entry.path.dropLast(4)) : entry.path
+        }.sorted()
+    }
+
+    /// The array stored under `key` (the member `key.npy`).
+    public func array(_ key: String) throws -> NumpyArray {
+        guard let entry = archive[key + ".npy"] ?? archive[key] else {
+            throw NumpyError(file: url.path, reason: "no array '\(key)' (has: \(keys.joined(separator: ", ")))")
+        }
+        var data = Data()
+        do {
+            _ = try archive.extract(entry, skipCRC32: false) { data.append($0) }
+        } catch {
+            throw NumpyError(file: url.path, reason: "member '\(entry.path)' is corrupt (\(error))")
+        }
+        return try NumpyArray(npy: data, source: "\(url.path):\(entry.path)")
+    }
+}

@@ -1,0 +1,129 @@
+import ArgumentParser
+import Foundation
+import PipelineDriver
+
+struct Location: ParsableArguments {
+    @Option(name: .customLong("pipeline"), help: "The pipeline file.")
+    var pipelineFile = "pipeline.json"
+
+    @Option(help: "The artifact root (content-addressed store and manifest).")
+    var artifacts = "artifacts"
+
+    func open() throws -> Pipeline {
+        do {
+            return try Pipeline(pipelineFile: URL(fileURLWithPath: pipelineFile), artifacts: URL(fileURLWithPath: artifacts))
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+}
+
+@main
+struct PipelineCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pipeline",
+        abstract: "Runs the stage pipeline of pipeline.json, rerunning only what changed.",
+        subcommands: [Run.self, Status.self, Dag.self, LineageCommand.self, GC.self],
+        defaultSubcommand: Run.self)
+}
+
+/// Prints a failure as one line and exits non-zero.
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run every stale stage in dependency order.")
+    @OptionGroup var location: Location
+    @Option(help: "Run only this stage or node (repeatable); its inputs must be up to date.")
+    var only: [String] = []
+    @Option(help: "Rerun this stage or node even if it is fresh (repeatable).")
+    var force: [String] = []
+    @Flag(help: "Print what would run, and why, without running it.")
+    var dryRun = false
+    @Option(help: "How many independent stages may run at once.")
+    var jobs = 1
+    @Flag(help: "Do not build the package's stage executables before running them.")
+    var noBuild = false
+
+    func run() throws {
+        try reportingErrors {
+            let pipeline = try location.open()
+            var options = RunOptions()
+            options.only = only
+            options.force = force
+            options.dryRun = dryRun
+            options.jobs = jobs
+            options.build = !noBuild
+            let ran = try pipeline.run(options)
+            if !dryRun { print(ran.isEmpty ? "nothing to do: every stage is fresh" : "ran \(ran.count) stage(s)") }
+        }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show each stage as fresh or stale, and why.")
+    @OptionGroup var location: Location
+
+    func run() throws {
+        try reportingErrors {
+            let pipeline = try location.open()
+            let rows = try pipeline.status()
+            let width = rows.map(\.node.count).max() ?? 0
+            for e in rows {
+                let name = e.node.padding(toLength: width, withPad: " ", startingAt: 0)
+                switch e.state {
+                case .fresh(let id): print("\(name)  fresh  (run \(id))")
+                case .stale(let reason): print("\(name)  stale  \(reason)")
+                case .waiting(let up): print("\(name)  stale  upstream \(up) must run first")
+                }
+            }
+        }
+    }
+}
+
+struct Dag: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the stage graph.")
+    @OptionGroup var location: Location
+    @Flag(help: "Graphviz dot output.")
+    var dot = false
+
+    func run() throws {
+        try reportingErrors { print(try location.open().dag(dot: dot)) }
+    }
+}
+
+struct LineageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lineage", abstract: "Show which runs, params, code and inputs produced an artifact or a stage's output.")
+    @OptionGroup var location: Location
+    @Argument(help: "A stage or node name, an artifact hash (prefix), or a file in the store.")
+    var target: String
+
+    func run() throws {
+        try reportingErrors { print(try location.open().lineage(of: target)) }
+    }
+}
+
+struct GC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc", abstract: "Delete failed runs, scratch files and artifacts no run references.")
+    @OptionGroup var location: Location
+    @Flag(help: "Also forget cached runs that are no stage's current result, and their artifacts.")
+    var workspace = false
+    @Flag(help: "Only count what would be removed.")
+    var dryRun = false
+
+    func run() throws {
+        try reportingErrors {
+            for line in try location.open().gc(workspace: workspace, dryRun: dryRun) { print(line) }
+        }
+    }
+}
