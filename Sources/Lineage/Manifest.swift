@@ -79,7 +79,13 @@ public final class Manifest: @unchecked Sendable {
         config.foreignKeysEnabled = true
         do {
             pool = try DatabasePool(path: url.path, configuration: config)
-            try pool.write { db in try Schema.migrate(db) }
+            // IMMEDIATE: two drivers opening a new manifest at once must not both read version 0 and migrate.
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    try Schema.migrate(db)
+                    return .commit
+                }
+            }
         } catch let error as ManifestError {
             throw ManifestError("\(url.path): \(error.description)")
         } catch {

@@ -76,7 +76,7 @@ extension Pipeline {
             return NodeEvaluation(node: node.id, state: .fresh(runID: run.id!), cacheKey: key, inputs: inputs,
                                   codeFingerprint: fp, outputs: outputs)
         }
-        let reason = try staleReason(node, params: node.params, inputs: inputs, fingerprint: fp)
+        let reason = try staleReason(node, key: key, params: node.params, inputs: inputs, fingerprint: fp)
         return NodeEvaluation(node: node.id, state: .stale(reason: reason), cacheKey: key, inputs: inputs,
                               codeFingerprint: fp, outputs: [:])
     }
@@ -95,13 +95,12 @@ extension Pipeline {
     }
 
     /// Why a node must run, compared with its last successful run.
-    func staleReason(_ node: PlanNode, params: JSONValue, inputs: [ArtifactRef], fingerprint: String) throws -> String {
-        guard let last = try manifest.latestRun(node: node.id, succeededOnly: true) else {
-            if let failed = try manifest.latestRun(node: node.id, succeededOnly: false), failed.status == RunRecord.failed {
-                return "last run failed: \(failed.error ?? "unknown error")"
-            }
-            return "never run"
+    func staleReason(_ node: PlanNode, key: String, params: JSONValue, inputs: [ArtifactRef], fingerprint: String) throws -> String {
+        if let latest = try manifest.latestRun(node: node.id, succeededOnly: false), latest.status == RunRecord.failed,
+           latest.cacheKey == key {
+            return "last run failed: \(latest.error ?? "unknown error")"
         }
+        guard let last = try manifest.latestRun(node: node.id, succeededOnly: true) else { return "never run" }
         var reasons: [String] = []
         if let old = try? JSONValue.parse(last.paramsJSON, source: "manifest"), case .object(let o) = old,
            case .object(let n) = params {
@@ -109,7 +108,11 @@ extension Pipeline {
                 reasons.append("params.\(key) changed \(o[key]?.canonical ?? "(unset)") -> \(n[key]?.canonical ?? "(unset)")")
             }
         }
-        if last.codeFingerprint != fingerprint { reasons.append("code changed (\(node.stage.definition.code.joined(separator: ", ")))") }
+        if last.codeFingerprint != fingerprint {
+            let definition = node.stage.definition
+            let paths = definition.code + (definition.isPackageProduct ? [] : [definition.command])
+            reasons.append("code changed (\(paths.joined(separator: ", ")))")
+        }
         let oldInputs = Dictionary(grouping: last.inputs, by: \.role).mapValues { $0.map(\.hash).sorted() }
         let newInputs = Dictionary(grouping: inputs, by: \.role).mapValues { $0.map(\.hash).sorted() }
         for role in Set(oldInputs.keys).union(newInputs.keys).sorted() where oldInputs[role] != newInputs[role] {

@@ -1,0 +1,149 @@
+import Foundation
+import GRDB
+import XCTest
+@testable import Lineage
+@testable import Shards
+
+final class ManifestTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("lineage-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func testManifestFromSchemaVersion1IsMigratedKeepingItsRuns() throws {
+        let url = dir.appendingPathComponent("manifest.sqlite")
+        // A manifest as the first schema left it, with one recorded run.
+        let old = try DatabaseQueue(path: url.path)
+        try old.write { db in
+            for statement in Schema.migrations[0].statements { try db.execute(sql: statement) }
+            try db.execute(sql: "PRAGMA user_version = 1")
+            try db.execute(sql: "INSERT INTO artifacts VALUES ('h1', 'tshard', 'objects/h1/h1.tshard', 10, 0)")
+            try db.execute(sql: """
+                INSERT INTO runs(stage, cache_key, params_json, code_fingerprint, started_at, finished_at, status)
+                VALUES ('ingest', 'k1', '{}', 'c1', 0, 1, 'ok')
+                """)
+            try db.execute(sql: "INSERT INTO run_outputs VALUES (1, 'h1', 'train.tshard')")
+        }
+        try old.close()
+
+        let manifest = try Manifest(url: url)
+        XCTAssertEqual(try manifest.schemaVersion, Schema.latestVersion)
+        let run = try XCTUnwrap(try manifest.successfulRun(cacheKey: "k1"))
+        XCTAssertEqual(run.node, "ingest", "version 2 names each run's node; old runs get their stage's name")
+        XCTAssertEqual(run.outputs, [ArtifactRef(role: "train.tshard", hash: "h1")])
+        XCTAssertEqual(try manifest.producer(of: "h1")?.id, run.id)
+        // The file-state table of version 2 exists and works.
+        try manifest.storeHash(path: "/x", inode: 1, mtimeNs: 2, size: 3, hash: "abc")
+        XCTAssertEqual(try manifest.cachedHash(path: "/x", inode: 1, mtimeNs: 2, size: 3), "abc")
+        XCTAssertNil(try manifest.cachedHash(path: "/x", inode: 1, mtimeNs: 5, size: 3))
+    }
+
+    func testNewerSchemaIsRefusedWithAMessage() throws {
+        let url = dir.appendingPathComponent("manifest.sqlite")
+        let db = try DatabaseQueue(path: url.path)
+        try db.write { try $0.execute(sql: "PRAGMA user_version = 99") }
+        try db.close()
+        XCTAssertThrowsError(try Manifest(url: url)) { e in
+            XCTAssertTrue("\(e)".contains("schema version 99 is newer"), "\(e)")
+        }
+    }
+
+    func testRecordedRunsAnswerLineageQueries() throws {
+        let manifest = try Manifest(url: dir.appendingPathComponent("m.sqlite"))
+        let a = ArtifactRecord(hash: "aa", kind: "tshard", path: "objects/aa/aa.tshard", bytes: 5, createdAt: 1)
+        let b = ArtifactRecord(hash: "bb", kind: "json", path: "objects/bb/bb.json", bytes: 6, createdAt: 2)
+        let first = RunRecord(stage: "ingest", node: "ingest", cacheKey: "k1", paramsJSON: #"{"seed":1}"#, codeFingerprint: "c",
+                              startedAt: 0, finishedAt: 1, status: RunRecord.succeeded, error: nil,
+                              inputs: [], outputs: [ArtifactRef(role: "train.tshard", hash: "aa")])
+        let firstID = try manifest.record(first, artifacts: [a])
+        let second = RunRecord(stage: "pairs", node: "pairs", cacheKey: "k2", paramsJSON: "{}", codeFingerprint: "c",
+                               startedAt: 1, finishedAt: 2, status: RunRecord.succeeded, error: nil,
+                               inputs: [ArtifactRef(role: "videos", hash: "aa")], outputs: [ArtifactRef(role: "pairs.json", hash: "bb")])
+        try manifest.record(second, artifacts: [b])
+        XCTAssertEqual(try manifest.producer(of: "bb")?.inputs.first?.hash, "aa")
+        XCTAssertEqual(try manifest.producer(of: "aa")?.id, firstID)
+        XCTAssertEqual(try manifest.latestRun(node: "pairs", succeededOnly: true)?.cacheKey, "k2")
+        // Forgetting the second run orphans only its output.
+        let orphans = try manifest.deleteRuns(ids: [try manifest.latestRun(node: "pairs", succeededOnly: true)!.id!])
+        XCTAssertEqual(orphans.map(\.hash), ["bb"])
+        XCTAssertNotNil(try manifest.artifact(hash: "aa"))
+    }
+}
+
+final class CacheKeyAndHashingTests: XCTestCase {
+    func testCacheKeyIgnoresInputOrderAndKeyOrderButNotValues() {
+        let inputs = [ArtifactRef(role: "b", hash: "2"), ArtifactRef(role: "a", hash: "1")]
+        let k1 = CacheKey.make(stage: "s", codeFingerprint: "c", params: ["x": 1, "y": "z"], inputs: inputs)
+        let k2 = CacheKey.make(stage: "s", codeFingerprint: "c", params: ["y": "z", "x": 1.0], inputs: inputs.reversed())
+        XCTAssertEqual(k1, k2)
+        XCTAssertNotEqual(k1, CacheKey.make(stage: "s", codeFingerprint: "c", params: ["x": 2, "y": "z"], inputs: inputs))
+        XCTAssertNotEqual(k1, CacheKey.make(stage: "s", codeFingerprint: "d", params: ["x": 1, "y": "z"], inputs: inputs))
+        XCTAssertNotEqual(k1, CacheKey.make(stage: "t", codeFingerprint: "c", params: ["x": 1, "y": "z"], inputs: inputs))
+    }
+
+    func testContentHasherReusesStateAndNoticesEdits() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hash-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("sub"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let manifest = try Manifest(url: dir.appendingPathComponent("m.sqlite"))
+        let file = dir.appendingPathComponent("sub/a.txt")
+        try Data("one".utf8).write(to: file)
+        let hasher = try ContentHasher(manifest: manifest)
+        let h1 = try hasher.hash(of: file)
+        try hasher.flush()
+        // A new hasher finds the stored state without reading the file.
+        XCTAssertEqual(try ContentHasher(manifest: manifest).hash(of: file), h1)
+        try Data("two".utf8).write(to: file)
+        XCTAssertNotEqual(try ContentHasher(manifest: manifest).hash(of: file), h1)
+        let tree1 = try hasher.hash(of: dir.appendingPathComponent("sub"))
+        try Data("x".utf8).write(to: dir.appendingPathComponent("sub/b.txt"))
+        XCTAssertNotEqual(try hasher.hash(of: dir.appendingPathComponent("sub")), tree1)
+    }
+
+    func testShardHashIsItsLogicalHash() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hash-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var w = ShardWriter(meta: ["a": 1], level: 1)
+        try w.add("x", [Float](repeating: 1, count: 100), shape: [100])
+        let s1 = try w.write(to: dir.appendingPathComponent("a.tshard"))
+        w.level = 15
+        try w.write(to: dir.appendingPathComponent("b.tshard"))
+        XCTAssertEqual(try ContentHasher.computeHash(of: dir.appendingPathComponent("a.tshard")), s1.logicalHash)
+        XCTAssertEqual(try ContentHasher.computeHash(of: dir.appendingPathComponent("b.tshard")), s1.logicalHash)
+    }
+}
+
+final class PipelineLockTests: XCTestCase {
+    func testSecondHolderWaitsUntilTheFirstReleases() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lock-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var first: PipelineLock? = try PipelineLock(root: dir, onWait: { _ in XCTFail("nobody holds it yet") })
+        let waited = expectation(description: "second driver is told to wait")
+        let acquired = expectation(description: "second driver gets the lock")
+        let released = NSLock()
+        released.lock()
+        var releasedFirst = false
+        Thread.detachNewThread {
+            let second = try? PipelineLock(root: dir, onWait: { message in
+                XCTAssertTrue(message.contains("waiting"), message)
+                waited.fulfill()
+            })
+            released.lock()
+            XCTAssertTrue(releasedFirst, "the lock was taken while the first holder still had it")
+            released.unlock()
+            XCTAssertNotNil(second)
+            acquired.fulfill()
+        }
+        wait(for: [waited], timeout: 10)
+        releasedFirst = true
+        first = nil
+        released.unlock()
+        wait(for: [acquired], timeout: 10)
+        XCTAssertNil(first)
+    }
+}
