@@ -31,6 +31,7 @@ let package = Package(
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
             swiftSettings: optimised),
+        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: optimised),
         .target(
             name: "Lineage",
             dependencies: [
@@ -38,6 +39,9 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
+
+        // Layer 3: autograd, layers, optimisers.
+        .target(name: "NN", dependencies: ["Tensor"], swiftSettings: optimised),
 
         // Layer 5-6: the driver.
         .target(
@@ -55,6 +59,8 @@ let package = Package(
             swiftSettings: optimised),
 
         .testTarget(name: "ShardsTests", dependencies: ["Shards"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Tensor"]),
         .testTarget(name: "LineageTests", dependencies: ["Lineage", "Shards", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "PipelineTests", dependencies: ["PipelineDriver", "Lineage", "Shards", "pipeline"]),
     ],

@@ -1,0 +1,29 @@
+import Tensor
+
+/// A stack of `Linear` layers with ReLU between them (none after the last), as DETR's heads.
+public final class MLP: Module {
+    public let layers: [Linear]
+
+    public init(inputWidth: Int, hiddenWidth: Int, outputWidth: Int, layerCount: Int, generator: inout SeededGenerator) {
+        precondition(layerCount >= 1, "MLP: needs at least one layer, got \(layerCount)")
+        let widths = [inputWidth] + [Int](repeating: hiddenWidth, count: layerCount - 1) + [outputWidth]
+        var built: [Linear] = []
+        for i in 0..<layerCount {
+            built.append(Linear(inFeatures: widths[i], outFeatures: widths[i + 1], generator: &generator))
+        }
+        layers = built
+    }
+
+    public func callAsFunction(_ x: Variable) -> Variable {
+        var h = x
+        for (i, layer) in layers.enumerated() {
+            h = layer(h)
+            if i < layers.count - 1 { h = h.relu() }
+        }
+        return h
+    }
+
+    public func namedParameters() -> [(name: String, parameter: Variable)] {
+        layers.enumerated().flatMap { parameters(of: $0.element, prefix: "layers.\($0.offset)") }
+    }
+}

@@ -1,0 +1,47 @@
+import Tensor
+
+/// Which keys an attention may look at: `[B, Lk]` flags, true where the key is padding (PyTorch's
+/// `key_padding_mask` convention).
+public struct KeyPaddingMask: Sendable, Equatable {
+    public let batch: Int
+    public let length: Int
+    /// Row-major `[B, Lk]` flags; true = padding, ignored.
+    public let isPadding: [Bool]
+
+    public init(batch: Int, length: Int, isPadding: [Bool]) {
+        precondition(isPadding.count == batch * length,
+                     "KeyPaddingMask: \(isPadding.count) flags for [\(batch), \(length)]")
+        self.batch = batch
+        self.length = length
+        self.isPadding = isPadding
+    }
+
+    /// From a `[B, L]` tensor of valid-clip flags (1 = valid, 0 = padding), the layout datasets use.
+    public init(validity: Tensor) {
+        precondition(validity.rank == 2, "KeyPaddingMask: validity must be [B, L], got \(validity.shape)")
+        self.init(batch: validity.shape[0], length: validity.shape[1], isPadding: validity.data.map { $0 < 0.5 })
+    }
+}
+
+/// Multi-head scaled dot-product attention over projected `query` `[B, Lq, D]`, `key` and `value`
+/// `[B, Lk, D]` (heads are column blocks of width `D / heads`), with optional key padding mask and
+/// dropout on the attention weights. One coarse op: its backward runs the whole attention backward.
+public func scaledDotProductAttention(query: Variable, key: Variable, value: Variable, heads: Int,
+                                      keyPaddingMask: KeyPaddingMask? = nil,
+                                      dropout: Float = 0, generator: inout SeededGenerator) -> Variable {
+    if let mask = keyPaddingMask {
+        precondition(mask.batch == key.shape[0] && mask.length == key.shape[1],
+                     "attention: key padding mask [\(mask.batch), \(mask.length)] vs keys \(key.shape)")
+    }
+    let seed = dropout > 0 ? generator.next() : 0
+    let (output, saved) = AttentionKernel.forward(query: query.value, key: key.value, value: value.value, heads: heads,
+                                                  keyIsPadding: keyPaddingMask?.isPadding,
+                                                  dropout: dropout, dropoutSeed: seed)
+    return Variable.result(output, parents: [query, key, value]) { g in
+        let grads = AttentionKernel.backward(outputGradient: g, query: query.value, key: key.value, value: value.value,
+                                             heads: heads, saved: saved)
+        if query.requiresGrad { query.accumulateGradient(grads.query) }
+        if key.requiresGrad { key.accumulateGradient(grads.key) }
+        if value.requiresGrad { value.accumulateGradient(grads.value) }
+    }
+}

@@ -1,0 +1,32 @@
+import Tensor
+
+/// Layer normalisation over the last dimension with scale `gamma` and shift `beta` (`[D]`).
+public func layerNorm(_ x: Variable, gamma: Variable, beta: Variable, epsilon: Float = 1e-5) -> Variable {
+    let (y, saved) = LayerNormKernel.forward(x.value, gamma: gamma.value, beta: beta.value, epsilon: epsilon)
+    return Variable.result(y, parents: [x, gamma, beta]) { g in
+        let grads = LayerNormKernel.backward(outputGradient: g, input: x.value, gamma: gamma.value, saved: saved)
+        if x.requiresGrad { x.accumulateGradient(grads.input) }
+        if gamma.requiresGrad { gamma.accumulateGradient(grads.gamma) }
+        if beta.requiresGrad { beta.accumulateGradient(grads.beta) }
+    }
+}
+
+extension Variable {
+    /// Softmax along `axis` (negative counts from the end). `-infinity` inputs get probability 0.
+    public func softmax(axis: Int = -1) -> Variable {
+        let resolved = normalizedAxis(axis, rank: value.rank)
+        let y = Softmax.forward(value, axis: resolved)
+        return Variable.result(y, parents: [self]) { [self] g in
+            accumulateGradient(Softmax.backward(outputGradient: g, output: y, axis: resolved))
+        }
+    }
+
+    /// Log-softmax along `axis` (negative counts from the end).
+    public func logSoftmax(axis: Int = -1) -> Variable {
+        let resolved = normalizedAxis(axis, rank: value.rank)
+        let y = Softmax.logForward(value, axis: resolved)
+        return Variable.result(y, parents: [self]) { [self] g in
+            accumulateGradient(Softmax.logBackward(outputGradient: g, output: y, axis: resolved))
+        }
+    }
+}

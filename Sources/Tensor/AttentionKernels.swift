@@ -1,0 +1,181 @@
+/// Multi-head scaled dot-product attention on already-projected queries, keys and values.
+///
+/// Layout: `q` `[B, Lq, D]`, `k` and `v` `[B, Lk, D]`, heads are the `H` consecutive column blocks of
+/// width `D / H`. Each (batch, head) slice is addressed in place through leading dimensions, so no
+/// head is ever copied out; the `B * H` small products run in parallel, each a single-threaded
+/// `cblas_sgemm` (OpenBLAS would run each on one thread anyway).
+public enum AttentionKernel {
+    /// What the forward pass keeps for the backward pass.
+    public struct Saved: @unchecked Sendable {
+        /// Softmax probabilities before dropout, `[B, H, Lq, Lk]`.
+        public let probabilities: Tensor
+        /// The dropout mask (0 or `1 / (1 - p)`) applied to the probabilities, `[B, H, Lq, Lk]`,
+        /// or nil when no dropout was applied.
+        public let dropoutMask: Tensor?
+    }
+
+    /// Output `[B, Lq, D]` of attention. `keyIsPadding` (`B * Lk` flags, true = ignore that key)
+    /// masks keys; a query whose keys are all masked gets a zero output. `dropout` > 0 drops
+    /// attention weights with a mask drawn from `dropoutSeed`.
+    public static func forward(query q: Tensor, key k: Tensor, value v: Tensor, heads: Int,
+                               keyIsPadding: [Bool]?, dropout: Float, dropoutSeed: UInt64) -> (output: Tensor, saved: Saved) {
+        let (batch, queryLength, keyLength, width) = checkShapes(q, k, v, heads: heads)
+        if let mask = keyIsPadding {
+            precondition(mask.count == batch * keyLength,
+                         "attention: key padding mask has \(mask.count) flags, keys are [\(batch), \(keyLength)]")
+        }
+        let headWidth = width / heads
+        let scale = 1 / Float(headWidth).squareRoot()
+        let sliceSize = queryLength * keyLength
+        let slices = batch * heads
+        var probabilities = Tensor(shape: [batch, heads, queryLength, keyLength]) { _ in }
+        var mask: Tensor? = dropout > 0 ? Tensor(shape: probabilities.shape) { _ in } : nil
+        var weighted: [Float] = dropout > 0 ? [Float](repeating: 0, count: slices * sliceSize) : []
+        var output = Tensor(shape: q.shape) { _ in }
+        q.withUnsafeBufferPointer { qp in
+        k.withUnsafeBufferPointer { kp in
+        v.withUnsafeBufferPointer { vp in
+        probabilities.withUnsafeMutableBufferPointer { pp in
+        output.withUnsafeMutableBufferPointer { op in
+        weighted.withUnsafeMutableBufferPointer { wp in
+            withOptionalMutablePointer(&mask) { mp in
+                Parallelism.forEachTaskSingleThreadedBLAS(count: slices) { slice in
+                    let b = slice / heads, h = slice % heads
+                    let scores = pp.baseAddress! + slice * sliceSize
+                    let qSlice = qp.baseAddress! + b * queryLength * width + h * headWidth
+                    let kSlice = kp.baseAddress! + b * keyLength * width + h * headWidth
+                    let vSlice = vp.baseAddress! + b * keyLength * width + h * headWidth
+                    GEMM.multiply(m: queryLength, n: keyLength, k: headWidth,
+                                  qSlice, lda: width, transposeA: false,
+                                  kSlice, ldb: width, transposeB: true,
+                                  into: scores, ldc: keyLength, alpha: scale)
+                    if let padding = keyIsPadding {
+                        for j in 0..<keyLength where padding[b * keyLength + j] {
+                            for i in 0..<queryLength { scores[i * keyLength + j] = -Float.infinity }
+                        }
+                    }
+                    for i in 0..<queryLength {
+                        Softmax.softmaxLine(scores + i * keyLength, scores + i * keyLength,
+                                            count: keyLength, stride: 1, logarithmic: false)
+                    }
+                    var weights = UnsafePointer(scores)
+                    if let maskPointer = mp {
+                        let sliceMask = maskPointer + slice * sliceSize
+                        DropoutMask.fill(sliceMask, count: sliceSize, probability: dropout,
+                                         seed: CounterHash.bits(seed: dropoutSeed, counter: slice))
+                        let dropped = wp.baseAddress! + slice * sliceSize
+                        for e in 0..<sliceSize { dropped[e] = scores[e] * sliceMask[e] }
+                        weights = UnsafePointer(dropped)
+                    }
+                    GEMM.multiply(m: queryLength, n: headWidth, k: keyLength,
+                                  weights, lda: keyLength, transposeA: false,
+                                  vSlice, ldb: width, transposeB: false,
+                                  into: op.baseAddress! + b * queryLength * width + h * headWidth, ldc: width)
+                }
+            }
+        }}}}}}
+        return (output, Saved(probabilities: probabilities, dropoutMask: mask))
+    }
+
+    /// Gradients with respect to `q`, `k` and `v`, given the output gradient `[B, Lq, D]`.
+    public static func backward(outputGradient dOut: Tensor, query q: Tensor, key k: Tensor, value v: Tensor,
+                                heads: Int, saved: Saved) -> (query: Tensor, key: Tensor, value: Tensor) {
+        let (batch, queryLength, keyLength, width) = checkShapes(q, k, v, heads: heads)
+        checkSameShape(dOut.shape, q.shape, "attention backward: output gradient vs query")
+        let headWidth = width / heads
+        let scale = 1 / Float(headWidth).squareRoot()
+        let sliceSize = queryLength * keyLength
+        let slices = batch * heads
+        var dq = Tensor(shape: q.shape) { _ in }
+        var dk = Tensor(shape: k.shape) { _ in }
+        var dv = Tensor(shape: v.shape) { _ in }
+        // Per-slice scratch: the gradient of the weights, then of the scores, in place.
+        var scratch = [Float](repeating: 0, count: slices * sliceSize)
+        var weighted: [Float] = saved.dropoutMask == nil ? [] : [Float](repeating: 0, count: slices * sliceSize)
+        q.withUnsafeBufferPointer { qp in
+        k.withUnsafeBufferPointer { kp in
+        v.withUnsafeBufferPointer { vp in
+        dOut.withUnsafeBufferPointer { gp in
+        saved.probabilities.withUnsafeBufferPointer { pp in
+        dq.withUnsafeMutableBufferPointer { dqp in
+        dk.withUnsafeMutableBufferPointer { dkp in
+        dv.withUnsafeMutableBufferPointer { dvp in
+        scratch.withUnsafeMutableBufferPointer { sp in
+        weighted.withUnsafeMutableBufferPointer { wp in
+            withOptionalPointer(saved.dropoutMask) { mp in
+                Parallelism.forEachTaskSingleThreadedBLAS(count: slices) { slice in
+                    let b = slice / heads, h = slice % heads
+                    let columnOffset = h * headWidth
+                    let qSlice = qp.baseAddress! + b * queryLength * width + columnOffset
+                    let kSlice = kp.baseAddress! + b * keyLength * width + columnOffset
+                    let vSlice = vp.baseAddress! + b * keyLength * width + columnOffset
+                    let gSlice = gp.baseAddress! + b * queryLength * width + columnOffset
+                    let probabilities = pp.baseAddress! + slice * sliceSize
+                    let dScores = sp.baseAddress! + slice * sliceSize
+                    var weights = probabilities
+                    if let maskPointer = mp {
+                        let sliceMask = maskPointer + slice * sliceSize
+                        let dropped = wp.baseAddress! + slice * sliceSize
+                        for e in 0..<sliceSize { dropped[e] = probabilities[e] * sliceMask[e] }
+                        weights = UnsafePointer(dropped)
+                    }
+                    // dV = Wᵀ dO
+                    GEMM.multiply(m: keyLength, n: headWidth, k: queryLength,
+                                  weights, lda: keyLength, transposeA: true,
+                                  gSlice, ldb: width, transposeB: false,
+                                  into: dvp.baseAddress! + b * keyLength * width + columnOffset, ldc: width)
+                    // dW = dO Vᵀ
+                    GEMM.multiply(m: queryLength, n: keyLength, k: headWidth,
+                                  gSlice, lda: width, transposeA: false,
+                                  vSlice, ldb: width, transposeB: true,
+                                  into: dScores, ldc: keyLength)
+                    if let maskPointer = mp {
+                        let sliceMask = maskPointer + slice * sliceSize
+                        for e in 0..<sliceSize { dScores[e] *= sliceMask[e] }
+                    }
+                    // Softmax backward, with the 1/sqrt(d) score scale folded in.
+                    for i in 0..<queryLength {
+                        let p = probabilities + i * keyLength, d = dScores + i * keyLength
+                        var dot: Float = 0
+                        for j in 0..<keyLength { dot += p[j] * d[j] }
+                        for j in 0..<keyLength { d[j] = p[j] * (d[j] - dot) * scale }
+                    }
+                    // dQ = dS K, dK = dSᵀ Q
+                    GEMM.multiply(m: queryLength, n: headWidth, k: keyLength,
+                                  dScores, lda: keyLength, transposeA: false,
+                                  kSlice, ldb: width, transposeB: false,
+                                  into: dqp.baseAddress! + b * queryLength * width + columnOffset, ldc: width)
+                    GEMM.multiply(m: keyLength, n: headWidth, k: queryLength,
+                                  dScores, lda: keyLength, transposeA: true,
+                                  qSlice, ldb: width, transposeB: false,
+                                  into: dkp.baseAddress! + b * keyLength * width + columnOffset, ldc: width)
+                }
+            }
+        }}}}}}}}}}
+        return (dq, dk, dv)
+    }
+
+    private static func checkShapes(_ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int) -> (Int, Int, Int, Int) {
+        precondition(q.rank == 3 && k.rank == 3, "attention: query \(q.shape) and key \(k.shape) must be [B, L, D]")
+        checkSameShape(k.shape, v.shape, "attention: key vs value")
+        precondition(q.shape[0] == k.shape[0] && q.shape[2] == k.shape[2],
+                     "attention: query \(q.shape) and key \(k.shape) differ in batch or width")
+        precondition(heads > 0 && q.shape[2] % heads == 0, "attention: width \(q.shape[2]) not divisible by \(heads) heads")
+        return (q.shape[0], q.shape[1], k.shape[1], q.shape[2])
+    }
+}
+
+/// Calls `body` with a mutable pointer to the optional tensor's storage, or nil.
+func withOptionalMutablePointer<R>(_ tensor: inout Tensor?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
+    guard var unwrapped = tensor else { return body(nil) }
+    tensor = nil  // drop the second reference so the write below does not copy
+    let result = unwrapped.withUnsafeMutableBufferPointer { body($0.baseAddress) }
+    tensor = unwrapped
+    return result
+}
+
+/// Calls `body` with a pointer to the optional tensor's storage, or nil.
+func withOptionalPointer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let unwrapped = tensor else { return body(nil) }
+    return unwrapped.withUnsafeBufferPointer { body($0.baseAddress) }
+}

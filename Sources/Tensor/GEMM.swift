@@ -1,0 +1,104 @@
+import CBLAS
+
+/// Matrix products through OpenBLAS `cblas_sgemm`, on raw pointers (for kernels that address
+/// sub-matrices through leading dimensions) and on tensors.
+public enum GEMM {
+    /// `C[m, n] = alpha * op(A) * op(B) + beta * C`, row-major, where `op(A)` is `m x k` and
+    /// `op(B)` is `k x n`. Leading dimensions let a caller address column blocks (e.g. one attention
+    /// head inside a `[L, d]` matrix) without copying.
+    @inlinable
+    public static func multiply(
+        m: Int, n: Int, k: Int,
+        _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
+        _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
+        into c: UnsafeMutablePointer<Float>, ldc: Int,
+        alpha: Float = 1, beta: Float = 0
+    ) {
+        guard m > 0, n > 0 else { return }
+        if k == 0 {
+            // sgemm rejects k == 0 on some builds; the product is empty, so only beta applies.
+            for row in 0..<m {
+                let line = c + row * ldc
+                for column in 0..<n { line[column] = beta == 0 ? 0 : beta * line[column] }
+            }
+            return
+        }
+        cblas_sgemm(CblasRowMajor,
+                    transposeA ? CblasTrans : CblasNoTrans,
+                    transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha,
+                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// A batch of independent products `C_i = op(A_i) op(B_i)` (plus `beta * C_i`) at fixed strides,
+    /// split across threads with OpenBLAS held to one thread per product. A stride of 0 shares an
+    /// operand across the batch. Do not pass `strideC == 0` with more than one item.
+    public static func batchedMultiply(
+        batch: Int, m: Int, n: Int, k: Int,
+        _ a: UnsafePointer<Float>, lda: Int, strideA: Int, transposeA: Bool,
+        _ b: UnsafePointer<Float>, ldb: Int, strideB: Int, transposeB: Bool,
+        into c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int,
+        alpha: Float = 1, beta: Float = 0
+    ) {
+        precondition(batch <= 1 || strideC != 0, "GEMM.batchedMultiply: outputs of a batch must not alias")
+        let body: (Int) -> Void = { index in
+            multiply(m: m, n: n, k: k,
+                     a + index * strideA, lda: lda, transposeA: transposeA,
+                     b + index * strideB, ldb: ldb, transposeB: transposeB,
+                     into: c + index * strideC, ldc: ldc, alpha: alpha, beta: beta)
+        }
+        // One large product is better left to OpenBLAS's own threading.
+        if batch == 1 || m * n * k >= 1 << 21 {
+            for index in 0..<batch { body(index) }
+        } else {
+            Parallelism.forEachTaskSingleThreadedBLAS(count: batch, body)
+        }
+    }
+
+    /// `op(a) * op(b)` for tensors:
+    /// - `a` of rank >= 2 (`[..., M, K]`) times a matrix `b` (`[K, N]`): leading dimensions of `a` are
+    ///   folded into one product (`transposeA` needs rank-2 `a` here);
+    /// - `a` `[B, M, K]` times `b` `[B, K, N]`: a batched product.
+    /// Transposes apply to the last two dimensions.
+    public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false,
+                              alpha: Float = 1) -> Tensor {
+        precondition(a.rank >= 2 && b.rank >= 2, "matmul: needs matrices, got shapes \(a.shape) and \(b.shape)")
+        let aRows = a.shape[a.rank - 2], aCols = a.shape[a.rank - 1]
+        let bRows = b.shape[b.rank - 2], bCols = b.shape[b.rank - 1]
+        let m = transposeA ? aCols : aRows
+        let k = transposeA ? aRows : aCols
+        let kB = transposeB ? bCols : bRows
+        let n = transposeB ? bRows : bCols
+        precondition(k == kB, "matmul: inner dimensions differ for \(a.shape)\(transposeA ? "ᵀ" : "") x \(b.shape)\(transposeB ? "ᵀ" : "")")
+        if b.rank == 2 {
+            if a.rank == 2 || !transposeA {
+                let rows = a.count / max(1, k)
+                let outShape = Array(a.shape.dropLast(2)) + [m, n]
+                let totalRows = transposeA ? m : rows
+                return Tensor(shape: outShape) { out in
+                    a.withUnsafeBufferPointer { ap in
+                        b.withUnsafeBufferPointer { bp in
+                            multiply(m: totalRows, n: n, k: k,
+                                     ap.baseAddress!, lda: aCols, transposeA: transposeA,
+                                     bp.baseAddress!, ldb: bCols, transposeB: transposeB,
+                                     into: out.baseAddress!, ldc: n, alpha: alpha)
+                        }
+                    }
+                }
+            }
+        }
+        precondition(a.rank == 3 && b.rank == 3 && a.shape[0] == b.shape[0],
+                     "matmul: batched product needs [B, M, K] x [B, K, N], got \(a.shape) and \(b.shape)")
+        let batch = a.shape[0]
+        return Tensor(shape: [batch, m, n]) { out in
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    batchedMultiply(batch: batch, m: m, n: n, k: k,
+                                    ap.baseAddress!, lda: aCols, strideA: aRows * aCols, transposeA: transposeA,
+                                    bp.baseAddress!, ldb: bCols, strideB: bRows * bCols, transposeB: transposeB,
+                                    into: out.baseAddress!, ldc: n, strideC: m * n, alpha: alpha)
+                }
+            }
+        }
+    }
+}

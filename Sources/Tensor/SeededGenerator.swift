@@ -1,0 +1,114 @@
+import Foundation
+
+/// A fast, seedable pseudo-random generator (xoshiro256**), seeded through SplitMix64.
+///
+/// Its whole state is four `UInt64` words (`state`), so a training run can save and restore it and
+/// continue bit-identically.
+public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
+    private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
+
+    /// A generator whose stream is determined by `seed`.
+    public init(seed: UInt64) {
+        var mixer = seed
+        s0 = CounterHash.splitMix(&mixer)
+        s1 = CounterHash.splitMix(&mixer)
+        s2 = CounterHash.splitMix(&mixer)
+        s3 = CounterHash.splitMix(&mixer)
+    }
+
+    /// Restores a generator from a `state` previously read from another one.
+    public init(state: [UInt64]) {
+        precondition(state.count == 4 && state.contains { $0 != 0 },
+                     "SeededGenerator: state must be 4 words, not all zero (got \(state))")
+        (s0, s1, s2, s3) = (state[0], state[1], state[2], state[3])
+    }
+
+    /// The generator's complete state (4 words), for checkpoints.
+    public var state: [UInt64] { [s0, s1, s2, s3] }
+
+    /// The next 64 random bits.
+    @inline(__always)
+    public mutating func next() -> UInt64 {
+        let result = rotate(s1 &* 5, 7) &* 9
+        let t = s1 << 17
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = rotate(s3, 45)
+        return result
+    }
+
+    /// A uniform `Float` in `[0, 1)` with 24 random bits.
+    @inline(__always)
+    public mutating func nextUniform() -> Float {
+        Float(next() >> 40) * (1.0 / 16_777_216.0)
+    }
+
+    /// A uniform `Float` in `[low, high)`.
+    public mutating func nextUniform(in low: Float, _ high: Float) -> Float {
+        low + (high - low) * nextUniform()
+    }
+
+    /// A standard normal sample (Box-Muller, one draw per call).
+    public mutating func nextNormal() -> Float {
+        let u1 = Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
+        let u2 = Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
+        let radius = (-2 * Foundation.log(max(u1, 1e-300))).squareRoot()
+        return Float(radius * Foundation.cos(2 * Double.pi * u2))
+    }
+
+    @inline(__always)
+    private func rotate(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+}
+
+/// A stateless hash of (seed, counter): random bits for element `i` of a stream without generating
+/// elements `0..<i`, so that masks are filled in parallel and still depend only on the seed.
+public enum CounterHash {
+    @inline(__always)
+    public static func bits(seed: UInt64, counter: Int) -> UInt64 {
+        var x = seed &+ UInt64(truncatingIfNeeded: counter) &* 0x9E37_79B9_7F4A_7C15
+        return splitMix(&x)
+    }
+
+    @inline(__always)
+    static func splitMix(_ x: inout UInt64) -> UInt64 {
+        x &+= 0x9E37_79B9_7F4A_7C15
+        var z = x
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Inverted-dropout masks: each element is kept with probability `1 - p` and then scaled by
+/// `1 / (1 - p)`, so the expected activation is unchanged.
+public enum DropoutMask {
+    /// Writes `count` mask values (0 or `1 / (1 - p)`) for `seed` into `mask`, in parallel.
+    /// Element `i` depends only on `(seed, i)`.
+    public static func fill(_ mask: UnsafeMutablePointer<Float>, count: Int, probability p: Float,
+                            seed: UInt64) {
+        precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
+        let keepScale = 1 / (1 - p)
+        // Compare 32-bit halves against an integer threshold: two decisions per hash, no float work.
+        let threshold = UInt64((Double(p) * 4_294_967_296.0).rounded())
+        Parallelism.forEachChunk(count: (count + 1) / 2, grain: Parallelism.elementwiseGrain) { range in
+            for pair in range {
+                let bits = CounterHash.bits(seed: seed, counter: pair)
+                let first = 2 * pair
+                mask[first] = (bits & 0xFFFF_FFFF) >= threshold ? keepScale : 0
+                if first + 1 < count {
+                    mask[first + 1] = (bits >> 32) >= threshold ? keepScale : 0
+                }
+            }
+        }
+    }
+
+    /// A mask tensor of `shape` for `seed`.
+    public static func make(shape: [Int], probability p: Float, seed: UInt64) -> Tensor {
+        Tensor(shape: shape) { out in
+            fill(out.baseAddress!, count: out.count, probability: p, seed: seed)
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import NN
+import XCTest
+
+final class OptimizerTests: XCTestCase {
+    func testAdamWMatchesHandComputedFirstSteps() {
+        let p = Variable(Tensor(shape: [2], data: [1, -2]), requiresGrad: true)
+        let optimizer = AdamW(namedParameters: [(name: "p", parameter: p)], learningRate: 0.1, weightDecay: 0.5)
+        p.grad = Tensor(shape: [2], data: [0.5, -1])
+        optimizer.update()
+        // Step 1: m-hat = g, v-hat = g^2, so the Adam step is lr * sign(g) (up to eps); decay first.
+        XCTAssertEqual(p.value[flat: 0], 1 * (1 - 0.05) - 0.1, accuracy: 1e-6)
+        XCTAssertEqual(p.value[flat: 1], -2 * (1 - 0.05) + 0.1, accuracy: 1e-6)
+        p.grad = Tensor(shape: [2], data: [0.5, 0])
+        let before = p.value
+        optimizer.update()
+        // Step 2, element 1: m = 0.9 * 0.1 * -1 ... computed in Double.
+        let m = 0.9 * 0.1 * -1.0, v = 0.999 * 0.001 * 1.0
+        let expected = Double(before[flat: 1]) * 0.95 - 0.1 * (m / (1 - 0.81)) / ((v / (1 - 0.998001)).squareRoot() + 1e-8)
+        XCTAssertEqual(Double(p.value[flat: 1]), expected, accuracy: 1e-5)
+        XCTAssertEqual(optimizer.step, 2)
+    }
+
+    func testAdamWStateRoundTripsAsPlainArrays() {
+        let p = Variable(Tensor(shape: [3], data: [1, 2, 3]), requiresGrad: true)
+        let optimizer = AdamW(namedParameters: [(name: "w", parameter: p)], learningRate: 0.01)
+        p.grad = Tensor(shape: [3], data: [0.1, 0.2, 0.3])
+        optimizer.update()
+        let state = optimizer.exportState()
+        let q = Variable(p.value, requiresGrad: true)
+        let restored = AdamW(namedParameters: [(name: "w", parameter: q)], learningRate: 0.01)
+        restored.importState(state)
+        p.grad = Tensor(shape: [3], data: [-0.3, 0.1, 0.5])
+        q.grad = p.grad
+        optimizer.update()
+        restored.update()
+        XCTAssertEqual(p.value, q.value)
+        XCTAssertEqual(restored.exportState(), optimizer.exportState())
+    }
+
+    func testClipByGlobalNormScalesAllGradientsTogether() {
+        let a = Variable(Tensor(zeros: [2]), requiresGrad: true)
+        let b = Variable(Tensor(zeros: [1]), requiresGrad: true)
+        a.grad = Tensor(shape: [2], data: [3, 0])
+        b.grad = Tensor(shape: [1], data: [4])
+        let norm = GradientClipping.clipByGlobalNorm([a, b], maxNorm: 1)
+        XCTAssertEqual(norm, 5, accuracy: 1e-6)
+        XCTAssertEqual(a.grad![flat: 0], 0.6, accuracy: 1e-5)
+        XCTAssertEqual(b.grad![flat: 0], 0.8, accuracy: 1e-5)
+    }
+
+    func testStepScheduleDecaysEveryStepSizeEpochs() {
+        let schedule = StepLRSchedule(baseLearningRate: 2e-4, stepSize: 30, gamma: 0.1)
+        XCTAssertEqual(schedule.learningRate(epoch: 29), 2e-4, accuracy: 1e-10)
+        XCTAssertEqual(schedule.learningRate(epoch: 30), 2e-5, accuracy: 1e-10)
+        XCTAssertEqual(schedule.learningRate(epoch: 65), 2e-6, accuracy: 1e-11)
+    }
+
+    func testGeneratorStateRoundTripContinuesTheStream() {
+        var generator = SeededGenerator(seed: 3)
+        _ = generator.next()
+        var restored = SeededGenerator(state: generator.state)
+        XCTAssertEqual((0..<5).map { _ in generator.next() }, (0..<5).map { _ in restored.next() })
+    }
+}
