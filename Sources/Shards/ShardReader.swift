@@ -118,16 +118,8 @@ public final class ShardReader {
     /// The raw bytes of one tensor. zstd's content checksum is always checked; `checkDigest` also checks SHA-256.
     public func raw(_ name: String, checkDigest: Bool = false) throws -> Data {
         let t = try info(name)
-        let frame = try Self.pread(fd, count: t.clen, at: payloadStart + t.offset, file: file)
-        let raw: Data
-        do {
-            raw = try frame.withUnsafeBytes { try Zstd.decompress($0, expectedSize: t.rlen) }
-        } catch let error as ZstdError {
-            if error.description.lowercased().contains("checksum") {
-                throw ShardError.checksumMismatch(file: file, tensor: name)
-            }
-            throw ShardError.corruptFrame(file: file, tensor: name, reason: error.description)
-        }
+        var raw = Data(count: t.rlen)
+        try raw.withUnsafeMutableBytes { try decompress(t, into: $0) }
         if checkDigest && Hex.encode(SHA256.hash(data: raw)) != t.sha256 {
             throw ShardError.checksumMismatch(file: file, tensor: name)
         }
@@ -138,10 +130,25 @@ public final class ShardReader {
     public func read<T: ShardScalar>(_ name: String, as type: T.Type = T.self) throws -> (values: [T], shape: [Int]) {
         let t = try info(name)
         guard t.dtype == T.dtype else { throw ShardError.wrongDType(file: file, tensor: name, expected: T.dtype, found: t.dtype) }
-        let raw = try self.raw(name)
-        var values = [T](repeating: T(), count: t.count)
-        values.withUnsafeMutableBytes { dst in raw.withUnsafeBytes { src in dst.copyMemory(from: src) } }
+        let values = try [T](unsafeUninitializedCapacity: t.count) { buffer, initialized in
+            try decompress(t, into: UnsafeMutableRawBufferPointer(buffer))
+            initialized = t.count
+        }
         return (values, t.shape)
+    }
+
+    /// Decompresses one tensor's frame into `destination` (exactly `rlen` bytes), mapping zstd's failures
+    /// to shard errors that name the file and tensor.
+    private func decompress(_ t: TensorInfo, into destination: UnsafeMutableRawBufferPointer) throws {
+        let frame = try Self.pread(fd, count: t.clen, at: payloadStart + t.offset, file: file)
+        do {
+            try frame.withUnsafeBytes { try Zstd.decompress($0, into: destination) }
+        } catch let error as ZstdError {
+            if error.description.lowercased().contains("checksum") {
+                throw ShardError.checksumMismatch(file: file, tensor: t.name)
+            }
+            throw ShardError.corruptFrame(file: file, tensor: t.name, reason: error.description)
+        }
     }
 
     /// A ragged tensor written by `ShardWriter.addRagged`: rows concatenated, row width and CSR offsets.

@@ -65,14 +65,21 @@ public struct ShardWriter {
         var digests = [String](repeating: "", count: ordered.count)
         var failure: Error?
         let lock = NSLock()
-        DispatchQueue.concurrentPerform(iterations: ordered.count) { i in
+        // Compression and hashing of each tensor are independent tasks, so even a one-tensor shard uses two cores.
+        DispatchQueue.concurrentPerform(iterations: 2 * ordered.count) { task in
+            let i = task / 2
             do {
-                let frame = try Zstd.compress(ordered[i].raw, level: level)
-                let digest = Hex.encode(SHA256.hash(data: ordered[i].raw))
-                lock.lock()
-                frames[i] = frame
-                digests[i] = digest
-                lock.unlock()
+                if task % 2 == 0 {
+                    let frame = try Zstd.compress(ordered[i].raw, level: level)
+                    lock.lock()
+                    frames[i] = frame
+                    lock.unlock()
+                } else {
+                    let digest = Hex.encode(SHA256.hash(data: ordered[i].raw))
+                    lock.lock()
+                    digests[i] = digest
+                    lock.unlock()
+                }
             } catch {
                 lock.lock()
                 failure = error

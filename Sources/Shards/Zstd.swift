@@ -32,18 +32,21 @@ public enum Zstd {
     /// Decompresses one complete frame into exactly `expectedSize` bytes (verifying the frame's checksum).
     /// Throws when the frame is corrupt, truncated, or does not hold `expectedSize` bytes.
     public static func decompress(_ frame: UnsafeRawBufferPointer, expectedSize: Int) throws -> Data {
+        var out = Data(count: expectedSize)
+        try out.withUnsafeMutableBytes { try decompress(frame, into: $0) }
+        return out
+    }
+
+    /// Decompresses one complete frame straight into `destination`, which must be exactly the frame's size.
+    public static func decompress(_ frame: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) throws {
         let declared = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
         if declared == ZSTD_CONTENTSIZE_ERROR { throw ZstdError(description: "not a zstd frame") }
-        if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != UInt64(expectedSize) {
-            throw ZstdError(description: "frame holds \(declared) bytes, expected \(expectedSize)")
+        if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != UInt64(destination.count) {
+            throw ZstdError(description: "frame holds \(declared) bytes, expected \(destination.count)")
         }
-        var out = Data(count: expectedSize)
-        let got = out.withUnsafeMutableBytes { dst in
-            ZSTD_decompress(dst.baseAddress, expectedSize, frame.baseAddress, frame.count)
-        }
+        let got = ZSTD_decompress(destination.baseAddress, destination.count, frame.baseAddress, frame.count)
         try check(got)
-        if got != expectedSize { throw ZstdError(description: "frame decompressed to \(got) bytes, expected \(expectedSize)") }
-        return out
+        if got != destination.count { throw ZstdError(description: "frame decompressed to \(got) bytes, expected \(destination.count)") }
     }
 
     /// Decompresses a whole `.zst` stream of one or more frames whose sizes need not be declared.

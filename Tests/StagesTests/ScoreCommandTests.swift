@@ -1,0 +1,68 @@
+import Foundation
+import Shards
+import XCTest
+
+/// `mask-eval score` run as a user runs it, on the official sample predictions.
+final class ScoreCommandTests: XCTestCase {
+    let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("RetrievalTests/Fixtures")
+
+    var binary: URL {
+        let bundle = Bundle(for: Self.self).bundleURL
+        let beside = bundle.appendingPathComponent("mask-eval")
+        return FileManager.default.fileExists(atPath: beside.path) ? beside
+            : bundle.deletingLastPathComponent().appendingPathComponent("mask-eval")
+    }
+
+    func unpack(_ name: String, into dir: URL) throws -> URL {
+        let data = try Zstd.decompress(Data(contentsOf: fixtures.appendingPathComponent(name + ".zst")))
+        let url = dir.appendingPathComponent(name)
+        try data.write(to: url)
+        return url
+    }
+
+    func runScore(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["score"] + args
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, o, e)
+    }
+
+    func testScoreWritesTheOfficialMetricsFileByteForByte() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("score-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let gt = try unpack("highlight_val_release.jsonl", into: dir)
+        let preds = try unpack("sample_val_preds.jsonl", into: dir)
+        let expected = try unpack("sample_val_preds_metrics_raw.json", into: dir)
+        let out = dir.appendingPathComponent("metrics.json")
+        let result = try runScore(["--submission", preds.path, "--gt", gt.path, "--out", out.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("MR-full-mAP"), result.stdout)
+        XCTAssertEqual(try String(contentsOf: out, encoding: .utf8), try String(contentsOf: expected, encoding: .utf8))
+    }
+
+    func testMismatchedQidsFailWithOneLineAndWriteNothing() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("score-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let gt = try unpack("highlight_val_release.jsonl", into: dir)
+        let preds = try unpack("sample_val_preds.jsonl", into: dir)
+        let lines = try String(contentsOf: preds, encoding: .utf8).split(separator: "\n")
+        let cut = dir.appendingPathComponent("cut.jsonl")
+        try lines.dropFirst().joined(separator: "\n").write(to: cut, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("metrics.json")
+        let result = try runScore(["--submission", cut.path, "--gt", gt.path, "--out", out.path])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
+        XCTAssertTrue(result.stderr.contains("2579"), "names the missing qid: \(result.stderr)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+    }
+}
