@@ -42,7 +42,7 @@ let package = Package(
             ]),
 
         // Layer 3: autograd, layers, optimisers.
-        .target(name: "NN", dependencies: ["Tensor"], swiftSettings: optimised),
+        .target(name: "NN", dependencies: ["Tensor", "Shards"], swiftSettings: optimised),
 
         // Layer 4: datasets, models, matching, losses, metrics.
         // Models/ is excluded while it is being written; it joins the target with the train stage.

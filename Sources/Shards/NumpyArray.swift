@@ -1,5 +1,5 @@
 import Foundation
-import ZIPFoundation
+internal import ZIPFoundation
 
 /// Why a `.npy` / `.npz` file was refused.
 public struct NumpyError: Error, CustomStringConvertible, Equatable {
@@ -131,18 +131,22 @@ public struct NumpyArray {
     }
 }
 
-/// A numpy `.npz` archive (stored or deflated members), read with ZIPFoundation.
+/// A numpy `.npz` archive (stored or deflated members), read with ZIPFoundation. The archive is opened
+/// per call, which costs one read of its central directory.
 public struct NpzArchive {
     public let url: URL
-    private let archive: Archive
 
     public init(url: URL) throws {
         self.url = url
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw NumpyError(file: url.path, reason: "file not found")
         }
+        _ = try open()
+    }
+
+    private func open() throws -> Archive {
         do {
-            archive = try Archive(url: url, accessMode: .read)
+            return try Archive(url: url, accessMode: .read)
         } catch {
             throw NumpyError(file: url.path, reason: "not a readable .npz (zip) archive")
         }
@@ -150,15 +154,18 @@ public struct NpzArchive {
 
     /// Array names, without the `.npy` suffix.
     public var keys: [String] {
-        archive.map { entry in
-            entry.path.hasSuffix(".npy") ? String(entry.path.dropLast(4)) : entry.path
-        }.sorted()
+        get throws {
+            try open().map { entry in
+                entry.path.hasSuffix(".npy") ? String(entry.path.dropLast(4)) : entry.path
+            }.sorted()
+        }
     }
 
     /// The array stored under `key` (the member `key.npy`).
     public func array(_ key: String) throws -> NumpyArray {
+        let archive = try open()
         guard let entry = archive[key + ".npy"] ?? archive[key] else {
-            throw NumpyError(file: url.path, reason: "no array '\(key)' (has: \(keys.joined(separator: ", ")))")
+            throw NumpyError(file: url.path, reason: "no array '\(key)' (has: \(try keys.joined(separator: ", ")))")
         }
         var data = Data()
         do {

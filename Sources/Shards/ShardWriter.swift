@@ -1,4 +1,4 @@
-import Crypto
+internal import Crypto
 import Foundation
 
 /// What a finished write produced.
@@ -148,7 +148,7 @@ public enum Hex {
         return String(decoding: out, as: UTF8.self)
     }
 
-    public static func encode(_ digest: SHA256.Digest) -> String { encode(Array(digest)) }
+    static func encode(_ digest: SHA256.Digest) -> String { encode(Array(digest)) }
 }
 
 /// Helpers for the CSR layout of ragged tensors.

@@ -9,7 +9,7 @@ final class NumpyReaderTests: XCTestCase {
 
     func testStoredFloat32ArchiveIsRead() throws {
         let npz = try NpzArchive(url: fixtures.appendingPathComponent("stored_f4.npz"))
-        XCTAssertEqual(npz.keys, ["extra", "features"])
+        XCTAssertEqual(try npz.keys, ["extra", "features"])
         let features = try npz.array("features")
         XCTAssertEqual(features.shape, [3, 4])
         XCTAssertEqual(features.floats(), expected)

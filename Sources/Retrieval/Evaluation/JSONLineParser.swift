@@ -2,9 +2,9 @@ import Foundation
 
 /// One parsed JSON value. Numbers remember whether they were written as integers, so that a qid of `12` is
 /// accepted and a qid of `12.5` is not.
-enum JSONValue {
-    case object([String: JSONValue])
-    case array([JSONValue])
+enum ParsedJSONValue {
+    case object([String: ParsedJSONValue])
+    case array([ParsedJSONValue])
     case string(String)
     case number(Double, isInteger: Bool)
     case bool(Bool)
@@ -32,7 +32,7 @@ struct JSONLineParser {
     }
 
     /// Parses exactly one JSON value (surrounded by optional whitespace) from `bytes`.
-    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(SyntaxError) -> JSONValue {
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(SyntaxError) -> ParsedJSONValue {
         var parser = JSONLineParser(bytes: bytes)
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
@@ -65,7 +65,7 @@ struct JSONLineParser {
         position += count
     }
 
-    private mutating func parseValue(depth: Int) throws(SyntaxError) -> JSONValue {
+    private mutating func parseValue(depth: Int) throws(SyntaxError) -> ParsedJSONValue {
         skipWhitespace()
         guard position < bytes.count else { throw error("unexpected end of line") }
         switch bytes[position] {
@@ -82,10 +82,10 @@ struct JSONLineParser {
         }
     }
 
-    private mutating func parseObject(depth: Int) throws(SyntaxError) -> JSONValue {
+    private mutating func parseObject(depth: Int) throws(SyntaxError) -> ParsedJSONValue {
         if depth > Self.maximumDepth { throw error("nesting too deep") }
         position += 1
-        var members: [String: JSONValue] = [:]
+        var members: [String: ParsedJSONValue] = [:]
         skipWhitespace()
         if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
             position += 1
@@ -113,10 +113,10 @@ struct JSONLineParser {
         }
     }
 
-    private mutating func parseArray(depth: Int) throws(SyntaxError) -> JSONValue {
+    private mutating func parseArray(depth: Int) throws(SyntaxError) -> ParsedJSONValue {
         if depth > Self.maximumDepth { throw error("nesting too deep") }
         position += 1
-        var elements: [JSONValue] = []
+        var elements: [ParsedJSONValue] = []
         skipWhitespace()
         if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
             position += 1
@@ -223,7 +223,7 @@ struct JSONLineParser {
         return value
     }
 
-    private mutating func parseNumber() throws(SyntaxError) -> JSONValue {
+    private mutating func parseNumber() throws(SyntaxError) -> ParsedJSONValue {
         let start = position
         var negative = false
         if bytes[position] == UInt8(ascii: "-") {

@@ -91,7 +91,7 @@ public enum MomentJSONL {
     /// Splits `data` into lines, parses each as a JSON object, reads its qid and hands it to `decode`.
     private static func parseLines<Record>(
         _ data: Data, source: String,
-        decode: (_ record: [String: JSONValue], _ reader: FieldReader) throws(EvaluationError) -> Record
+        decode: (_ record: [String: ParsedJSONValue], _ reader: FieldReader) throws(EvaluationError) -> Record
     ) throws(EvaluationError) -> [Record] {
         var records: [Record] = []
         var lineOfQID: [String: Int] = [:]
@@ -109,7 +109,7 @@ public enum MomentJSONL {
                     continue
                 }
                 do throws(EvaluationError) {
-                    let value: JSONValue
+                    let value: ParsedJSONValue
                     do throws(JSONLineParser.SyntaxError) {
                         value = try JSONLineParser.parse(line)
                     } catch {
@@ -150,7 +150,7 @@ struct FieldReader {
     }
 
     /// Reads a qid: a JSON integer (kept as its decimal digits) or a string.
-    static func qid(_ value: JSONValue?, file: String, line: Int) throws(EvaluationError) -> String {
+    static func qid(_ value: ParsedJSONValue?, file: String, line: Int) throws(EvaluationError) -> String {
         switch value {
         case let .string(text):
             return text
@@ -163,13 +163,13 @@ struct FieldReader {
         }
     }
 
-    func optionalString(_ value: JSONValue?) -> String? {
+    func optionalString(_ value: ParsedJSONValue?) -> String? {
         if case let .string(text) = value { return text }
         return nil
     }
 
     /// An array field, or nil when the field is absent or null.
-    func optionalArray(_ value: JSONValue?, field: String) throws(EvaluationError) -> [JSONValue]? {
+    func optionalArray(_ value: ParsedJSONValue?, field: String) throws(EvaluationError) -> [ParsedJSONValue]? {
         switch value {
         case nil, .null?: return nil
         case let .array(items)?: return items
@@ -178,7 +178,7 @@ struct FieldReader {
     }
 
     /// A finite number.
-    func number(_ value: JSONValue, field: String) throws(EvaluationError) -> Double {
+    func number(_ value: ParsedJSONValue, field: String) throws(EvaluationError) -> Double {
         guard case let .number(number, _) = value else { throw failure("'\(field)' must be a number") }
         if number.isNaN { throw failure("'\(field)' is NaN") }
         if !number.isFinite { throw failure("'\(field)' is infinite") }
@@ -186,7 +186,7 @@ struct FieldReader {
     }
 
     /// A JSON integer.
-    func integer(_ value: JSONValue, field: String) throws(EvaluationError) -> Int {
+    func integer(_ value: ParsedJSONValue, field: String) throws(EvaluationError) -> Int {
         guard case let .number(number, isInteger: true) = value, number.magnitude < 9.007_199_254_740_992e15 else {
             throw failure("'\(field)' must be an integer")
         }
@@ -194,7 +194,7 @@ struct FieldReader {
     }
 
     /// A list of exactly `count` finite numbers.
-    func numbers(_ value: JSONValue, count: Int, field: String) throws(EvaluationError) -> [Double] {
+    func numbers(_ value: ParsedJSONValue, count: Int, field: String) throws(EvaluationError) -> [Double] {
         guard case let .array(items) = value, items.count == count else {
             throw failure("'\(field)' must be a list of \(count) numbers")
         }

@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import Shards
+
+/// The command-line contract every stage shares with the driver (and with any future scheduler):
+/// `--out DIR --params JSON --in ROLE=PATH ...`. Nothing else is read, so a stage depends only on its files.
+public struct StageIO: ParsableArguments {
+    @Option(help: "Directory to write the outputs into.")
+    public var out: String
+
+    @Option(help: "Parameters as a JSON object; unset ones take their defaults (see --describe-params).")
+    public var params: String = "{}"
+
+    @Option(name: .customLong("in"), help: ArgumentHelp("An input, as ROLE=PATH (repeatable).", valueName: "role=path"))
+    public var inputs: [String] = []
+
+    public init() {}
+
+    /// All paths given for a role, in order.
+    public func inputs(_ role: String) throws -> [URL] {
+        try parsedInputs().filter { $0.role == role }.map(\.url)
+    }
+
+    /// The one path of a role.
+    public func input(_ role: String, stage: String) throws -> URL {
+        let urls = try inputs(role)
+        guard urls.count == 1 else {
+            throw StageError("\(stage): needs exactly one --in \(role)=PATH, got \(urls.count)")
+        }
+        guard FileManager.default.fileExists(atPath: urls[0].path) else {
+            throw StageError("\(urls[0].path): no such file (input '\(role)')")
+        }
+        return urls[0]
+    }
+
+    /// Checks that every input role is one the stage knows.
+    public func checkRoles(_ known: [String], stage: String) throws {
+        for item in try parsedInputs() where !known.contains(item.role) {
+            throw StageError("\(stage): unknown input '\(item.role)' (known: \(known.joined(separator: ", ")))")
+        }
+    }
+
+    private func parsedInputs() throws -> [(role: String, url: URL)] {
+        try inputs.map { item in
+            guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
+                throw StageError("--in '\(item)': expected ROLE=PATH")
+            }
+            return (String(item[..<eq]), URL(fileURLWithPath: String(item[item.index(after: eq)...])))
+        }
+    }
+
+    public var outDirectory: URL { URL(fileURLWithPath: out) }
+}
+
+/// Collects a stage's output files; if the stage fails, `discard()` removes what was written, so a
+/// failed stage leaves nothing behind under a final name.
+public final class StageOutputs {
+    public let directory: URL
+    private var written: [URL] = []
+
+    public init(directory: URL) throws {
+        self.directory = directory
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    public func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
+
+    public func write(_ shard: ShardWriter, as name: String) throws {
+        let url = self.url(name)
+        try shard.write(to: url)
+        written.append(url)
+    }
+
+    public func write(_ data: Data, as name: String) throws {
+        let url = self.url(name)
+        try AtomicFile.write(data, to: url)
+        written.append(url)
+    }
+
+    public func discard() {
+        for url in written { try? FileManager.default.removeItem(at: url) }
+        written.removeAll()
+    }
+}
+
+/// Runs a stage body with its outputs; on failure removes what it wrote and reports one line.
+public func runStage(outputs directory: URL, _ body: (StageOutputs) throws -> Void) throws {
+    try runReportingFailure {
+        let outputs = try StageOutputs(directory: directory)
+        do {
+            try body(outputs)
+        } catch {
+            outputs.discard()
+            throw error
+        }
+    }
+}
