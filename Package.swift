@@ -10,6 +10,9 @@ let package = Package(
     products: [
         .executable(name: "pipeline", targets: ["pipeline"]),
         .executable(name: "bench", targets: ["bench"]),
+        .executable(name: "feature-ingest", targets: ["feature-ingest"]),
+        .executable(name: "pair-mining", targets: ["pair-mining"]),
+        .executable(name: "video-synthesis", targets: ["video-synthesis"]),
         .executable(name: "mask-eval", targets: ["mask-eval"]),
     ],
     dependencies: [
@@ -56,6 +59,9 @@ let package = Package(
         .target(
             name: "Stages",
             dependencies: ["Retrieval", "Shards", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "feature-ingest", dependencies: ["Stages"]),
+        .executableTarget(name: "pair-mining", dependencies: ["Stages"]),
+        .executableTarget(name: "video-synthesis", dependencies: ["Stages"]),
         .executableTarget(name: "mask-eval", dependencies: ["Stages"]),
 
         // Layer 5-6: the driver.
@@ -77,7 +83,9 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensor"]),
         .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Shards"], exclude: ["Fixtures", "Models"]),
-        .testTarget(name: "StagesTests", dependencies: ["Stages", "Retrieval", "Shards", "mask-eval"]),
+        .testTarget(
+            name: "StagesTests",
+            dependencies: ["Stages", "Retrieval", "Shards", "PipelineDriver", "feature-ingest", "pair-mining", "video-synthesis", "mask-eval"]),
         .testTarget(name: "LineageTests", dependencies: ["Lineage", "Shards", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "PipelineTests", dependencies: ["PipelineDriver", "Lineage", "Shards", "pipeline"]),
     ],

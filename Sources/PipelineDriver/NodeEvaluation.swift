@@ -30,7 +30,7 @@ extension Pipeline {
         var paths = definition.code
         if !definition.isPackageProduct { paths.append(definition.command) }
         var hasher = SHA256()
-        hasher.update(data: Data("command \(definition.command)\n".utf8))
+        hasher.update(data: Data("command \(([definition.command] + definition.arguments).joined(separator: " "))\n".utf8))
         for path in Set(paths).sorted() {
             let url = plan.spec.projectRoot.appendingPathComponent(path)
             guard FileManager.default.fileExists(atPath: url.path) else {

@@ -173,7 +173,7 @@ public final class Pipeline {
         let tmp = store.tmpDir.appendingPathComponent(ArtifactStore.safeName(node.id) + ".\(getpid())")
         try? FileManager.default.removeItem(at: tmp)
         try? FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-        var arguments = ["--out", tmp.path, "--params", node.params.canonical]
+        var arguments = definition.arguments + ["--out", tmp.path, "--params", node.params.canonical]
         for (i, (role, source)) in node.inputs.enumerated() {
             let path: String
             switch source {

@@ -53,6 +53,8 @@ public struct StageDefinition: Sendable {
     public let file: String
     /// A product of this package (no "/"), or a path relative to the project root.
     public let command: String
+    /// Fixed leading arguments (e.g. a subcommand) before the driver's `--out/--params/--in`.
+    public let arguments: [String]
     public let description: String
     /// Paths (relative to the project root) whose content is the stage's code fingerprint.
     public let code: [String]
@@ -63,7 +65,7 @@ public struct StageDefinition: Sendable {
 
     public var isPackageProduct: Bool { !command.contains("/") }
 
-    static let knownKeys: Set<String> = ["version", "command", "description", "code", "inputs", "outputs", "params"]
+    static let knownKeys: Set<String> = ["version", "command", "args", "description", "code", "inputs", "outputs", "params"]
 
     public init(url: URL, displayName: String) throws {
         let file = displayName
@@ -82,6 +84,10 @@ public struct StageDefinition: Sendable {
         guard top["version"]?.intValue == 1 else { throw PipelineSpecError(file, "version", "must be 1") }
         guard let command = top["command"]?.stringValue, !command.isEmpty else {
             throw PipelineSpecError(file, "command", "missing or not a string")
+        }
+        let arguments = try (top["args"]?.arrayValue ?? []).enumerated().map { i, v -> String in
+            guard let s = v.stringValue else { throw PipelineSpecError(file, "args[\(i)]", "must be a string") }
+            return s
         }
         let code = try (top["code"]?.arrayValue ?? []).enumerated().map { i, v -> String in
             guard let s = v.stringValue else { throw PipelineSpecError(file, "code[\(i)]", "must be a path string") }
@@ -121,6 +127,7 @@ public struct StageDefinition: Sendable {
         }
         self.file = file
         self.command = command
+        self.arguments = arguments
         self.description = top["description"]?.stringValue ?? ""
         self.code = code
         self.inputs = inputs

@@ -20,6 +20,12 @@ struct Location: ParsableArguments {
 
 @main
 struct PipelineCommand: ParsableCommand {
+    static func main() {
+        // Line-buffered stdout, so the driver's lines and the stages' (streamed to stderr) interleave in order.
+        setvbuf(stdout, nil, _IOLBF, 0)
+        main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "pipeline",
         abstract: "Runs the stage pipeline of pipeline.json, rerunning only what changed.",

@@ -1,0 +1,231 @@
+import Foundation
+import Tensor
+
+/// Finds each video's most similar other videos: its "spurious pairs" (TD-DETR section 3.1).
+///
+/// Paper similarity: `a_kj = 1/(L_k L_j) sum_i sum_j cos(v_k^i, v_j^j)`. Since the cosine is the dot
+/// product of unit vectors, the double sum equals the dot product of the two videos' mean unit clip
+/// vectors, so all pairs come from one GEMM over pooled vectors. It is computed in row and column blocks
+/// with a running top-k per row, so memory stays O(N k + block^2) whatever N. Temporal endpoint dims
+/// are not part of the appearance and are left out.
+///
+/// The authors' public code uses another similarity (`topk-mean`): the mean of the 50 largest entries of
+/// the clip-to-clip dot-product matrix, halved. It costs a product per pair, so it is meant for the
+/// `batch` scope or small sets.
+public struct PairMiner: Sendable {
+    public enum Similarity: String, Sendable, CaseIterable {
+        case meanCosine = "mean-cosine"
+        case topkMean = "topk-mean"
+    }
+
+    public enum Scope: String, Sendable, CaseIterable {
+        /// Partners from the whole split.
+        case global
+        /// Partners only from the same training batch (the paper's setting); batches come from a seeded shuffle.
+        case batch
+    }
+
+    public var k: Int
+    public var similarity: Similarity = .meanCosine
+    public var scope: Scope = .global
+    public var batchSize = 32
+    public var seed: UInt64 = 1
+    public var topkEntries = 50
+    public var block = 2048
+
+    public init(k: Int) { self.k = k }
+
+    /// `partners[i * k + j]` is video i's j-th most similar other video (-1 where fewer exist) and
+    /// `scores` the similarity; `batch[i]` is video i's batch (all 0 in global scope).
+    public struct Result: Sendable, Equatable {
+        public var k: Int
+        public var partners: [Int32]
+        public var scores: [Float]
+        public var batch: [Int32]
+
+        public init(k: Int, partners: [Int32], scores: [Float], batch: [Int32]) {
+            self.k = k
+            self.partners = partners
+            self.scores = scores
+            self.batch = batch
+        }
+    }
+
+    public func mine(_ videos: VideoSet, progress: ((Int, Int) -> Void)? = nil) -> Result {
+        let n = videos.count
+        var result = Result(k: k, partners: [Int32](repeating: -1, count: n * k),
+                            scores: [Float](repeating: -.infinity, count: n * k), batch: [Int32](repeating: 0, count: n))
+        let groups: [[Int]]
+        switch scope {
+        case .global:
+            groups = [Array(0..<n)]
+        case .batch:
+            var order = Array(0..<n)
+            var g = SeededGenerator(seed: seed)
+            order.shuffle(using: &g)
+            groups = stride(from: 0, to: n, by: batchSize).map { Array(order[$0..<min(n, $0 + batchSize)]) }
+            for (b, members) in groups.enumerated() { for i in members { result.batch[i] = Int32(b) } }
+        }
+        switch similarity {
+        case .meanCosine:
+            let pooled = Self.pooledUnitMeans(videos)
+            let d = videos.featureDim
+            if scope == .global {
+                blockedTopK(vectors: pooled, dim: d, members: groups[0], into: &result, progress: progress)
+            } else {
+                var done = 0
+                for members in groups {
+                    var local = [Float](repeating: 0, count: members.count * d)
+                    for (r, i) in members.enumerated() { for j in 0..<d { local[r * d + j] = pooled[i * d + j] } }
+                    blockedTopK(vectors: local, dim: d, members: members, into: &result, progress: nil)
+                    done += members.count
+                    progress?(done, n)
+                }
+            }
+        case .topkMean:
+            var done = 0
+            for members in groups {
+                pairwiseTopK(videos, members: members, into: &result, progress: groups.count == 1 ? progress : nil)
+                done += members.count
+                progress?(done, n)
+            }
+        }
+        return result
+    }
+
+    /// Per video, the mean of its L2-normalised clip vectors (feature dims only): `[N, featureDim]`.
+    public static func pooledUnitMeans(_ videos: VideoSet) -> [Float] {
+        let d = videos.featureDim, width = videos.dim
+        var pooled = [Float](repeating: 0, count: videos.count * d)
+        pooled.withUnsafeMutableBufferPointer { out in
+            videos.features.withUnsafeBufferPointer { f in
+                let outBase = out.baseAddress!
+                Parallelism.forEachChunk(count: videos.count, grain: 64) { range in
+                    for v in range {
+                        let length = videos.offsets[v + 1] - videos.offsets[v]
+                        guard length > 0 else { continue }
+                        let dst = outBase + v * d
+                        for c in videos.offsets[v]..<videos.offsets[v + 1] {
+                            let row = f.baseAddress! + c * width
+                            var norm: Float = 0
+                            for j in 0..<d { norm += row[j] * row[j] }
+                            let inv = norm > 0 ? 1 / norm.squareRoot() : 0
+                            for j in 0..<d { dst[j] += row[j] * inv }
+                        }
+                        let scale = 1 / Float(length)
+                        for j in 0..<d { dst[j] *= scale }
+                    }
+                }
+            }
+        }
+        return pooled
+    }
+
+    /// Top-k among `members` by blocked GEMM; row r of `vectors` is member r.
+    func blockedTopK(vectors local: [Float], dim d: Int, members: [Int], into result: inout Result, progress: ((Int, Int) -> Void)?) {
+        let m = members.count
+        guard m > 1, d > 0 else { return }
+        let b = min(block, m)
+        var tile = [Float](repeating: 0, count: b * b)
+        var partners = [Int32](repeating: -1, count: m * k)
+        var scores = [Float](repeating: -.infinity, count: m * k)
+        let kk = k
+        local.withUnsafeBufferPointer { p in
+            for r0 in stride(from: 0, to: m, by: b) {
+                let rows = min(b, m - r0)
+                for c0 in stride(from: 0, to: m, by: b) {
+                    let cols = min(b, m - c0)
+                    tile.withUnsafeMutableBufferPointer { t in
+                        GEMM.multiply(m: rows, n: cols, k: d, p.baseAddress! + r0 * d, lda: d, transposeA: false,
+                                      p.baseAddress! + c0 * d, ldb: d, transposeB: true, into: t.baseAddress!, ldc: cols)
+                    }
+                    tile.withUnsafeBufferPointer { t in
+                        partners.withUnsafeMutableBufferPointer { pp in
+                            scores.withUnsafeMutableBufferPointer { ss in
+                                let pBase = pp.baseAddress!, sBase = ss.baseAddress!, tBase = t.baseAddress!
+                                Parallelism.forEachChunk(count: rows, grain: 64) { range in
+                                    for r in range {
+                                        Self.insertRow(tBase + r * cols, count: cols, columnOffset: c0, selfIndex: r0 + r,
+                                                       partners: pBase + (r0 + r) * kk, scores: sBase + (r0 + r) * kk, k: kk)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                progress?(r0 + rows, m)
+            }
+        }
+        for (r, i) in members.enumerated() {
+            for j in 0..<k {
+                let local = partners[r * k + j]
+                result.partners[i * k + j] = local < 0 ? -1 : Int32(members[Int(local)])
+                result.scores[i * k + j] = scores[r * k + j]
+            }
+        }
+    }
+
+    /// Merges one tile row into a row's running top-k (kept sorted, best first; ties keep the lower index).
+    @inline(__always)
+    static func insertRow(_ values: UnsafePointer<Float>, count: Int, columnOffset: Int, selfIndex: Int,
+                          partners: UnsafeMutablePointer<Int32>, scores: UnsafeMutablePointer<Float>, k: Int) {
+        var threshold = scores[k - 1]
+        for c in 0..<count {
+            let v = values[c]
+            guard v > threshold else { continue }
+            let column = columnOffset + c
+            if column == selfIndex { continue }
+            var pos = k - 1
+            while pos > 0 && scores[pos - 1] < v {
+                scores[pos] = scores[pos - 1]
+                partners[pos] = partners[pos - 1]
+                pos -= 1
+            }
+            scores[pos] = v
+            partners[pos] = Int32(column)
+            threshold = scores[k - 1]
+        }
+    }
+
+    /// The authors' code's similarity, pair by pair.
+    func pairwiseTopK(_ videos: VideoSet, members: [Int], into result: inout Result, progress: ((Int, Int) -> Void)?) {
+        let m = members.count
+        guard m > 1 else { return }
+        var sim = [Float](repeating: 0, count: m * m)
+        for a in 0..<m {
+            for b in (a + 1)..<m {
+                let s = Self.topkMeanSimilarity(videos, members[a], members[b], entries: topkEntries)
+                sim[a * m + b] = s
+                sim[b * m + a] = s
+            }
+            progress?(a + 1, m)
+        }
+        for a in 0..<m {
+            var partners = [Int32](repeating: -1, count: k), scores = [Float](repeating: -.infinity, count: k)
+            sim.withUnsafeBufferPointer { s in
+                Self.insertRow(s.baseAddress! + a * m, count: m, columnOffset: 0, selfIndex: a,
+                               partners: &partners, scores: &scores, k: k)
+            }
+            for j in 0..<k {
+                result.partners[members[a] * k + j] = partners[j] < 0 ? -1 : Int32(members[Int(partners[j])])
+                result.scores[members[a] * k + j] = scores[j]
+            }
+        }
+    }
+
+    /// Mean of the `entries` largest clip-to-clip dot products of two videos (feature dims), halved.
+    public static func topkMeanSimilarity(_ videos: VideoSet, _ a: Int, _ b: Int, entries: Int) -> Float {
+        let la = videos.length(a), lb = videos.length(b), d = videos.featureDim, width = videos.dim
+        guard la > 0, lb > 0 else { return 0 }
+        var products = [Float](repeating: 0, count: la * lb)
+        videos.features.withUnsafeBufferPointer { f in
+            products.withUnsafeMutableBufferPointer { out in
+                GEMM.multiply(m: la, n: lb, k: d, f.baseAddress! + videos.offsets[a] * width, lda: width, transposeA: false,
+                              f.baseAddress! + videos.offsets[b] * width, ldb: width, transposeB: true,
+                              into: out.baseAddress!, ldc: lb)
+            }
+        }
+        let top = products.sorted(by: >).prefix(entries)
+        return top.reduce(0, +) / Float(top.count) / 2
+    }
+}
