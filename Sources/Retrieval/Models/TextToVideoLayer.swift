@@ -1,0 +1,128 @@
+import NN
+import Tensor
+
+/// QD-DETR's text-to-video encoder layer, optionally with TD-DETR's temporal dynamics branch.
+///
+/// Video tokens (plus positions) attend to the text tokens (text key padding mask); the result goes
+/// through `norm(video + dropout(attention))` and a PReLU feed-forward block. The text and the
+/// global token pass through unchanged. With a `TemporalDynamicsBranch`, the clip-to-clip differences
+/// attend to the same text and are injected with ratio `beta` before the normalisation.
+public final class TextToVideoLayer: Module {
+    public let attention: MultiheadAttention
+    public let norm: LayerNorm
+    public let feedForward: PReLUFeedForward
+    public let dropout: Dropout
+    /// The TDEM branch, nil for QD-DETR.
+    public let dynamics: TemporalDynamicsBranch?
+    public let beta: Float
+
+    public init(width: Int, heads: Int, feedForwardWidth: Int, dropout probability: Float,
+                dynamics variant: TDEMVariant?, beta: Float, generator: inout SeededGenerator) {
+        attention = MultiheadAttention(width: width, heads: heads, dropout: probability, generator: &generator)
+        norm = LayerNorm(width: width)
+        feedForward = PReLUFeedForward(width: width, hiddenWidth: feedForwardWidth, dropout: probability, generator: &generator)
+        dropout = Dropout(probability: probability)
+        dynamics = variant.map {
+            TemporalDynamicsBranch(width: width, heads: heads, dropout: probability, variant: $0, generator: &generator)
+        }
+        self.beta = beta
+    }
+
+    /// `video` and `position` `[B, Lv, D]`, `text` `[B, Lq, D]` with its padding mask; `startToken`
+    /// `[1, 1, D]` (the TDEM start token `st`, needed only with the dynamics branch). Returns the new
+    /// video tokens `[B, Lv, D]`.
+    public func callAsFunction(video: Variable, position: Variable, text: Variable, textMask: KeyPaddingMask,
+                               startToken: Variable?, context: ForwardContext) -> Variable {
+        let key = attention.keyProjection(text), value = attention.valueProjection(text)
+        let attended = attention.outputProjection(scaledDotProductAttention(
+            query: attention.queryProjection(video + position), key: key, value: value, heads: attention.heads,
+            keyPaddingMask: textMask, dropout: context.isTraining ? attention.dropoutProbability : 0,
+            generator: &context.generator))
+        var mixed: Variable
+        if let dynamics {
+            guard let startToken else { preconditionFailure("TextToVideoLayer: the dynamics branch needs a start token") }
+            let dynamicAttended = dynamics(video: video, position: position, startToken: startToken, text: text,
+                                           sharedKey: key, sharedValue: value, textMask: textMask, context: context)
+            switch dynamics.variant {
+            case .paper:
+                mixed = beta * (video + dropout(attended, context: context)) + (1 - beta) * dynamicAttended
+            case .authorsCode:
+                mixed = beta * video + (1 - beta) * dynamicAttended + dropout(attended, context: context)
+            }
+        } else {
+            mixed = video + dropout(attended, context: context)
+        }
+        return feedForward(norm(mixed), context: context)
+    }
+
+    public func namedParameters() -> [(name: String, parameter: Variable)] {
+        var list = parameters(of: attention, prefix: "cross_attn") + parameters(of: norm, prefix: "norm1")
+            + parameters(of: feedForward, prefix: "ffn")
+        if let dynamics { list += parameters(of: dynamics, prefix: "dynamics") }
+        return list
+    }
+}
+
+/// TD-DETR's temporal dynamics branch (paper section 3.2, supplement section 6).
+///
+/// Tokenizer: `T = {v1 - st, v2 - v1, ..., vL - v(L-1)}` over the layer's video tokens (`.paper`) or
+/// video tokens plus positions (`.authorsCode`), then its own projection (two LayerNorm-Dropout-Linear-ReLU
+/// blocks, as the authors' code). Interactor: multi-head attention of the dynamics over the text, with its
+/// own query and output projections; the keys and values are the video branch's (`.paper`: "share the
+/// same text") or its own projections of the text (`.authorsCode`).
+public final class TemporalDynamicsBranch: Module {
+    public let variant: TDEMVariant
+    public let heads: Int
+    public let attentionDropout: Float
+    public let projection: InputProjection
+    public let queryProjection: Linear
+    public let keyProjection: Linear?
+    public let valueProjection: Linear?
+    public let outputProjection: Linear
+
+    public init(width: Int, heads: Int, dropout probability: Float, variant: TDEMVariant, generator: inout SeededGenerator) {
+        self.variant = variant
+        self.heads = heads
+        attentionDropout = probability
+        projection = InputProjection(inputWidth: width, outputWidth: width, blocks: 2, dropout: probability,
+                                     reluAfterLast: true, generator: &generator)
+        queryProjection = Linear(inFeatures: width, outFeatures: width, zeroBias: true, generator: &generator)
+        if variant == .authorsCode {
+            keyProjection = Linear(inFeatures: width, outFeatures: width, zeroBias: true, generator: &generator)
+            valueProjection = Linear(inFeatures: width, outFeatures: width, zeroBias: true, generator: &generator)
+        } else {
+            keyProjection = nil
+            valueProjection = nil
+        }
+        outputProjection = Linear(inFeatures: width, outFeatures: width, zeroBias: true, generator: &generator)
+    }
+
+    /// The clip-to-clip differences `[B, Lv, D]` of `tokens`, the first taken against `startToken` `[1, 1, D]`.
+    public static func temporalDifferences(_ tokens: Variable, startToken: Variable) -> Variable {
+        let (batch, length, width) = (tokens.shape[0], tokens.shape[1], tokens.shape[2])
+        let start = Variable(Tensor(zeros: [batch, 1, width])) + startToken
+        let previous = length > 1 ? concat([start, tokens.sliced(axis: 1, 0..<(length - 1))], axis: 1) : start
+        return tokens - previous
+    }
+
+    /// The text-guided dynamics `T'` `[B, Lv, D]`.
+    public func callAsFunction(video: Variable, position: Variable, startToken: Variable, text: Variable,
+                               sharedKey: Variable, sharedValue: Variable, textMask: KeyPaddingMask,
+                               context: ForwardContext) -> Variable {
+        let tokens = variant == .paper ? video : video + position
+        let dynamics = projection(Self.temporalDifferences(tokens, startToken: startToken), context: context)
+        let key = keyProjection.map { $0(text) } ?? sharedKey
+        let value = valueProjection.map { $0(text) } ?? sharedValue
+        let attended = scaledDotProductAttention(
+            query: queryProjection(dynamics), key: key, value: value, heads: heads, keyPaddingMask: textMask,
+            dropout: context.isTraining ? attentionDropout : 0, generator: &context.generator)
+        return outputProjection(attended)
+    }
+
+    public func namedParameters() -> [(name: String, parameter: Variable)] {
+        var list = parameters(of: projection, prefix: "proj") + parameters(of: queryProjection, prefix: "q_proj")
+        if let keyProjection { list += parameters(of: keyProjection, prefix: "k_proj") }
+        if let valueProjection { list += parameters(of: valueProjection, prefix: "v_proj") }
+        return list + parameters(of: outputProjection, prefix: "out_proj")
+    }
+}
