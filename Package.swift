@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "feature-ingest", targets: ["feature-ingest"]),
         .executable(name: "pair-mining", targets: ["pair-mining"]),
         .executable(name: "video-synthesis", targets: ["video-synthesis"]),
+        .executable(name: "train", targets: ["train"]),
         .executable(name: "mask-eval", targets: ["mask-eval"]),
     ],
     dependencies: [
@@ -56,10 +57,11 @@ let package = Package(
         // Layer 5: one type per stage.
         .target(
             name: "Stages",
-            dependencies: ["Retrieval", "Shards", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Retrieval", "NN", "Tensor", "Shards", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "feature-ingest", dependencies: ["Stages"]),
         .executableTarget(name: "pair-mining", dependencies: ["Stages"]),
         .executableTarget(name: "video-synthesis", dependencies: ["Stages"]),
+        .executableTarget(name: "train", dependencies: ["Stages"]),
         .executableTarget(name: "mask-eval", dependencies: ["Stages"]),
 
         // Layer 5-6: the driver.

@@ -70,9 +70,17 @@ public final class Variable {
     /// `d self / d variable` added to its `grad`.
     public func backward() {
         precondition(value.count == 1, "backward(): needs a scalar, got shape \(value.shape)")
+        backward(gradient: Tensor(repeating: 1, shape: value.shape))
+    }
+
+    /// Back-propagates `gradient`, taken as `d loss / d self` for some downstream loss (same shape as the
+    /// value): every variable this one depends on gets `d loss / d variable` added to its `grad`. Lets a
+    /// benchmark or a caller holding an upstream gradient run one op's backward pass alone.
+    public func backward(gradient: Tensor) {
+        checkSameShape(value.shape, gradient.shape, "backward(gradient:): gradient vs value")
         guard requiresGrad else { return }
         let order = topologicalOrder()
-        accumulateGradient(Tensor(repeating: 1, shape: value.shape))
+        accumulateGradient(gradient)
         for node in order.reversed() {
             guard let step = node.backwardStep, let gradient = node.grad else { continue }
             step(gradient)

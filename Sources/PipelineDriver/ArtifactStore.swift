@@ -18,6 +18,10 @@ public struct ArtifactStore: Sendable {
     public var tmpDir: URL { root.appendingPathComponent("tmp") }
     public var logsDir: URL { root.appendingPathComponent("logs") }
     public var linksDir: URL { root.appendingPathComponent("stages") }
+    public var scratchRoot: URL { root.appendingPathComponent("scratch") }
+
+    /// Per cache key: where a stage may keep state to resume after being killed.
+    public func scratchDir(cacheKey: String) -> URL { scratchRoot.appendingPathComponent(cacheKey) }
 
     /// The store path (relative to the root) of an artifact with this hash and file name.
     public func relativePath(hash: String, fileName: String) -> String {

@@ -21,6 +21,9 @@ public struct RunOptions: Sendable {
 
 /// The driver: the plan of pipeline.json over an artifact store and its manifest.
 public final class Pipeline {
+    /// The environment variable naming a stage's resumable scratch directory (kept until it succeeds).
+    public static let scratchVariable = "PIPELINE_SCRATCH"
+
     public let plan: PipelinePlan
     public let store: ArtifactStore
     public let manifest: Manifest
@@ -194,9 +197,11 @@ public final class Pipeline {
         let started = Date().timeIntervalSince1970
         let prefix: String? = echo ? "[\(node.id)] " : nil
         let commandLine = arguments
+        // A directory that survives a killed run of the same cache key, so a long stage (train) can resume.
+        let environment = [Pipeline.scratchVariable: store.scratchDir(cacheKey: e.cacheKey ?? "none").path]
         Thread.detachNewThread {
-            let status = executor.run(executable: executable, arguments: commandLine, workingDirectory: root,
-                                      log: logURL, echoPrefix: prefix)
+            let status = executor.run(executable: executable, arguments: commandLine, environment: environment,
+                                      workingDirectory: root, log: logURL, echoPrefix: prefix)
             completions.post((node.id, status, started, tmp))
         }
     }
@@ -237,6 +242,7 @@ public final class Pipeline {
                             status: RunRecord.succeeded, error: nil, inputs: e.inputs,
                             outputs: node.stage.definition.outputs.map { refs[$0]! })
         try manifest.record(run, artifacts: artifacts)
+        try? FileManager.default.removeItem(at: store.scratchDir(cacheKey: e.cacheKey!))
         return refs
     }
 

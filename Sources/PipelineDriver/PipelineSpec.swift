@@ -130,7 +130,7 @@ public struct PipelineSpec: Sendable {
                     return try Self.parseSource(s, file: file, place: texts.count > 1 ? "\(rplace)[\(i)]" : rplace)
                 }
             }
-            for role in definition.inputs.keys.sorted() where inputs[role] == nil {
+            for role in definition.inputs.keys.sorted() where inputs[role] == nil && !definition.inputs[role]!.optional {
                 throw PipelineSpecError(file, "\(place).inputs", "missing input '\(role)' (\(definition.inputs[role]!.doc))")
             }
             let foreach = entry["foreach"]?.stringValue

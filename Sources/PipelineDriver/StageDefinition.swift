@@ -58,8 +58,8 @@ public struct StageDefinition: Sendable {
     public let description: String
     /// Paths (relative to the project root) whose content is the stage's code fingerprint.
     public let code: [String]
-    /// Input roles; `many` roles accept a list (or a gathered sweep).
-    public let inputs: [String: (doc: String, many: Bool)]
+    /// Input roles; `many` roles accept a list (or a gathered sweep); `optional` ones may be left out.
+    public let inputs: [String: (doc: String, many: Bool, optional: Bool)]
     public let outputs: [String]
     public let params: [String: ParamSpec]
 
@@ -93,13 +93,13 @@ public struct StageDefinition: Sendable {
             guard let s = v.stringValue else { throw PipelineSpecError(file, "code[\(i)]", "must be a path string") }
             return s
         }
-        var inputs: [String: (doc: String, many: Bool)] = [:]
+        var inputs: [String: (doc: String, many: Bool, optional: Bool)] = [:]
         for (role, spec) in top["inputs"]?.objectValue ?? [:] {
             guard case .object(let s) = spec else { throw PipelineSpecError(file, "inputs.\(role)", "must be an object") }
-            if let unknown = s.keys.sorted().first(where: { $0 != "doc" && $0 != "many" }) {
-                throw PipelineSpecError(file, "inputs.\(role).\(unknown)", "unknown key (expected doc, many)")
+            if let unknown = s.keys.sorted().first(where: { !["doc", "many", "optional"].contains($0) }) {
+                throw PipelineSpecError(file, "inputs.\(role).\(unknown)", "unknown key (expected doc, many, optional)")
             }
-            inputs[role] = (s["doc"]?.stringValue ?? "", s["many"]?.boolValue ?? false)
+            inputs[role] = (s["doc"]?.stringValue ?? "", s["many"]?.boolValue ?? false, s["optional"]?.boolValue ?? false)
         }
         let outputs = try (top["outputs"]?.arrayValue ?? []).enumerated().map { i, v -> String in
             guard let s = v.stringValue, !s.isEmpty, !s.contains("/") else {

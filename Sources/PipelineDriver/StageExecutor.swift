@@ -6,14 +6,16 @@ import Foundation
 public protocol StageExecutor: Sendable {
     /// Runs the command to completion, streaming its output to `log` (and the terminal); returns the exit
     /// status, or a negative signal number when it was killed.
-    func run(executable: URL, arguments: [String], workingDirectory: URL, log: URL, echoPrefix: String?) -> Int32
+    func run(executable: URL, arguments: [String], environment: [String: String], workingDirectory: URL, log: URL,
+             echoPrefix: String?) -> Int32
 }
 
 /// Runs stages as child processes of the driver.
 public struct LocalExecutor: StageExecutor {
     public init() {}
 
-    public func run(executable: URL, arguments: [String], workingDirectory: URL, log: URL, echoPrefix: String?) -> Int32 {
+    public func run(executable: URL, arguments: [String], environment: [String: String], workingDirectory: URL, log: URL,
+                    echoPrefix: String?) -> Int32 {
         try? FileManager.default.createDirectory(at: log.deletingLastPathComponent(), withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         guard let logHandle = FileHandle(forWritingAtPath: log.path) else { return 127 }
@@ -22,6 +24,7 @@ public struct LocalExecutor: StageExecutor {
         process.executableURL = executable
         process.arguments = arguments
         process.currentDirectoryURL = workingDirectory
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

@@ -10,7 +10,11 @@ public enum Activation {
     /// `dy` where `x > 0`, else 0.
     public static func reluBackward(outputGradient dy: Tensor, input x: Tensor) -> Tensor {
         binary(dy, x, "relu backward") { g, input, out, range in
-            for i in range { out[i] = input[i] > 0 ? g[i] : 0 }
+            // Both values are loaded before the select (no conditional load), so the loop vectorises.
+            for i in range {
+                let gradient = g[i]
+                out[i] = input[i] > 0 ? gradient : 0
+            }
         }
     }
 

@@ -9,9 +9,26 @@ public enum AttentionKernel {
     public struct Saved: @unchecked Sendable {
         /// Softmax probabilities before dropout, `[B, H, Lq, Lk]`.
         public let probabilities: Tensor
-        /// The dropout mask (0 or `1 / (1 - p)`) applied to the probabilities, `[B, H, Lq, Lk]`,
-        /// or nil when no dropout was applied.
-        public let dropoutMask: Tensor?
+        /// The probabilities after dropout (`probabilities` times the mask), `[B, H, Lq, Lk]`, or nil
+        /// when no dropout was applied. The backward pass needs only these two, never the mask.
+        let dropped: Tensor?
+        let dropout: Float
+        let dropoutSeed: UInt64
+
+        /// The dropout mask (0 or `1 / (1 - p)`) applied to the probabilities, `[B, H, Lq, Lk]`, or nil
+        /// when no dropout was applied. Regenerated from the seed on each access; the kernels never
+        /// store it.
+        public var dropoutMask: Tensor? {
+            guard dropout > 0 else { return nil }
+            let shape = probabilities.shape
+            let sliceSize = shape[2] * shape[3]
+            return Tensor(shape: shape) { out in
+                for slice in 0..<(shape[0] * shape[1]) {
+                    DropoutMask.fill(out.baseAddress! + slice * sliceSize, range: 0..<sliceSize, probability: dropout,
+                                     seed: CounterHash.bits(seed: dropoutSeed, counter: slice))
+                }
+            }
+        }
     }
 
     /// Output `[B, Lq, D]` of attention. `keyIsPadding` (`B * Lk` flags, true = ignore that key)
@@ -24,21 +41,20 @@ public enum AttentionKernel {
             precondition(mask.count == batch * keyLength,
                          "attention: key padding mask has \(mask.count) flags, keys are [\(batch), \(keyLength)]")
         }
+        precondition(dropout >= 0 && dropout < 1, "attention: dropout probability must be in [0, 1), got \(dropout)")
         let headWidth = width / heads
         let scale = 1 / Float(headWidth).squareRoot()
         let sliceSize = queryLength * keyLength
         let slices = batch * heads
         var probabilities = Tensor(shape: [batch, heads, queryLength, keyLength]) { _ in }
-        var mask: Tensor? = dropout > 0 ? Tensor(shape: probabilities.shape) { _ in } : nil
-        var weighted: [Float] = dropout > 0 ? [Float](repeating: 0, count: slices * sliceSize) : []
+        var dropped: Tensor? = dropout > 0 ? Tensor(shape: probabilities.shape) { _ in } : nil
         var output = Tensor(shape: q.shape) { _ in }
         q.withUnsafeBufferPointer { qp in
         k.withUnsafeBufferPointer { kp in
         v.withUnsafeBufferPointer { vp in
         probabilities.withUnsafeMutableBufferPointer { pp in
         output.withUnsafeMutableBufferPointer { op in
-        weighted.withUnsafeMutableBufferPointer { wp in
-            withOptionalMutablePointer(&mask) { mp in
+            withOptionalMutablePointer(&dropped) { dp in
                 Parallelism.forEachTaskSingleThreadedBLAS(count: slices) { slice in
                     let b = slice / heads, h = slice % heads
                     let scores = pp.baseAddress! + slice * sliceSize
@@ -59,13 +75,13 @@ public enum AttentionKernel {
                                             count: keyLength, stride: 1, logarithmic: false)
                     }
                     var weights = UnsafePointer(scores)
-                    if let maskPointer = mp {
-                        let sliceMask = maskPointer + slice * sliceSize
-                        DropoutMask.fill(sliceMask, count: sliceSize, probability: dropout,
-                                         seed: CounterHash.bits(seed: dropoutSeed, counter: slice))
-                        let dropped = wp.baseAddress! + slice * sliceSize
-                        for e in 0..<sliceSize { dropped[e] = scores[e] * sliceMask[e] }
-                        weights = UnsafePointer(dropped)
+                    if let droppedPointer = dp {
+                        let target = droppedPointer + slice * sliceSize
+                        let sliceSeed = CounterHash.bits(seed: dropoutSeed, counter: slice)
+                        DropoutMask.forEachBlock(of: 0..<sliceSize, probability: dropout, seed: sliceSeed) { block, mask in
+                            for e in block { target[e] = scores[e] * mask[e - block.lowerBound] }
+                        }
+                        weights = UnsafePointer(target)
                     }
                     GEMM.multiply(m: queryLength, n: headWidth, k: keyLength,
                                   weights, lda: keyLength, transposeA: false,
@@ -73,8 +89,8 @@ public enum AttentionKernel {
                                   into: op.baseAddress! + b * queryLength * width + h * headWidth, ldc: width)
                 }
             }
-        }}}}}}
-        return (output, Saved(probabilities: probabilities, dropoutMask: mask))
+        }}}}}
+        return (output, Saved(probabilities: probabilities, dropped: dropped, dropout: dropout, dropoutSeed: dropoutSeed))
     }
 
     /// Gradients with respect to `q`, `k` and `v`, given the output gradient `[B, Lq, D]`.
@@ -89,9 +105,6 @@ public enum AttentionKernel {
         var dq = Tensor(shape: q.shape) { _ in }
         var dk = Tensor(shape: k.shape) { _ in }
         var dv = Tensor(shape: v.shape) { _ in }
-        // Per-slice scratch: the gradient of the weights, then of the scores, in place.
-        var scratch = [Float](repeating: 0, count: slices * sliceSize)
-        var weighted: [Float] = saved.dropoutMask == nil ? [] : [Float](repeating: 0, count: slices * sliceSize)
         q.withUnsafeBufferPointer { qp in
         k.withUnsafeBufferPointer { kp in
         v.withUnsafeBufferPointer { vp in
@@ -100,58 +113,51 @@ public enum AttentionKernel {
         dq.withUnsafeMutableBufferPointer { dqp in
         dk.withUnsafeMutableBufferPointer { dkp in
         dv.withUnsafeMutableBufferPointer { dvp in
-        scratch.withUnsafeMutableBufferPointer { sp in
-        weighted.withUnsafeMutableBufferPointer { wp in
-            withOptionalPointer(saved.dropoutMask) { mp in
+            withOptionalPointer(saved.dropped) { dp in
                 Parallelism.forEachTaskSingleThreadedBLAS(count: slices) { slice in
-                    let b = slice / heads, h = slice % heads
-                    let columnOffset = h * headWidth
-                    let qSlice = qp.baseAddress! + b * queryLength * width + columnOffset
-                    let kSlice = kp.baseAddress! + b * keyLength * width + columnOffset
-                    let vSlice = vp.baseAddress! + b * keyLength * width + columnOffset
-                    let gSlice = gp.baseAddress! + b * queryLength * width + columnOffset
-                    let probabilities = pp.baseAddress! + slice * sliceSize
-                    let dScores = sp.baseAddress! + slice * sliceSize
-                    var weights = probabilities
-                    if let maskPointer = mp {
-                        let sliceMask = maskPointer + slice * sliceSize
-                        let dropped = wp.baseAddress! + slice * sliceSize
-                        for e in 0..<sliceSize { dropped[e] = probabilities[e] * sliceMask[e] }
-                        weights = UnsafePointer(dropped)
+                    // The slice's score gradient lives in a per-task buffer small enough for L2.
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: sliceSize) { scratch in
+                        let b = slice / heads, h = slice % heads
+                        let columnOffset = h * headWidth
+                        let qSlice = qp.baseAddress! + b * queryLength * width + columnOffset
+                        let kSlice = kp.baseAddress! + b * keyLength * width + columnOffset
+                        let vSlice = vp.baseAddress! + b * keyLength * width + columnOffset
+                        let gSlice = gp.baseAddress! + b * queryLength * width + columnOffset
+                        let probabilities = pp.baseAddress! + slice * sliceSize
+                        let weights = dp.map { $0 + slice * sliceSize } ?? probabilities
+                        let dScores = scratch.baseAddress!
+                        // dV = Wᵀ dO
+                        GEMM.multiply(m: keyLength, n: headWidth, k: queryLength,
+                                      weights, lda: keyLength, transposeA: true,
+                                      gSlice, ldb: width, transposeB: false,
+                                      into: dvp.baseAddress! + b * keyLength * width + columnOffset, ldc: width)
+                        // dW = dO Vᵀ
+                        GEMM.multiply(m: queryLength, n: keyLength, k: headWidth,
+                                      gSlice, lda: width, transposeA: false,
+                                      vSlice, ldb: width, transposeB: true,
+                                      into: dScores, ldc: keyLength)
+                        // Softmax backward through the dropout, with the 1/sqrt(d) score scale folded in.
+                        // With W = P * mask and dP = dW * mask: sum_j P dP = sum_j W dW and
+                        // P * dP = W * dW, so dS = W dW - P sum_j W dW needs no mask.
+                        for i in 0..<queryLength {
+                            let p = probabilities + i * keyLength, w = weights + i * keyLength, d = dScores + i * keyLength
+                            var dot: Float = 0
+                            for j in 0..<keyLength { dot += w[j] * d[j] }
+                            for j in 0..<keyLength { d[j] = (w[j] * d[j] - p[j] * dot) * scale }
+                        }
+                        // dQ = dS K, dK = dSᵀ Q
+                        GEMM.multiply(m: queryLength, n: headWidth, k: keyLength,
+                                      dScores, lda: keyLength, transposeA: false,
+                                      kSlice, ldb: width, transposeB: false,
+                                      into: dqp.baseAddress! + b * queryLength * width + columnOffset, ldc: width)
+                        GEMM.multiply(m: keyLength, n: headWidth, k: queryLength,
+                                      dScores, lda: keyLength, transposeA: true,
+                                      qSlice, ldb: width, transposeB: false,
+                                      into: dkp.baseAddress! + b * keyLength * width + columnOffset, ldc: width)
                     }
-                    // dV = Wᵀ dO
-                    GEMM.multiply(m: keyLength, n: headWidth, k: queryLength,
-                                  weights, lda: keyLength, transposeA: true,
-                                  gSlice, ldb: width, transposeB: false,
-                                  into: dvp.baseAddress! + b * keyLength * width + columnOffset, ldc: width)
-                    // dW = dO Vᵀ
-                    GEMM.multiply(m: queryLength, n: keyLength, k: headWidth,
-                                  gSlice, lda: width, transposeA: false,
-                                  vSlice, ldb: width, transposeB: true,
-                                  into: dScores, ldc: keyLength)
-                    if let maskPointer = mp {
-                        let sliceMask = maskPointer + slice * sliceSize
-                        for e in 0..<sliceSize { dScores[e] *= sliceMask[e] }
-                    }
-                    // Softmax backward, with the 1/sqrt(d) score scale folded in.
-                    for i in 0..<queryLength {
-                        let p = probabilities + i * keyLength, d = dScores + i * keyLength
-                        var dot: Float = 0
-                        for j in 0..<keyLength { dot += p[j] * d[j] }
-                        for j in 0..<keyLength { d[j] = p[j] * (d[j] - dot) * scale }
-                    }
-                    // dQ = dS K, dK = dSᵀ Q
-                    GEMM.multiply(m: queryLength, n: headWidth, k: keyLength,
-                                  dScores, lda: keyLength, transposeA: false,
-                                  kSlice, ldb: width, transposeB: false,
-                                  into: dqp.baseAddress! + b * queryLength * width + columnOffset, ldc: width)
-                    GEMM.multiply(m: keyLength, n: headWidth, k: queryLength,
-                                  dScores, lda: keyLength, transposeA: true,
-                                  qSlice, ldb: width, transposeB: false,
-                                  into: dkp.baseAddress! + b * keyLength * width + columnOffset, ldc: width)
                 }
             }
-        }}}}}}}}}}
+        }}}}}}}}
         return (dq, dk, dv)
     }
 

@@ -23,6 +23,16 @@ public enum GEMM {
             }
             return
         }
+        if Timing.isEnabled {
+            Timing.timed {
+                cblas_sgemm(CblasRowMajor,
+                            transposeA ? CblasTrans : CblasNoTrans,
+                            transposeB ? CblasTrans : CblasNoTrans,
+                            Int32(m), Int32(n), Int32(k), alpha,
+                            a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            }
+            return
+        }
         cblas_sgemm(CblasRowMajor,
                     transposeA ? CblasTrans : CblasNoTrans,
                     transposeB ? CblasTrans : CblasNoTrans,

@@ -1,4 +1,5 @@
-/// Layer normalisation over the last dimension, with a per-feature scale and shift.
+/// Layer normalisation over the last dimension, with a per-feature scale and shift; and the residual
+/// form of a post-norm transformer, `layerNorm(x + dropout(sublayer))`, in one pass.
 public enum LayerNormKernel {
     /// What the forward pass saves for the backward pass: per-row mean and reciprocal std.
     public struct Saved: Sendable {
@@ -21,18 +22,10 @@ public enum LayerNormKernel {
                     beta.withUnsafeBufferPointer { b in
                         mean.withUnsafeMutableBufferPointer { meanOut in
                             reciprocalStd.withUnsafeMutableBufferPointer { rstdOut in
-                                Parallelism.forEachChunk(count: rows, grain: 64) { range in
+                                Parallelism.forEachChunk(count: rows, grain: rowGrain(width)) { range in
                                     for row in range {
                                         let line = input.baseAddress! + row * width
-                                        var total: Float = 0
-                                        for j in 0..<width { total += line[j] }
-                                        let mu = total / Float(width)
-                                        var squares: Float = 0
-                                        for j in 0..<width {
-                                            let centred = line[j] - mu
-                                            squares += centred * centred
-                                        }
-                                        let rstd = 1 / (squares / Float(width) + epsilon).squareRoot()
+                                        let (mu, rstd) = moments(line, width: width, epsilon: epsilon)
                                         meanOut[row] = mu
                                         rstdOut[row] = rstd
                                         let target = out.baseAddress! + row * width
@@ -54,30 +47,23 @@ public enum LayerNormKernel {
         checkSameShape(dy.shape, x.shape, "layerNorm backward")
         let width = x.shape.last ?? 1
         let rows = x.count / max(1, width)
-        var dGamma = Tensor(zeros: [width])
-        var dBeta = Tensor(zeros: [width])
+        var parameterGradients = ParameterGradients(rows: rows, width: width)
         let dx = Tensor(shape: x.shape) { out in
             x.withUnsafeBufferPointer { input in
                 dy.withUnsafeBufferPointer { g in
                     gamma.withUnsafeBufferPointer { gammaP in
-                        Parallelism.forEachChunk(count: rows, grain: 64) { range in
-                            for row in range {
-                                let line = input.baseAddress! + row * width
-                                let grad = g.baseAddress! + row * width
-                                let mu = saved.mean[row], rstd = saved.reciprocalStd[row]
-                                var meanDxhat: Float = 0, meanDxhatXhat: Float = 0
-                                for j in 0..<width {
-                                    let xhat = (line[j] - mu) * rstd
-                                    let dxhat = grad[j] * gammaP[j]
-                                    meanDxhat += dxhat
-                                    meanDxhatXhat += dxhat * xhat
-                                }
-                                meanDxhat /= Float(width)
-                                meanDxhatXhat /= Float(width)
-                                let target = out.baseAddress! + row * width
-                                for j in 0..<width {
-                                    let xhat = (line[j] - mu) * rstd
-                                    target[j] = rstd * (grad[j] * gammaP[j] - meanDxhat - xhat * meanDxhatXhat)
+                        parameterGradients.withPartials { partials in
+                            Parallelism.forEachChunk(count: rows, grain: partials.rowsPerChunk) { range in
+                                withUnsafeTemporaryAllocation(of: Float.self, capacity: width) { xhat in
+                                    let sums = partials.chunk(range.lowerBound)
+                                    for row in range {
+                                        let line = input.baseAddress! + row * width
+                                        let mu = saved.mean[row], rstd = saved.reciprocalStd[row]
+                                        for j in 0..<width { xhat[j] = (line[j] - mu) * rstd }
+                                        rowBackward(xhat: UnsafePointer(xhat.baseAddress!), gradient: g.baseAddress! + row * width,
+                                                    gamma: gammaP.baseAddress!, reciprocalStd: rstd, width: width,
+                                                    into: out.baseAddress! + row * width, sums: sums)
+                                    }
                                 }
                             }
                         }
@@ -85,24 +71,190 @@ public enum LayerNormKernel {
                 }
             }
         }
-        // Parameter gradients reduce over rows; kept serial so the summation order is fixed.
-        dGamma.withUnsafeMutableBufferPointer { dg in
-            dBeta.withUnsafeMutableBufferPointer { db in
-                x.withUnsafeBufferPointer { input in
-                    dy.withUnsafeBufferPointer { g in
-                        for row in 0..<rows {
-                            let mu = saved.mean[row], rstd = saved.reciprocalStd[row]
-                            let line = input.baseAddress! + row * width
-                            let grad = g.baseAddress! + row * width
-                            for j in 0..<width {
-                                dg[j] += grad[j] * (line[j] - mu) * rstd
-                                db[j] += grad[j]
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        let (dGamma, dBeta) = parameterGradients.reduce()
         return (dx, dGamma, dBeta)
+    }
+
+    /// What the residual forward pass saves: the normalised sum, per-row reciprocal std, and the dropout
+    /// that was applied to the sublayer (its mask is regenerated from the seed, never stored).
+    public struct ResidualSaved: Sendable {
+        /// `(s - mean) / std` of `s = x + dropout(sublayer)`, the shape of `x`.
+        public let normalized: Tensor
+        public let reciprocalStd: [Float]
+        public let probability: Float
+        public let seed: UInt64
+    }
+
+    /// `layerNorm(x + dropout(sublayer))`, the residual connection of a post-norm transformer layer, in
+    /// one pass over the rows: no sum, mask or dropped copy is materialised. `x` and `sublayer` share a
+    /// shape `[..., D]`; the mask is the one `DropoutMask.make(shape:probability:seed:)` gives.
+    public static func residualForward(_ x: Tensor, sublayer: Tensor, dropout p: Float, seed: UInt64,
+                                       gamma: Tensor, beta: Tensor, epsilon: Float) -> (output: Tensor, saved: ResidualSaved) {
+        checkSameShape(x.shape, sublayer.shape, "residual layerNorm: input vs sublayer")
+        precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
+        let width = x.shape.last ?? 1
+        checkSameShape(gamma.shape, [width], "layerNorm gamma vs input \(x.shape)")
+        checkSameShape(beta.shape, [width], "layerNorm beta vs input \(x.shape)")
+        let rows = x.count / max(1, width)
+        var reciprocalStd = [Float](repeating: 0, count: rows)
+        var normalized = Tensor(shape: x.shape) { _ in }
+        let output = Tensor(shape: x.shape) { out in
+            x.withUnsafeBufferPointer { input in
+            sublayer.withUnsafeBufferPointer { sub in
+            normalized.withUnsafeMutableBufferPointer { xhatAll in
+            reciprocalStd.withUnsafeMutableBufferPointer { rstdOut in
+            gamma.withUnsafeBufferPointer { g in
+            beta.withUnsafeBufferPointer { b in
+                Parallelism.forEachChunk(count: rows, grain: rowGrain(width)) { range in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: width) { mask in
+                        for row in range {
+                            let offset = row * width
+                            let line = input.baseAddress! + offset, added = sub.baseAddress! + offset
+                            let sum = xhatAll.baseAddress! + offset
+                            if p > 0 {
+                                DropoutMask.fill(mask.baseAddress!, range: offset..<(offset + width), probability: p, seed: seed)
+                                for j in 0..<width { sum[j] = line[j] + added[j] * mask[j] }
+                            } else {
+                                for j in 0..<width { sum[j] = line[j] + added[j] }
+                            }
+                            let (mu, rstd) = moments(UnsafePointer(sum), width: width, epsilon: epsilon)
+                            rstdOut[row] = rstd
+                            let target = out.baseAddress! + offset
+                            for j in 0..<width {
+                                let xhat = (sum[j] - mu) * rstd
+                                sum[j] = xhat
+                                target[j] = xhat * g[j] + b[j]
+                            }
+                        }
+                    }
+                }
+            }}}}}}
+        }
+        return (output, ResidualSaved(normalized: normalized, reciprocalStd: reciprocalStd, probability: p, seed: seed))
+    }
+
+    /// Gradients of `residualForward` with respect to `x`, the sublayer, gamma and beta. Without dropout
+    /// the sublayer's gradient is the same tensor as `x`'s.
+    public static func residualBackward(outputGradient dy: Tensor, gamma: Tensor, saved: ResidualSaved)
+        -> (input: Tensor, sublayer: Tensor, gamma: Tensor, beta: Tensor) {
+        checkSameShape(dy.shape, saved.normalized.shape, "residual layerNorm backward")
+        let width = dy.shape.last ?? 1
+        let rows = dy.count / max(1, width)
+        let p = saved.probability
+        var parameterGradients = ParameterGradients(rows: rows, width: width)
+        var dSublayer: Tensor? = p > 0 ? Tensor(shape: dy.shape) { _ in } : nil
+        let dx = Tensor(shape: dy.shape) { out in
+            dy.withUnsafeBufferPointer { g in
+            saved.normalized.withUnsafeBufferPointer { xhatAll in
+            gamma.withUnsafeBufferPointer { gammaP in
+            parameterGradients.withPartials { partials in
+            withOptionalMutablePointer(&dSublayer) { subOut in
+                Parallelism.forEachChunk(count: rows, grain: partials.rowsPerChunk) { range in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: width) { mask in
+                        let sums = partials.chunk(range.lowerBound)
+                        for row in range {
+                            let offset = row * width
+                            let target = out.baseAddress! + offset
+                            rowBackward(xhat: xhatAll.baseAddress! + offset, gradient: g.baseAddress! + offset,
+                                        gamma: gammaP.baseAddress!, reciprocalStd: saved.reciprocalStd[row], width: width,
+                                        into: target, sums: sums)
+                            if let subOut {
+                                DropoutMask.fill(mask.baseAddress!, range: offset..<(offset + width), probability: p, seed: saved.seed)
+                                let dropped = subOut + offset
+                                for j in 0..<width { dropped[j] = target[j] * mask[j] }
+                            }
+                        }
+                    }
+                }
+            }}}}}
+        }
+        let (dGamma, dBeta) = parameterGradients.reduce()
+        return (dx, dSublayer ?? dx, dGamma, dBeta)
+    }
+
+    /// Rows per parallel chunk: about `Parallelism.elementwiseGrain` elements.
+    static func rowGrain(_ width: Int) -> Int { max(1, Parallelism.elementwiseGrain / max(1, width)) }
+
+    /// Mean and `1 / sqrt(variance + epsilon)` of one row (two passes: the row is in L1 by then).
+    @inline(__always)
+    static func moments(_ line: UnsafePointer<Float>, width: Int, epsilon: Float) -> (mean: Float, reciprocalStd: Float) {
+        var total: Float = 0
+        for j in 0..<width { total += line[j] }
+        let mu = total / Float(width)
+        var squares: Float = 0
+        for j in 0..<width {
+            let centred = line[j] - mu
+            squares += centred * centred
+        }
+        return (mu, 1 / (squares / Float(width) + epsilon).squareRoot())
+    }
+
+    /// One row of the layer-norm backward pass: the input gradient into `target`, and this row's
+    /// contributions to the gamma and beta gradients added to `sums` (`[gamma | beta]`, `2 * width`).
+    @inline(__always)
+    static func rowBackward(xhat: UnsafePointer<Float>, gradient grad: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+                            reciprocalStd rstd: Float, width: Int, into target: UnsafeMutablePointer<Float>,
+                            sums: UnsafeMutablePointer<Float>) {
+        var meanDxhat: Float = 0, meanDxhatXhat: Float = 0
+        for j in 0..<width {
+            let dxhat = grad[j] * gamma[j]
+            meanDxhat += dxhat
+            meanDxhatXhat += dxhat * xhat[j]
+            sums[j] += grad[j] * xhat[j]
+            sums[width + j] += grad[j]
+        }
+        meanDxhat /= Float(width)
+        meanDxhatXhat /= Float(width)
+        for j in 0..<width {
+            target[j] = rstd * (grad[j] * gamma[j] - meanDxhat - xhat[j] * meanDxhatXhat)
+        }
+    }
+
+    /// Gamma and beta gradients summed per fixed chunk of rows in parallel, then over chunks in order:
+    /// the bits do not depend on the number of threads.
+    struct ParameterGradients {
+        let width: Int
+        let rowsPerChunk: Int
+        let chunks: Int
+        private var partials: [Float]
+
+        init(rows: Int, width: Int) {
+            self.width = width
+            rowsPerChunk = LayerNormKernel.rowGrain(width)
+            chunks = (rows + rowsPerChunk - 1) / rowsPerChunk
+            partials = [Float](repeating: 0, count: chunks * 2 * width)
+        }
+
+        /// The partial sums of the chunk that starts at `row`.
+        struct Partials: @unchecked Sendable {
+            let base: UnsafeMutablePointer<Float>
+            let width: Int
+            let rowsPerChunk: Int
+            func chunk(_ row: Int) -> UnsafeMutablePointer<Float> { base + (row / rowsPerChunk) * 2 * width }
+        }
+
+        mutating func withPartials<R>(_ body: (Partials) -> R) -> R {
+            let (width, rowsPerChunk) = (self.width, self.rowsPerChunk)
+            return partials.withUnsafeMutableBufferPointer { body(Partials(base: $0.baseAddress!, width: width, rowsPerChunk: rowsPerChunk)) }
+        }
+
+        func reduce() -> (gamma: Tensor, beta: Tensor) {
+            var gamma = Tensor(zeros: [width])
+            var beta = Tensor(zeros: [width])
+            gamma.withUnsafeMutableBufferPointer { dg in
+                beta.withUnsafeMutableBufferPointer { db in
+                    partials.withUnsafeBufferPointer { p in
+                        for chunk in 0..<chunks {
+                            let sums = p.baseAddress! + chunk * 2 * width
+                            for j in 0..<width {
+                                dg[j] += sums[j]
+                                db[j] += sums[width + j]
+                            }
+                        }
+                    }
+                }
+            }
+            return (gamma, beta)
+        }
     }
 }

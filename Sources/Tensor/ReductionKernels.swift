@@ -14,14 +14,25 @@ public enum Reduction {
         let (outer, extent, inner) = axisSplit(x.shape, axis: axis, "sum(axis:)")
         var outShape = x.shape
         if keepingDimension { outShape[axis] = 1 } else { outShape.remove(at: axis) }
+        // Tasks are (outer index, block of columns): a column sum of one tall matrix (a bias gradient)
+        // splits across threads too. Every element is still summed in the order of `axis`, so the
+        // bits do not depend on the split.
+        let columnBlock = outer < 4 && inner >= 128 ? 64 : Swift.max(inner, 1)
+        let blocks = (inner + columnBlock - 1) / columnBlock
         return Tensor(shape: outShape) { out in
             x.withUnsafeBufferPointer { input in
-                for o in 0..<outer {
-                    let row = out.baseAddress! + o * inner
-                    for i in 0..<inner { row[i] = 0 }
-                    for e in 0..<extent {
-                        let source = input.baseAddress! + (o * extent + e) * inner
-                        for i in 0..<inner { row[i] += source[i] }
+                let grain = Swift.max(1, Parallelism.elementwiseGrain / Swift.max(1, extent * columnBlock))
+                Parallelism.forEachChunk(count: outer * blocks, grain: grain) { tasks in
+                    for task in tasks {
+                        let o = task / blocks
+                        let first = (task % blocks) * columnBlock
+                        let columns = Swift.min(inner, first + columnBlock) - first
+                        let row = out.baseAddress! + o * inner + first
+                        for i in 0..<columns { row[i] = 0 }
+                        for e in 0..<extent {
+                            let source = input.baseAddress! + (o * extent + e) * inner + first
+                            for i in 0..<columns { row[i] += source[i] }
+                        }
                     }
                 }
             }

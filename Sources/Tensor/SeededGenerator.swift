@@ -84,24 +84,48 @@ public enum CounterHash {
 
 /// Inverted-dropout masks: each element is kept with probability `1 - p` and then scaled by
 /// `1 / (1 - p)`, so the expected activation is unchanged.
+///
+/// Element `i` of the mask for `seed` is decided by one half of `CounterHash.bits(seed, i / 2)` (the low
+/// 32 bits for even `i`, the high 32 for odd), so any range of a mask can be regenerated on its own:
+/// fused kernels apply a mask on the fly in the forward pass and regenerate it in the backward pass
+/// instead of storing it.
 public enum DropoutMask {
     /// Writes `count` mask values (0 or `1 / (1 - p)`) for `seed` into `mask`, in parallel.
     /// Element `i` depends only on `(seed, i)`.
     public static func fill(_ mask: UnsafeMutablePointer<Float>, count: Int, probability p: Float,
                             seed: UInt64) {
         precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
+        Parallelism.forEachChunk(count: count, grain: Parallelism.elementwiseGrain) { range in
+            fill(mask + range.lowerBound, range: range, probability: p, seed: seed)
+        }
+    }
+
+    /// Writes the mask values of elements `range` of the mask for `seed` into `mask[0..<range.count]`,
+    /// serially: the building block of kernels that apply a mask without storing it.
+    @inline(__always)
+    public static func fill(_ mask: UnsafeMutablePointer<Float>, range: Range<Int>, probability p: Float,
+                            seed: UInt64) {
         let keepScale = 1 / (1 - p)
         // Compare 32-bit halves against an integer threshold: two decisions per hash, no float work.
         let threshold = UInt64((Double(p) * 4_294_967_296.0).rounded())
-        Parallelism.forEachChunk(count: (count + 1) / 2, grain: Parallelism.elementwiseGrain) { range in
-            for pair in range {
-                let bits = CounterHash.bits(seed: seed, counter: pair)
-                let first = 2 * pair
-                mask[first] = (bits & 0xFFFF_FFFF) >= threshold ? keepScale : 0
-                if first + 1 < count {
-                    mask[first + 1] = (bits >> 32) >= threshold ? keepScale : 0
-                }
-            }
+        var index = range.lowerBound
+        var out = mask
+        if index & 1 == 1, index < range.upperBound {
+            let bits = CounterHash.bits(seed: seed, counter: index >> 1)
+            out[0] = (bits >> 32) >= threshold ? keepScale : 0
+            index += 1
+            out += 1
+        }
+        while index + 1 < range.upperBound {
+            let bits = CounterHash.bits(seed: seed, counter: index >> 1)
+            out[0] = (bits & 0xFFFF_FFFF) >= threshold ? keepScale : 0
+            out[1] = (bits >> 32) >= threshold ? keepScale : 0
+            index += 2
+            out += 2
+        }
+        if index < range.upperBound {
+            let bits = CounterHash.bits(seed: seed, counter: index >> 1)
+            out[0] = (bits & 0xFFFF_FFFF) >= threshold ? keepScale : 0
         }
     }
 
@@ -109,6 +133,41 @@ public enum DropoutMask {
     public static func make(shape: [Int], probability p: Float, seed: UInt64) -> Tensor {
         Tensor(shape: shape) { out in
             fill(out.baseAddress!, count: out.count, probability: p, seed: seed)
+        }
+    }
+
+    /// `x` times the mask for `seed` (the mask of `make(shape: x.shape, ...)`), without storing the mask:
+    /// inverted dropout's forward pass, and (applied to the output gradient with the same seed) its
+    /// backward pass.
+    public static func apply(_ x: Tensor, probability p: Float, seed: UInt64) -> Tensor {
+        precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
+        return Tensor(shape: x.shape) { out in
+            x.withUnsafeBufferPointer { input in
+                Parallelism.forEachChunk(count: input.count, grain: Parallelism.elementwiseGrain) { range in
+                    forEachBlock(of: range, probability: p, seed: seed) { block, mask in
+                        let source = input.baseAddress! + block.lowerBound
+                        let target = out.baseAddress! + block.lowerBound
+                        for i in 0..<block.count { target[i] = source[i] * mask[i] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Calls `body` on consecutive blocks of `range` (at most 4096 elements, so the mask stays in L1)
+    /// with the mask values of each block, regenerated into a temporary buffer.
+    @inline(__always)
+    public static func forEachBlock(of range: Range<Int>, probability p: Float, seed: UInt64,
+                                    _ body: (Range<Int>, UnsafePointer<Float>) -> Void) {
+        let blockSize = 4096
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: Swift.min(blockSize, Swift.max(range.count, 1))) { mask in
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let block = start..<Swift.min(range.upperBound, start + blockSize)
+                fill(mask.baseAddress!, range: block, probability: p, seed: seed)
+                body(block, UnsafePointer(mask.baseAddress!))
+                start = block.upperBound
+            }
         }
     }
 }

@@ -16,11 +16,10 @@ public final class MLP: Module {
 
     public func callAsFunction(_ x: Variable) -> Variable {
         var h = x
-        for (i, layer) in layers.enumerated() {
-            h = layer(h)
-            if i < layers.count - 1 { h = h.relu() }
+        for layer in layers.dropLast() {
+            h = linearActivation(h, weight: layer.weight, bias: layer.bias, activation: .relu)
         }
-        return h
+        return layers[layers.count - 1](h)
     }
 
     public func namedParameters() -> [(name: String, parameter: Variable)] {

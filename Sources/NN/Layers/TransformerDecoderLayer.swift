@@ -33,14 +33,14 @@ public final class TransformerDecoderLayer: Module {
                                position: Variable?, queryPosition: Variable?, context: ForwardContext) -> Variable {
         let selfQueryKey = queryPosition.map { target + $0 } ?? target
         let selfAttended = selfAttention(query: selfQueryKey, key: selfQueryKey, value: target, context: context)
-        let x1 = norm1(target + dropout(selfAttended, context: context))
+        let x1 = norm1(target, adding: selfAttended, dropout: dropout, context: context)
         let crossQuery = queryPosition.map { x1 + $0 } ?? x1
         let crossKey = position.map { memory + $0 } ?? memory
         let crossAttended = crossAttention(query: crossQuery, key: crossKey, value: memory,
                                            keyPaddingMask: memoryKeyPaddingMask, context: context)
-        let x2 = norm2(x1 + dropout(crossAttended, context: context))
-        let fed = linear2(dropout(activation(linear1(x2)), context: context))
-        return norm3(x2 + dropout(fed, context: context))
+        let x2 = norm2(x1, adding: crossAttended, dropout: dropout, context: context)
+        let fed = linear2(linear1(x2, activation: activation.pointwise, dropout: dropout, context: context))
+        return norm3(x2, adding: fed, dropout: dropout, context: context)
     }
 
     public func namedParameters() -> [(name: String, parameter: Variable)] {

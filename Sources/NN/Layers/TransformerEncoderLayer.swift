@@ -29,9 +29,9 @@ public final class TransformerEncoderLayer: Module {
         let queryKey = position.map { source + $0 } ?? source
         let attended = selfAttention(query: queryKey, key: queryKey, value: source,
                                      keyPaddingMask: keyPaddingMask, context: context)
-        let x = norm1(source + dropout(attended, context: context))
-        let fed = linear2(dropout(activation(linear1(x)), context: context))
-        return norm2(x + dropout(fed, context: context))
+        let x = norm1(source, adding: attended, dropout: dropout, context: context)
+        let fed = linear2(linear1(x, activation: activation.pointwise, dropout: dropout, context: context))
+        return norm2(x, adding: fed, dropout: dropout, context: context)
     }
 
     public func namedParameters() -> [(name: String, parameter: Variable)] {
@@ -50,6 +50,14 @@ public enum FeedForwardActivation: Sendable, Equatable {
         switch self {
         case .relu: return x.relu()
         case .gelu: return x.gelu()
+        }
+    }
+
+    /// The same function for the fused kernels.
+    var pointwise: PointwiseActivation {
+        switch self {
+        case .relu: return .relu
+        case .gelu: return .gelu
         }
     }
 }

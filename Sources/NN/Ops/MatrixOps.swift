@@ -3,17 +3,17 @@ import Tensor
 /// `x W^T + b` over the last dimension, as PyTorch's `Linear`: `x` `[..., in]`, `weight`
 /// `[out, in]`, `bias` `[out]`, result `[..., out]`. One GEMM forward, two backward, no copies.
 public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable {
-    precondition(weight.value.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")
-    let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
-    precondition(x.value.rank >= 1 && x.shape.last == inFeatures,
-                 "linear: input \(x.shape) does not end in \(inFeatures) (weight \(weight.shape))")
-    if let bias { checkSameShape(bias.shape, [outFeatures], "linear bias vs weight \(weight.shape)") }
-    let rows = x.count / Swift.max(inFeatures, 1)
+    let (rows, inFeatures, outFeatures) = linearShapes(x, weight: weight, bias: bias)
     let outShape = Array(x.shape.dropLast()) + [outFeatures]
     let y = Tensor(shape: outShape) { out in
         if let bias {
+            // The bias rows are the GEMM's C operand (beta = 1); writing them is a pass over the output,
+            // split across threads like any element-wise pass.
             bias.value.withUnsafeBufferPointer { bp in
-                for r in 0..<rows { (out.baseAddress! + r * outFeatures).update(from: bp.baseAddress!, count: outFeatures) }
+                let rowGrain = Swift.max(1, Parallelism.elementwiseGrain / Swift.max(outFeatures, 1))
+                Parallelism.forEachChunk(count: rows, grain: rowGrain) { range in
+                    for r in range { (out.baseAddress! + r * outFeatures).update(from: bp.baseAddress!, count: outFeatures) }
+                }
             }
         }
         x.value.withUnsafeBufferPointer { xp in
@@ -27,32 +27,48 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable
     }
     let parents = bias.map { [x, weight, $0] } ?? [x, weight]
     return Variable.result(y, parents: parents) { g in
-        g.withUnsafeBufferPointer { gp in
-            if x.requiresGrad {
-                let dx = Tensor(shape: x.shape) { out in
-                    weight.value.withUnsafeBufferPointer { wp in
-                        GEMM.multiply(m: rows, n: inFeatures, k: outFeatures,
-                                      gp.baseAddress!, lda: outFeatures, transposeA: false,
-                                      wp.baseAddress!, ldb: inFeatures, transposeB: false,
-                                      into: out.baseAddress!, ldc: inFeatures)
-                    }
-                }
-                x.accumulateGradient(dx)
-            }
-            if weight.requiresGrad {
-                let dw = Tensor(shape: weight.shape) { out in
-                    x.value.withUnsafeBufferPointer { xp in
-                        GEMM.multiply(m: outFeatures, n: inFeatures, k: rows,
-                                      gp.baseAddress!, lda: outFeatures, transposeA: true,
-                                      xp.baseAddress!, ldb: inFeatures, transposeB: false,
-                                      into: out.baseAddress!, ldc: inFeatures)
-                    }
-                }
-                weight.accumulateGradient(dw)
-            }
-        }
+        linearInputAndWeightGradients(g, x: x, weight: weight, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
         if let bias, bias.requiresGrad {
             bias.accumulateGradient(Reduction.sum(g.reshaped([rows, outFeatures]), axis: 0))
+        }
+    }
+}
+
+/// Checks a linear op's operands and returns (rows, in, out).
+func linearShapes(_ x: Variable, weight: Variable, bias: Variable?) -> (rows: Int, inFeatures: Int, outFeatures: Int) {
+    precondition(weight.value.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")
+    let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
+    precondition(x.value.rank >= 1 && x.shape.last == inFeatures,
+                 "linear: input \(x.shape) does not end in \(inFeatures) (weight \(weight.shape))")
+    if let bias { checkSameShape(bias.shape, [outFeatures], "linear bias vs weight \(weight.shape)") }
+    return (x.count / Swift.max(inFeatures, 1), inFeatures, outFeatures)
+}
+
+/// The backward GEMMs of `x Wᵀ` given the output gradient `g` (`[rows, out]`): `dx = g W` and
+/// `dW = gᵀ x`, each only when needed.
+func linearInputAndWeightGradients(_ g: Tensor, x: Variable, weight: Variable, rows: Int, inFeatures: Int, outFeatures: Int) {
+    g.withUnsafeBufferPointer { gp in
+        if x.requiresGrad {
+            let dx = Tensor(shape: x.shape) { out in
+                weight.value.withUnsafeBufferPointer { wp in
+                    GEMM.multiply(m: rows, n: inFeatures, k: outFeatures,
+                                  gp.baseAddress!, lda: outFeatures, transposeA: false,
+                                  wp.baseAddress!, ldb: inFeatures, transposeB: false,
+                                  into: out.baseAddress!, ldc: inFeatures)
+                }
+            }
+            x.accumulateGradient(dx)
+        }
+        if weight.requiresGrad {
+            let dw = Tensor(shape: weight.shape) { out in
+                x.value.withUnsafeBufferPointer { xp in
+                    GEMM.multiply(m: outFeatures, n: inFeatures, k: rows,
+                                  gp.baseAddress!, lda: outFeatures, transposeA: true,
+                                  xp.baseAddress!, ldb: inFeatures, transposeB: false,
+                                  into: out.baseAddress!, ldc: inFeatures)
+                }
+            }
+            weight.accumulateGradient(dw)
         }
     }
 }

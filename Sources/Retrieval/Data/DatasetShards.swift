@@ -11,6 +11,7 @@ public enum DatasetShards {
             "feature_dim": .number(Double(v.featureDim)), "tef": .bool(v.tef), "params": params,
         ]
         if let scenes = v.sceneVectors { meta["scenes"] = .number(Double(scenes.count / max(1, v.featureDim))) }
+        if let noise = v.sceneNoise { meta["scene_noise"] = .number(Double(noise)) }
         var w = ShardWriter(meta: .object(meta))
         try w.addRagged("features", values: v.features, offsets: v.offsets.map(Int64.init), dim: v.dim)
         if let s = v.clipScene { try w.add("clip_scene", s, shape: [s.count]) }
@@ -58,6 +59,7 @@ public enum DatasetShards {
         if r.tensors["clip_scene"] != nil {
             set.clipScene = try r.read("clip_scene", as: Int32.self).values
             set.sceneVectors = try r.read("scene_vectors", as: Float.self).values
+            set.sceneNoise = r.meta["scene_noise"]?.doubleValue.map(Float.init)
         }
         return set
     }

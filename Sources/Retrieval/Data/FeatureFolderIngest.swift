@@ -56,7 +56,9 @@ public struct FeatureFolderIngest: Sendable {
             let vid = a.vid!
             let (rows, dims) = try loadVideo(vid: vid, qid: a.qid)
             if let expected = familyDims, expected != dims {
-                throw DatasetError("video \(vid) (qid \(a.qid)): feature dims \(dims) differ from the \(expected) of earlier videos")
+                let f = dims.indices.first { dims[$0] != expected[$0] }!
+                throw DatasetError("\(videoURL(family: config.videoFamilies[f], vid: vid).path) (video \(vid), qid \(a.qid)): "
+                                   + "features are \(dims[f])-d, those of earlier videos \(expected[f])-d")
             }
             familyDims = dims
             videos.featureDim = dims.reduce(0, +)
@@ -116,14 +118,14 @@ public struct FeatureFolderIngest: Sendable {
                 throw DatasetError("\(url.path): feature file not found (video \(vid), qid \(qid))")
             }
             let array: NumpyArray
-            do { array = try NpzArchive(url: url).array("features") } catch { throw DatasetError("\(error) (video \(vid))") }
+            do { array = try NpzArchive(url: url).array("features") } catch { throw DatasetError("\(error) (video \(vid), qid \(qid))") }
             guard array.shape.count == 2, array.shape[0] > 0, array.shape[1] > 0 else {
-                throw DatasetError("\(url.path): 'features' must be [clips, dim], got shape \(array.shape)")
+                throw DatasetError("\(url.path): 'features' must be [clips, dim], got shape \(array.shape) (video \(vid), qid \(qid))")
             }
             var values = array.floats()
             let (clips, dim) = (array.shape[0], array.shape[1])
             if let bad = values.firstIndex(where: { !$0.isFinite }) {
-                throw DatasetError("\(url.path): non-finite value at clip \(bad / dim), dim \(bad % dim) (video \(vid))")
+                throw DatasetError("\(url.path): non-finite value at clip \(bad / dim), dim \(bad % dim) (video \(vid), qid \(qid))")
             }
             Self.normaliseRows(&values, dim: dim)
             families.append((values, clips, dim))

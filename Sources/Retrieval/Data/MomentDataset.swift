@@ -18,9 +18,12 @@ public struct VideoSet: Sendable, Equatable {
     public var clipScene: [Int32]?
     /// Synthetic data only: `[scenes, featureDim]` raw scene appearance vectors.
     public var sceneVectors: [Float]?
+    /// Synthetic data only: the per-dim noise of a clip around its scene vector.
+    public var sceneNoise: Float?
 
     public init(vids: [String], durations: [Double], clipLength: Double, featureDim: Int, tef: Bool,
-                features: [Float], offsets: [Int], clipScene: [Int32]? = nil, sceneVectors: [Float]? = nil) {
+                features: [Float], offsets: [Int], clipScene: [Int32]? = nil, sceneVectors: [Float]? = nil,
+                sceneNoise: Float? = nil) {
         self.vids = vids
         self.durations = durations
         self.clipLength = clipLength
@@ -30,6 +33,7 @@ public struct VideoSet: Sendable, Equatable {
         self.offsets = offsets
         self.clipScene = clipScene
         self.sceneVectors = sceneVectors
+        self.sceneNoise = sceneNoise
     }
 
     public var count: Int { vids.count }

@@ -104,7 +104,7 @@ public struct SyntheticBenchmark: Sendable {
         }
         let d = config.videoDim, dim = d + (config.tef ? 2 : 0)
         var videos = VideoSet(vids: [], durations: [], clipLength: 2, featureDim: d, tef: config.tef, features: [],
-                              offsets: [0], clipScene: [], sceneVectors: sceneVectors)
+                              offsets: [0], clipScene: [], sceneVectors: sceneVectors, sceneNoise: config.clipNoise)
         var queries = QuerySet(qids: [], texts: [], videoIndex: [], textDim: config.textDim, tokens: [], tokenOffsets: [0],
                                windows: [], hasSaliency: true, saliency: [], relevant: [], clipOffsets: [0],
                                eventType: [], distractorType: [], distractorWindows: [])

@@ -40,6 +40,8 @@ public struct VideoSynthesizer: Sendable {
         public var split: MomentSplit
         /// `[clips, 2]`: (source video index, source clip index) for every synthesized clip.
         public var provenance: [Int32]
+        /// Per sample: the query it is built around (index into the input split's queries).
+        public var sourceQuery: [Int32]
         /// Per sample: the focus video and the partner video (indices into the input split).
         public var focusVideo: [Int32]
         public var partnerVideo: [Int32]
@@ -74,7 +76,7 @@ public struct VideoSynthesizer: Sendable {
             qids: [], texts: [], videoIndex: [], textDim: queries.textDim, tokens: [], tokenOffsets: [0], windows: [],
             hasSaliency: queries.hasSaliency, saliency: [], relevant: [], clipOffsets: [0],
             eventType: queries.eventType == nil ? nil : [])),
-            provenance: [], focusVideo: [], partnerVideo: [], partnerSharesEvent: [], skipped: 0)
+            provenance: [], sourceQuery: [], focusVideo: [], partnerVideo: [], partnerSharesEvent: [], skipped: 0)
 
         for q in 0..<queries.count {
             var g = SeededGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(q))
@@ -92,11 +94,11 @@ public struct VideoSynthesizer: Sendable {
                 continue
             }
             for v in 0..<variants {
-                append(&out, source: source, query: q, focus: i, other: k, tag: "syn\(v)", generator: &g)
+                try append(&out, source: source, query: q, focus: i, other: k, tag: "syn\(v)", generator: &g)
                 out.partnerSharesEvent.append(shares(q, video: k))
                 if symmetric, !queriesOfVideo[k].isEmpty {
                     let qk = queriesOfVideo[k][Int.random(in: 0..<queriesOfVideo[k].count, using: &g)]
-                    append(&out, source: source, query: qk, focus: k, other: i, tag: "sym\(v)_\(queries.qids[q])", generator: &g)
+                    try append(&out, source: source, query: qk, focus: k, other: i, tag: "sym\(v)_\(queries.qids[q])", generator: &g)
                     out.partnerSharesEvent.append(shares(qk, video: i))
                 }
             }
@@ -105,20 +107,33 @@ public struct VideoSynthesizer: Sendable {
         return out
     }
 
-    /// Clip `c` is ground truth when its centre lies in one of the query's windows.
-    static func groundTruthClips(_ windows: [[Double]], clips: Int, clipLength: Double) -> [Bool] {
-        (0..<clips).map { c in
-            let centre = (Double(c) + 0.5) * clipLength
-            return windows.contains { centre >= $0[0] && centre < $0[1] }
+    /// Clip `c` is ground truth when its centre lies in one of the query's windows. A window shorter than
+    /// half a clip may hold no centre (about 0.7% of TACoS windows at 2-s clips): the clips it overlaps
+    /// stand for it, so that its moment is kept and its window survives the remapping.
+    public static func groundTruthClips(_ windows: [[Double]], clips: Int, clipLength: Double) -> [Bool] {
+        var gt = [Bool](repeating: false, count: clips)
+        for w in windows {
+            let centres = (0..<clips).filter { c in
+                let centre = (Double(c) + 0.5) * clipLength
+                return centre >= w[0] && centre < w[1]
+            }
+            let covered = centres.isEmpty
+                ? (0..<clips).filter { Double($0) * clipLength < w[1] && Double($0 + 1) * clipLength > w[0] } : centres
+            for c in covered { gt[c] = true }
         }
+        return gt
     }
 
     private func append(_ out: inout Output, source: MomentSplit, query q: Int, focus f: Int, other o: Int, tag: String,
-                        generator g: inout SeededGenerator) {
+                        generator g: inout SeededGenerator) throws {
         let videos = source.videos, queries = source.queries
         let cl = videos.clipLength
         let lf = videos.length(f), lo = videos.length(o)
         let gt = Self.groundTruthClips(queries.windows[q], clips: lf, clipLength: cl)
+        let gtCount = gt.filter { $0 }.count
+        guard gtCount <= maxClips else {
+            throw DatasetError("query \(queries.qids[q]): its \(gtCount) ground-truth clips do not fit in max_clips \(maxClips)")
+        }
         let ownRate = rateJitter ? min(1, alpha * Double(g.nextUniform(in: 0.8, 1.2))) : alpha
         let partnerRate = rateJitter ? min(1, (1 - alpha) * Double(g.nextUniform(in: 0.8, 1.2))) : 1 - alpha
         var own = (0..<lf).filter { gt[$0] || Double(g.nextUniform()) < ownRate }
@@ -186,6 +201,7 @@ public struct VideoSynthesizer: Sendable {
             if let types = queries.eventType { qs.eventType!.append(types[q]) }
         }
         appendQuery(&out.split.queries)
+        out.sourceQuery.append(Int32(q))
         out.focusVideo.append(Int32(f))
         out.partnerVideo.append(Int32(o))
     }

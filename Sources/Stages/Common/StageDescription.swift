@@ -16,6 +16,7 @@ extension DescribedStage {
     }
 
     public static func resolve(_ io: StageIO, stage: String) throws -> StageParams {
+        guard !io.out.isEmpty else { throw StageError("\(stage): needs --out DIR") }
         try io.checkRoles(inputRoles, stage: stage)
         return try StageParams(json: io.params, declared: params, stage: stage)
     }

@@ -5,10 +5,11 @@ import Shards
 /// The command-line contract every stage shares with the driver (and with any future scheduler):
 /// `--out DIR --params JSON --in ROLE=PATH ...`. Nothing else is read, so a stage depends only on its files.
 public struct StageIO: ParsableArguments {
-    @Option(help: "Directory to write the outputs into.")
-    public var out: String
+    /// Required to run; empty only for `--describe`, which writes nothing (checked by `DescribedStage.resolve`).
+    @Option(help: "Directory to write the outputs into (required, except with --describe).")
+    public var out: String = ""
 
-    @Option(help: "Parameters as a JSON object; unset ones take their defaults (see --describe-params).")
+    @Option(help: "Parameters as a JSON object; unset ones take their defaults (see --describe).")
     public var params: String = "{}"
 
     @Option(name: .customLong("in"), help: ArgumentHelp("An input, as ROLE=PATH (repeatable).", valueName: "role=path"))
@@ -74,6 +75,21 @@ public final class StageOutputs {
     public func write(_ data: Data, as name: String) throws {
         let url = self.url(name)
         try AtomicFile.write(data, to: url)
+        written.append(url)
+    }
+
+    /// Registers a file already written (e.g. a checkpoint saved atomically elsewhere) as output `name`,
+    /// moving or copying it into place.
+    public func adopt(_ file: URL, as name: String, keepSource: Bool) throws {
+        let url = self.url(name)
+        if file.standardizedFileURL != url.standardizedFileURL {
+            try? FileManager.default.removeItem(at: url)
+            if keepSource {
+                try FileManager.default.copyItem(at: file, to: url)
+            } else {
+                try FileManager.default.moveItem(at: file, to: url)
+            }
+        }
         written.append(url)
     }
 

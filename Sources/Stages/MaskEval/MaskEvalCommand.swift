@@ -5,7 +5,7 @@ public struct MaskEvalCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "mask-eval",
         abstract: "Evaluate moment retrieval predictions, with and without masking the ground-truth clips.",
-        subcommands: [ScoreCommand.self])
+        subcommands: [RunCommand.self, ScoreCommand.self])
 
     public init() {}
 }

@@ -62,6 +62,7 @@ public struct VideoSynthesisCommand: ParsableCommand, DescribedStage {
             let echo = JSONValue.object(meta)
             var videos = try DatasetShards.videosShard(out.split.videos, split: "synthesized", params: echo)
             try videos.add("provenance", out.provenance, shape: [out.provenance.count / 2, 2])
+            try videos.add("source_query", out.sourceQuery, shape: [out.sourceQuery.count])
             try videos.add("focus_video", out.focusVideo, shape: [out.focusVideo.count])
             try videos.add("partner_video", out.partnerVideo, shape: [out.partnerVideo.count])
             try outputs.write(videos, as: "synthesized.videos.tshard")

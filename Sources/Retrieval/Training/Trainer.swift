@@ -1,0 +1,159 @@
+import Foundation
+import NN
+import Shards
+import Tensor
+
+/// Optimisation settings of a training run (the model's are in `ModelConfig`).
+public struct TrainingConfig: Sendable, Equatable {
+    public var learningRate: Float = 1e-4
+    public var weightDecay: Float = 1e-4
+    public var gradientClip: Float = 0.1
+    public var batchSize = 32
+    public var epochs = 200
+    /// Multiply the learning rate by `lrGamma` every `lrDrop` epochs (0: never).
+    public var lrDrop = 0
+    public var lrGamma: Float = 0.1
+    public var seed: UInt64 = 2018
+    public var evalBatchSize = 64
+    public init() {}
+}
+
+/// The state a run needs to continue exactly where it stopped, saved at every epoch end.
+public struct TrainingProgress: Sendable {
+    public var epoch: Int
+    public var step: Int
+    public var bestEpoch: Int
+    public var bestScore: Double
+    public var log: [JSONValue]
+
+    public init(epoch: Int, step: Int, bestEpoch: Int, bestScore: Double, log: [JSONValue]) {
+        self.epoch = epoch
+        self.step = step
+        self.bestEpoch = bestEpoch
+        self.bestScore = bestScore
+        self.log = log
+    }
+}
+
+/// Trains a `MomentDETR` on a split (plus, with VSDC, each original query's synthesized samples) and
+/// evaluates it on a validation split after every epoch.
+///
+/// Everything random is derived from the seed: the batch order and the saliency pairs of epoch `e` come
+/// from generators seeded by (seed, e), and the dropout generator is checkpointed, so a run resumed
+/// from its epoch-end checkpoint gives the same bits as an uninterrupted one.
+public final class Trainer {
+    public let model: MomentDETR
+    public let optimizer: AdamW
+    public let config: TrainingConfig
+    public let builder: BatchBuilder
+    public let context: ForwardContext
+    let train: MomentSplit
+    let synthesized: MomentSplit?
+    /// For each training query, the synthesized samples built around it.
+    let synthesizedOf: [[Int]]
+    let val: MomentSplit
+
+    public init(model: MomentDETR, config: TrainingConfig, builder: BatchBuilder, train: MomentSplit,
+                synthesized: (split: MomentSplit, sourceQuery: [Int])?, val: MomentSplit) {
+        self.model = model
+        self.config = config
+        self.builder = builder
+        self.train = train
+        self.val = val
+        self.synthesized = synthesized?.split
+        var of = [[Int]](repeating: [], count: train.queries.count)
+        if let s = synthesized {
+            for (sample, q) in s.sourceQuery.enumerated() where q >= 0 && q < of.count { of[q].append(sample) }
+        }
+        synthesizedOf = of
+        optimizer = AdamW(module: model, learningRate: config.learningRate, weightDecay: config.weightDecay)
+        context = ForwardContext(isTraining: true, generator: SeededGenerator(seed: config.seed &+ 0xD1B5))
+    }
+
+    public var stepsPerEpoch: Int { (train.queries.count + config.batchSize - 1) / config.batchSize }
+
+    func learningRate(epoch: Int) -> Float {
+        guard config.lrDrop > 0 else { return config.learningRate }
+        return config.learningRate * pow(config.lrGamma, Float(epoch / config.lrDrop))
+    }
+
+    /// One epoch of training; returns the mean of every loss term. `onStep(step, loss)` reports progress.
+    public func trainEpoch(_ epoch: Int, onStep: (Int, Float) -> Void) throws -> [String: Double] {
+        optimizer.learningRate = learningRate(epoch: epoch)
+        var order = Array(0..<train.queries.count)
+        var shuffle = SeededGenerator(seed: config.seed &* 6_364_136_223_846_793_005 &+ UInt64(epoch) &+ 1)
+        order.shuffle(using: &shuffle)
+        var pairs: SeededGenerator? = SeededGenerator(seed: config.seed &* 0x9E37_79B9 &+ UInt64(epoch) &* 31 &+ 7)
+        var sums: [String: Double] = [:]
+        var count = 0
+        context.isTraining = true
+        for (step, start) in stride(from: 0, to: order.count, by: config.batchSize).enumerated() {
+            let originals = Array(order[start..<min(order.count, start + config.batchSize)])
+            var batch = builder.batch(train, queries: originals, generator: &pairs)
+            if let synthesized {
+                // VSDC: each original trains next to one of its synthesized samples.
+                let picks = originals.compactMap { q -> Int? in
+                    let options = synthesizedOf[q]
+                    return options.isEmpty ? nil : options[Int(shuffle.next() % UInt64(options.count))]
+                }
+                if !picks.isEmpty {
+                    let extra = builder.batch(synthesized, queries: picks, generator: &pairs)
+                    batch = Self.concatenate(batch, extra)
+                }
+            }
+            model.zeroGrad()
+            let outputs = model.forward(batch, context: context)
+            let (total, terms) = model.loss(outputs, batch: batch)
+            guard total.scalar.isFinite else {
+                throw DatasetError("training diverged: loss is \(total.scalar) at epoch \(epoch + 1), step \(step + 1) (lower the learning rate?)")
+            }
+            total.backward()
+            GradientClipping.clipByGlobalNorm(model.parameters, maxNorm: config.gradientClip)
+            optimizer.update()
+            for (k, v) in terms { sums[k, default: 0] += Double(v) }
+            count += 1
+            onStep(step + 1, total.scalar)
+        }
+        return sums.mapValues { $0 / Double(max(1, count)) }
+    }
+
+    /// Predictions for every query of a split, in submission form.
+    public func predict(_ split: MomentSplit) -> [MomentPrediction] {
+        model.submission(for: split, builder: builder, batchSize: config.evalBatchSize)
+    }
+
+    /// Two batches as one (padding the shorter video and text axes).
+    static func concatenate(_ a: MomentBatch, _ b: MomentBatch) -> MomentBatch {
+        func pad(_ t: Tensor, length: Int) -> Tensor {
+            t.shape[1] == length ? t : ShapeKernels.pad(t, axis: 1, before: 0, after: length - t.shape[1])
+        }
+        let lv = max(a.videoLength, b.videoLength)
+        let lq = max(a.textFeatures.shape[1], b.textFeatures.shape[1])
+        var saliency: SaliencyTargets?
+        if let sa = a.saliency, let sb = b.saliency {
+            saliency = SaliencyTargets(scores: ShapeKernels.concat([pad(sa.scores, length: lv), pad(sb.scores, length: lv)], axis: 0),
+                                       positiveClips: sa.positiveClips + sb.positiveClips,
+                                       negativeClips: sa.negativeClips + sb.negativeClips)
+        }
+        return MomentBatch(
+            videoFeatures: ShapeKernels.concat([pad(a.videoFeatures, length: lv), pad(b.videoFeatures, length: lv)], axis: 0),
+            videoMask: ShapeKernels.concat([pad(a.videoMask, length: lv), pad(b.videoMask, length: lv)], axis: 0),
+            textFeatures: ShapeKernels.concat([pad(a.textFeatures, length: lq), pad(b.textFeatures, length: lq)], axis: 0),
+            textMask: ShapeKernels.concat([pad(a.textMask, length: lq), pad(b.textMask, length: lq)], axis: 0),
+            windows: a.windows + b.windows, saliency: saliency, durations: a.durations + b.durations)
+    }
+}
+
+extension MomentDETR {
+    /// Predictions for every query of a split, in submission form (evaluation mode, no gradients).
+    public func submission(for split: MomentSplit, builder: BatchBuilder, batchSize: Int) -> [MomentPrediction] {
+        var out: [MomentPrediction] = []
+        var none: SeededGenerator? = nil
+        for start in stride(from: 0, to: split.queries.count, by: max(1, batchSize)) {
+            let queries = Array(start..<min(split.queries.count, start + batchSize))
+            let batch = builder.batch(split, queries: queries, generator: &none)
+            out += SubmissionWriter.predictions(split, queries: queries, retrievals: predict(batch))
+        }
+        return out
+    }
+}

@@ -1,0 +1,142 @@
+import ArgumentParser
+import Foundation
+import NN
+import Retrieval
+import Shards
+import Tensor
+
+/// `mask-eval run`: a checkpoint's predictions and metrics on evaluation splits, unmasked and with the
+/// ground-truth clips masked (zero and erase), next to the same architecture with its initial weights.
+public struct RunCommand: ParsableCommand, DescribedStage {
+    public static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Evaluate a checkpoint with and without masking the ground-truth clips, with an untrained control.",
+        discussion: """
+            Inputs: --in checkpoint=checkpoint.tshard (from train), and one or more splits as pairs \
+            --in videos=SPLIT.videos.tshard --in queries=SPLIT.queries.tshard (same order). Outputs: \
+            predictions.jsonl (the first split, unmasked, QVHighlights submission format), metrics.json \
+            (per split, the official metrics of the unmasked predictions) and summary.json (per split and \
+            weights: unmasked and masked summaries, the gIoU loss, the query-grounding diagnostic).
+            """)
+
+    public static let params: [ParamDecl] = [
+        .string("masks", "zero,erase", "comma-separated masks to evaluate: zero (the paper's), erase (context kept)"),
+        .integer("batch_size", 64, min: 1, "evaluation batch size"),
+        .integer("threads", 0, min: 0, "threads (0: all cores)"),
+        .integer("mask_seed", 7, min: 0, "seed of the erase mask's noise"),
+    ]
+    public static let inputRoles = ["checkpoint", "videos", "queries"]
+
+    @OptionGroup public var io: StageIO
+    @Flag(help: "Print the parameters (stages/*.json form) and exit.") var describe = false
+
+    public init() {}
+
+    public func run() throws {
+        if describe { print(Self.describeParams()); return }
+        try runStage(outputs: io.outDirectory) { outputs in
+            let stage = "mask-eval run"
+            let p = try Self.resolve(io, stage: stage)
+            Parallelism.setThreadCount(p.int("threads") == 0 ? ProcessInfo.processInfo.activeProcessorCount : p.int("threads"))
+            let masks = try p.string("masks").split(separator: ",").map { name -> GroundTruthMask in
+                guard let m = GroundTruthMask(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                    throw StageError("\(stage): param 'masks' names an unknown mask '\(name)' (known: zero, erase)")
+                }
+                return m
+            }
+            let checkpoint = try io.input("checkpoint", stage: stage)
+            let videos = try io.inputs("videos"), queries = try io.inputs("queries")
+            guard !videos.isEmpty, videos.count == queries.count else {
+                throw StageError("\(stage): give splits as pairs of --in videos= and --in queries= (got \(videos.count) and \(queries.count))")
+            }
+            let loaded = try LoadedCheckpoint(url: checkpoint)
+            let builder = BatchBuilder(maxClips: loaded.maxClips, maxTokens: loaded.maxTokens)
+            let weights: [(String, MomentDETR)] = [("trained", loaded.trained), ("untrained", loaded.untrained)]
+
+            var summary: [String: JSONValue] = ["model": .string(loaded.label), "params": loaded.params,
+                                                "masks": .array(masks.map { .string($0.rawValue) })]
+            var splits: [String: JSONValue] = [:]
+            var metricsFiles: [String] = []
+            var submission = ""
+            for (index, (videosURL, queriesURL)) in zip(videos, queries).enumerated() {
+                let split = try DatasetShards.readSplit(videos: videosURL, queries: queriesURL, name: "eval")
+                let name = try ShardReader(url: videosURL).meta["split"]?.stringValue ?? "split\(index)"
+                var named = split
+                named.name = name
+                guard split.videos.dim == loaded.config.videoFeatureWidth, split.queries.textDim == loaded.config.textFeatureWidth else {
+                    throw StageError("\(videosURL.path): features are \(split.videos.dim)/\(split.queries.textDim)-d, the checkpoint expects \(loaded.config.videoFeatureWidth)/\(loaded.config.textFeatureWidth)")
+                }
+                var perWeights: [String: JSONValue] = [:]
+                for (label, model) in weights {
+                    let predictions = model.submission(for: named, builder: builder, batchSize: p.int("batch_size"))
+                    let (plain, metricsJSON) = try RetrievalSummary.evaluate(predictions, split: named)
+                    var entry: [String: JSONValue] = ["none": Self.json(plain),
+                                                      "giou_loss": .number(SpanDiagnostics.meanGIoULoss(predictions, split: named))]
+                    if let g = SpanDiagnostics.queryGrounding(predictions, split: named) {
+                        entry["grounding"] = ["queried": .number(g.queried), "distractor": .number(g.distractor), "neither": .number(g.neither)]
+                    }
+                    for mask in masks {
+                        let masked = mask.apply(to: named, seed: UInt64(p.int("mask_seed")))
+                        let maskedPredictions = model.submission(for: masked, builder: builder, batchSize: p.int("batch_size"))
+                        let (m, _) = try RetrievalSummary.evaluate(maskedPredictions, split: masked)
+                        entry[mask.rawValue] = Self.json(m)
+                        if let g = SpanDiagnostics.queryGrounding(maskedPredictions, split: masked) {
+                            entry["grounding_\(mask.rawValue)"] = ["queried": .number(g.queried), "distractor": .number(g.distractor),
+                                                                   "neither": .number(g.neither)]
+                        }
+                    }
+                    perWeights[label] = .object(entry)
+                    if label == "trained" {
+                        metricsFiles.append("\"\(name)\": " + metricsJSON.replacingOccurrences(of: "\n", with: "\n    "))
+                        if index == 0 { submission = SubmissionWriter.jsonl(predictions) }
+                        print("\(name) \(label): " + plain.values.map { "\($0.key) \($0.value.map { String(format: "%.2f", $0) } ?? "-")" }.joined(separator: "  "))
+                    }
+                }
+                splits[name] = .object(perWeights)
+            }
+            summary["splits"] = .object(splits)
+            try outputs.write(Data(submission.utf8), as: "predictions.jsonl")
+            try outputs.write(Data(("{\n    " + metricsFiles.joined(separator: ",\n    ") + "\n}\n").utf8), as: "metrics.json")
+            try outputs.write(Data((JSONValue.object(summary).pretty + "\n").utf8), as: "summary.json")
+        }
+    }
+
+    static func json(_ s: RetrievalSummary) -> JSONValue {
+        var o: [String: JSONValue] = [:]
+        for (k, v) in s.values { o[k] = v.map { .number($0) } ?? .null }
+        return .object(o)
+    }
+}
+
+/// A train-stage checkpoint with its model rebuilt: the trained weights, and the same architecture with the
+/// initial weights of that run (the untrained control).
+struct LoadedCheckpoint {
+    let config: ModelConfig
+    let params: JSONValue
+    let trained: MomentDETR
+    let untrained: MomentDETR
+    let maxClips: Int
+    let maxTokens: Int
+
+    var label: String { params["model"]?.stringValue ?? "model" }
+
+    init(url: URL) throws {
+        let meta = try ShardReader(url: url).meta
+        guard let extra = meta["extra"], let configJSON = extra["model_config"], let params = extra["params"] else {
+            throw StageError("\(url.path): not a train-stage checkpoint (meta.extra lacks model_config/params)")
+        }
+        do {
+            config = try JSONDecoder().decode(ModelConfig.self, from: Data(configJSON.canonical.utf8))
+        } catch {
+            throw StageError("\(url.path): model_config cannot be read (\(error))")
+        }
+        self.params = params
+        let seed = UInt64(params["seed"]?.intValue ?? 0)
+        var g1 = SeededGenerator(seed: seed), g2 = SeededGenerator(seed: seed)
+        trained = MomentDETR(config: config, generator: &g1)
+        untrained = MomentDETR(config: config, generator: &g2)
+        _ = try Checkpoint.load(from: url, into: trained, optimizer: nil)
+        maxClips = extra["max_clips"]?.intValue ?? 75
+        maxTokens = extra["max_tokens"]?.intValue ?? 32
+    }
+}

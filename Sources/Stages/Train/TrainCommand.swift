@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import NN
+import Retrieval
+import Shards
+import Tensor
+
+/// `train`: trains QD-DETR or TD-DETR (or an ablation of it) and keeps the best checkpoint on val.
+public struct TrainCommand: ParsableCommand, DescribedStage {
+    public static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a moment retrieval model; evaluate on val every epoch; keep the best and the last checkpoint.",
+        discussion: """
+            Inputs: --in train_videos= --in train_queries= --in val_videos= --in val_queries= (shards from \
+            feature-ingest), and for VSDC --in synth_videos= --in synth_queries= (from video-synthesis). \
+            Outputs: checkpoint.tshard (best val MR-full-mAP), last.tshard, log.jsonl (per epoch: every loss \
+            term, lr, val metrics, seconds), val_metrics.json (the best epoch's). A killed run resumes from its \
+            last finished epoch, with the same result, when started again with the same params and \
+            --resume-dir (the pipeline driver provides one).
+            """)
+
+    /// Table 4 of the paper as four named models of one architecture.
+    public static let models = ["qd-detr", "td-detr", "vsdc-only", "tdem-only"]
+
+    public static let params: [ParamDecl] = [
+        .string("model", "td-detr", choices: models, "qd-detr (baseline), td-detr (VSDC + TDEM), vsdc-only, tdem-only"),
+        .number("beta", 0.5, min: 0, max: 1, "TDEM injection V' = beta V + (1 - beta) T' (authors' code: 0.7)"),
+        .string("tdem_variant", "paper", choices: ["paper", "authors-code"], "TDEM as the paper's equations or as the authors' code"),
+        .string("loss_preset", "paper", choices: ["paper", "qd-detr"], "loss coefficients: paper (L1 1, gIoU 10, CE 4, neg 4) or QD-DETR's (L1 10, gIoU 1, CE 4)"),
+        .integer("hidden", 256, min: 8, "transformer width d"),
+        .integer("heads", 8, min: 1, "attention heads"),
+        .integer("ffn", 1024, min: 8, "feed-forward width"),
+        .integer("t2v_layers", 2, min: 1, "text-to-video cross-attention layers"),
+        .integer("enc_layers", 2, min: 1, "self-attention encoder layers"),
+        .integer("dec_layers", 2, min: 1, "decoder layers"),
+        .integer("queries", 10, min: 1, "moment queries"),
+        .number("dropout", 0.1, min: 0, max: 0.9, "transformer dropout"),
+        .number("input_dropout", 0.5, min: 0, max: 0.9, "input projection dropout"),
+        .number("lr", 1e-4, min: 0, "AdamW learning rate (Charades-STA: 2e-4)"),
+        .number("weight_decay", 1e-4, min: 0, "AdamW decoupled weight decay"),
+        .number("grad_clip", 0.1, min: 0, "clip gradients to this global norm"),
+        .integer("batch_size", 32, min: 1, "original samples per step (VSDC adds one synthesized sample each)"),
+        .integer("epochs", 200, min: 1, "training epochs"),
+        .integer("lr_drop", 0, min: 0, "multiply lr by lr_gamma every lr_drop epochs (0: never; Charades-STA: 30)"),
+        .number("lr_gamma", 0.1, min: 0, max: 1, "step decay factor"),
+        .integer("seed", 2018, min: 0, "seed of initialisation, batch order, saliency pairs and dropout"),
+        .integer("threads", 0, min: 0, "OpenBLAS and kernel threads (0: all cores)"),
+        .integer("max_clips", 75, min: 1, "clips per video (max_v_l)"),
+        .integer("max_tokens", 32, min: 1, "tokens per query (max_q_l)"),
+        .integer("eval_batch_size", 64, min: 1, "batch size of the per-epoch val evaluation"),
+    ]
+    public static let inputRoles = ["train_videos", "train_queries", "val_videos", "val_queries", "synth_videos", "synth_queries"]
+    public static let resumeVariable = "PIPELINE_SCRATCH"
+
+    @OptionGroup public var io: StageIO
+    @Option(help: "Directory for the resumable state (default: $PIPELINE_SCRATCH when set).") var resumeDir: String?
+    @Flag(help: "Print the parameters (stages/*.json form) and exit.") var describe = false
+
+    public init() {}
+
+    /// The model configuration the params describe, for the input widths of the data.
+    public static func modelConfig(_ p: StageParams, videoWidth: Int, textWidth: Int) -> ModelConfig {
+        let model = p.string("model")
+        var c = ModelConfig.ablation(vsdc: model == "td-detr" || model == "vsdc-only",
+                                     tdem: model == "td-detr" || model == "tdem-only",
+                                     coefficients: LossCoefficients.preset(named: p.string("loss_preset"))!)
+        c.videoFeatureWidth = videoWidth
+        c.textFeatureWidth = textWidth
+        c.hiddenWidth = p.int("hidden")
+        c.heads = p.int("heads")
+        c.feedForwardWidth = p.int("ffn")
+        c.textToVideoLayers = p.int("t2v_layers")
+        c.encoderLayers = p.int("enc_layers")
+        c.decoderLayers = p.int("dec_layers")
+        c.queryCount = p.int("queries")
+        c.dropout = p.float("dropout")
+        c.inputDropout = p.float("input_dropout")
+        c.beta = p.float("beta")
+        c.tdemVariant = p.string("tdem_variant") == "paper" ? .paper : .authorsCode
+        return c
+    }
+
+    public func run() throws {
+        if describe { print(Self.describeParams()); return }
+        try runStage(outputs: io.outDirectory) { outputs in
+            let stage = "train"
+            let p = try Self.resolve(io, stage: stage)
+            guard p.int("hidden") % p.int("heads") == 0 else {
+                throw StageError("train: hidden \(p.int("hidden")) is not divisible by heads \(p.int("heads"))")
+            }
+            Parallelism.setThreadCount(p.int("threads") == 0 ? ProcessInfo.processInfo.activeProcessorCount : p.int("threads"))
+            let train = try DatasetShards.readSplit(videos: try io.input("train_videos", stage: stage),
+                                                    queries: try io.input("train_queries", stage: stage), name: "train")
+            let val = try DatasetShards.readSplit(videos: try io.input("val_videos", stage: stage),
+                                                  queries: try io.input("val_queries", stage: stage), name: "val")
+            guard val.videos.dim == train.videos.dim, val.queries.textDim == train.queries.textDim else {
+                throw StageError("train: val features (\(val.videos.dim)/\(val.queries.textDim)-d) differ from train's (\(train.videos.dim)/\(train.queries.textDim)-d)")
+            }
+            let config = Self.modelConfig(p, videoWidth: train.videos.dim, textWidth: train.queries.textDim)
+            var synthesized: (split: MomentSplit, sourceQuery: [Int])?
+            if config.vsdc {
+                guard !(try io.inputs("synth_videos")).isEmpty else {
+                    throw StageError("train: model \(p.string("model")) uses VSDC and needs --in synth_videos= and --in synth_queries= (from video-synthesis)")
+                }
+                let videosURL = try io.input("synth_videos", stage: stage)
+                let split = try DatasetShards.readSplit(videos: videosURL, queries: try io.input("synth_queries", stage: stage),
+                                                        name: "synthesized")
+                let source = try ShardReader(url: videosURL).read("source_query", as: Int32.self).values.map(Int.init)
+                guard split.videos.dim == train.videos.dim, source.count == split.queries.count else {
+                    throw StageError("\(videosURL.path): synthesized samples do not match the training split")
+                }
+                synthesized = (split, source)
+            }
+
+            var training = TrainingConfig()
+            training.learningRate = p.float("lr")
+            training.weightDecay = p.float("weight_decay")
+            training.gradientClip = p.float("grad_clip")
+            training.batchSize = p.int("batch_size")
+            training.epochs = p.int("epochs")
+            training.lrDrop = p.int("lr_drop")
+            training.lrGamma = p.float("lr_gamma")
+            training.seed = UInt64(p.int("seed"))
+            training.evalBatchSize = p.int("eval_batch_size")
+            var init_ = SeededGenerator(seed: training.seed)
+            let model = MomentDETR(config: config, generator: &init_)
+            let trainer = Trainer(model: model, config: training,
+                                  builder: BatchBuilder(maxClips: p.int("max_clips"), maxTokens: p.int("max_tokens")),
+                                  train: train, synthesized: synthesized, val: val)
+            try TrainingRun(trainer: trainer, params: p, val: val, outputs: outputs,
+                            resumeDir: resumeDir ?? ProcessInfo.processInfo.environment[Self.resumeVariable]).run()
+        }
+    }
+}

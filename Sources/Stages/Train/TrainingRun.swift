@@ -1,0 +1,121 @@
+import Foundation
+import NN
+import Retrieval
+import Shards
+import Tensor
+
+/// The epoch loop of the train stage: train, evaluate on val, log, keep the best checkpoint, and save a
+/// resumable state at every epoch end.
+struct TrainingRun {
+    let trainer: Trainer
+    let params: StageParams
+    let val: MomentSplit
+    let outputs: StageOutputs
+    let resumeDir: String?
+
+    /// The selection metric: MR-full-mAP for QVHighlights-style data, R1@0.5 for grounding data.
+    func score(_ predictions: [MomentPrediction]) throws -> (value: Double, name: String, json: String, brief: JSONValue) {
+        let annotations = val.annotationLines().joined(separator: "\n")
+        let gt = try MomentJSONL.parseAnnotations(Data(annotations.utf8), source: "val annotations")
+        if val.queries.hasSaliency {
+            let m = try QVHighlightsEvaluator(options: .init(includeExtendedRecall: true)).evaluate(predictions: predictions, annotations: gt)
+            return (m.tree()["brief"]?["MR-full-mAP"]?.number ?? 0, "MR-full-mAP", m.jsonString(), Self.json(m.tree()["brief"]))
+        }
+        let m = try GroundingMetrics.evaluate(predictions: predictions, annotations: gt, options: .init())
+        return (m.recall(rank: 1, threshold: 0.5) ?? 0, "R1@0.5", m.jsonString(), Self.json(m.tree()))
+    }
+
+    /// A metrics tree as plain JSON values; an empty bucket (NaN) becomes null.
+    static func json(_ tree: MetricsTree?) -> JSONValue {
+        guard let tree else { return .null }
+        if let n = tree.number { return n.isFinite ? .number(n) : .null }
+        var o: [String: JSONValue] = [:]
+        for key in tree.keys { o[key] = json(tree[key]) }
+        return .object(o)
+    }
+
+    func run() throws {
+        let epochs = trainer.config.epochs
+        let resume = resumeDir.map { URL(fileURLWithPath: $0) }
+        let stateURL = resume?.appendingPathComponent("state.tshard")
+        let bestURL = resume?.appendingPathComponent("best.tshard") ?? outputs.url(".best-in-progress.tshard")
+        var progress = TrainingProgress(epoch: 0, step: 0, bestEpoch: -1, bestScore: -.infinity, log: [])
+        var bestMetrics = ""
+
+        if let stateURL, FileManager.default.fileExists(atPath: stateURL.path) {
+            let (step, generator, meta) = try Checkpoint.load(from: stateURL, into: trainer.model, optimizer: trainer.optimizer)
+            guard meta["params"] == params.json else {
+                throw StageError("\(stateURL.path): resumable state belongs to other params; remove it or use another --resume-dir")
+            }
+            trainer.context.generator = generator
+            progress.step = step
+            progress.epoch = meta["epoch"]?.intValue ?? 0
+            progress.bestEpoch = meta["best_epoch"]?.intValue ?? -1
+            progress.bestScore = meta["best_score"]?.doubleValue ?? -.infinity
+            progress.log = meta["log"]?.arrayValue ?? []
+            bestMetrics = meta["best_metrics"]?.stringValue ?? ""
+            print("resuming after epoch \(progress.epoch) of \(epochs) from \(stateURL.path)")
+        }
+        if let resume { try FileManager.default.createDirectory(at: resume, withIntermediateDirectories: true) }
+
+        let config = trainer.model.config
+        print("train: \(params.string("model")) (tdem \(config.tdem), vsdc \(config.vsdc)), \(trainer.model.parameterCount) parameters, "
+              + "\(trainer.stepsPerEpoch) steps/epoch x \(epochs) epochs, \(Parallelism.threadCount) threads")
+        while progress.epoch < epochs {
+            let epoch = progress.epoch
+            let started = Date()
+            let bar = Progress("epoch \(epoch + 1)/\(epochs)", total: trainer.stepsPerEpoch)
+            let losses = try trainer.trainEpoch(epoch) { step, loss in
+                bar.update(step, note: String(format: "loss %.4f", loss))
+            }
+            progress.step += trainer.stepsPerEpoch
+            let predictions = trainer.predict(val)
+            let metrics = try score(predictions)
+            let seconds = Date().timeIntervalSince(started)
+            let lossJSON: [String: JSONValue] = losses.mapValues { JSONValue.number($0) }
+            let entry: [String: JSONValue] = [
+                "epoch": .number(Double(epoch + 1)), "lr": .number(Double(trainer.optimizer.learningRate)),
+                "seconds": .number((seconds * 1000).rounded() / 1000), "loss": .object(lossJSON), "val": metrics.brief,
+            ]
+            progress.log.append(.object(entry))
+            let total: Double = losses["loss_total"] ?? Double.nan
+            print(String(format: "epoch %d/%d  loss %.4f  val %@ %.2f  %.1fs", epoch + 1, epochs, total,
+                         metrics.name, metrics.value, seconds))
+            progress.epoch += 1
+            if metrics.value > progress.bestScore {
+                progress.bestScore = metrics.value
+                progress.bestEpoch = epoch + 1
+                bestMetrics = metrics.json
+                try Checkpoint.save(module: trainer.model, optimizer: nil, step: progress.step, generator: trainer.context.generator,
+                                    extra: extra(progress), to: bestURL)
+            }
+            if let stateURL {
+                var meta: [String: JSONValue] = extra(progress).objectValue ?? [:]
+                meta["log"] = JSONValue.array(progress.log)
+                meta["best_metrics"] = JSONValue.string(bestMetrics)
+                try Checkpoint.save(module: trainer.model, optimizer: trainer.optimizer, step: progress.step,
+                                    generator: trainer.context.generator, extra: .object(meta), to: stateURL)
+            }
+        }
+
+        try Checkpoint.save(module: trainer.model, optimizer: trainer.optimizer, step: progress.step,
+                            generator: trainer.context.generator, extra: extra(progress), to: outputs.url("last.tshard"))
+        try outputs.adopt(bestURL, as: "checkpoint.tshard", keepSource: resume != nil)
+        try outputs.adopt(outputs.url("last.tshard"), as: "last.tshard", keepSource: false)
+        try outputs.write(Data((progress.log.map { (entry: JSONValue) in entry.canonical }.joined(separator: "\n") + "\n").utf8), as: "log.jsonl")
+        try outputs.write(Data(bestMetrics.utf8), as: "val_metrics.json")
+        print("best epoch \(progress.bestEpoch): val \(progress.bestScore)")
+    }
+
+    /// What every checkpoint carries besides weights: the resolved params and model config, for mask-eval.
+    func extra(_ progress: TrainingProgress) -> JSONValue {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let modelJSON = (try? encoder.encode(trainer.model.config)).flatMap { try? JSONValue.parse($0, source: "model config") } ?? .null
+        return .object([
+            "params": params.json, "model_config": modelJSON, "epoch": .number(Double(progress.epoch)),
+            "best_epoch": .number(Double(progress.bestEpoch)), "best_score": .number(progress.bestScore.isFinite ? progress.bestScore : -1),
+            "max_clips": .number(Double(params.int("max_clips"))), "max_tokens": .number(Double(params.int("max_tokens"))),
+        ])
+    }
+}
