@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "video-synthesis", targets: ["video-synthesis"]),
         .executable(name: "train", targets: ["train"]),
         .executable(name: "mask-eval", targets: ["mask-eval"]),
+        .executable(name: "report", targets: ["report"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -57,12 +58,17 @@ let package = Package(
         // Layer 5: one type per stage.
         .target(
             name: "Stages",
-            dependencies: ["Retrieval", "NN", "Tensor", "Shards", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "Retrieval", "NN", "Tensor", "Shards",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         .executableTarget(name: "feature-ingest", dependencies: ["Stages"]),
         .executableTarget(name: "pair-mining", dependencies: ["Stages"]),
         .executableTarget(name: "video-synthesis", dependencies: ["Stages"]),
         .executableTarget(name: "train", dependencies: ["Stages"]),
         .executableTarget(name: "mask-eval", dependencies: ["Stages"]),
+        .executableTarget(name: "report", dependencies: ["Stages"]),
 
         // Layer 5-6: the driver.
         .target(

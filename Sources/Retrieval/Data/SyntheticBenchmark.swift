@@ -114,7 +114,6 @@ public struct SyntheticBenchmark: Sendable {
             let vid = "\(name)_\(String(format: "%05d", i))"
             videos.vids.append(vid)
             videos.durations.append(Double(video.scenes.count) * 2)
-            videos.features.reserveCapacity(videos.features.count + video.scenes.count * dim)
             for t in 0..<video.scenes.count {
                 videos.features += clipFeatures(&g, t: t, video: video)
             }

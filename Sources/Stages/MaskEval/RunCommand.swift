@@ -54,10 +54,14 @@ public struct RunCommand: ParsableCommand, DescribedStage {
             let weights: [(String, MomentDETR)] = [("trained", loaded.trained), ("untrained", loaded.untrained)]
 
             var summary: [String: JSONValue] = ["model": .string(loaded.label), "params": loaded.params,
+                                                "synthesis": loaded.synthesis,
                                                 "masks": .array(masks.map { .string($0.rawValue) })]
             var splits: [String: JSONValue] = [:]
             var metricsFiles: [String] = []
             var submission = ""
+            // Top-1 windows of the first split's first queries, per weights and mask, for the report's timeline.
+            var exampleTop: [String: [String: [MomentPrediction]]] = [:]
+            var exampleSplit: MomentSplit?
             for (index, (videosURL, queriesURL)) in zip(videos, queries).enumerated() {
                 let split = try DatasetShards.readSplit(videos: videosURL, queries: queriesURL, name: "eval")
                 let name = try ShardReader(url: videosURL).meta["split"]?.stringValue ?? "split\(index)"
@@ -69,6 +73,10 @@ public struct RunCommand: ParsableCommand, DescribedStage {
                 var perWeights: [String: JSONValue] = [:]
                 for (label, model) in weights {
                     let predictions = model.submission(for: named, builder: builder, batchSize: p.int("batch_size"))
+                    if index == 0 {
+                        exampleSplit = named
+                        exampleTop[label, default: [:]]["none"] = Array(predictions.prefix(Self.exampleCount))
+                    }
                     let (plain, metricsJSON) = try RetrievalSummary.evaluate(predictions, split: named)
                     var entry: [String: JSONValue] = ["none": Self.json(plain),
                                                       "giou_loss": .number(SpanDiagnostics.meanGIoULoss(predictions, split: named))]
@@ -79,6 +87,7 @@ public struct RunCommand: ParsableCommand, DescribedStage {
                         let masked = mask.apply(to: named, seed: UInt64(p.int("mask_seed")))
                         let maskedPredictions = model.submission(for: masked, builder: builder, batchSize: p.int("batch_size"))
                         let (m, _) = try RetrievalSummary.evaluate(maskedPredictions, split: masked)
+                        if index == 0 { exampleTop[label, default: [:]][mask.rawValue] = Array(maskedPredictions.prefix(Self.exampleCount)) }
                         entry[mask.rawValue] = Self.json(m)
                         if let g = SpanDiagnostics.queryGrounding(maskedPredictions, split: masked) {
                             entry["grounding_\(mask.rawValue)"] = ["queried": .number(g.queried), "distractor": .number(g.distractor),
@@ -95,10 +104,35 @@ public struct RunCommand: ParsableCommand, DescribedStage {
                 splits[name] = .object(perWeights)
             }
             summary["splits"] = .object(splits)
+            if let split = exampleSplit { summary["examples"] = Self.examples(split, top: exampleTop) }
             try outputs.write(Data(submission.utf8), as: "predictions.jsonl")
             try outputs.write(Data(("{\n    " + metricsFiles.joined(separator: ",\n    ") + "\n}\n").utf8), as: "metrics.json")
             try outputs.write(Data((JSONValue.object(summary).pretty + "\n").utf8), as: "summary.json")
         }
+    }
+
+    static let exampleCount = 6
+
+    /// Per example query: duration, ground truth, distractor (synthetic), and each top-1 window.
+    static func examples(_ split: MomentSplit, top: [String: [String: [MomentPrediction]]]) -> JSONValue {
+        .array((0..<min(exampleCount, split.queries.count)).map { q in
+            var o: [String: JSONValue] = [
+                "qid": .string(split.queries.qids[q]), "query": .string(split.queries.texts[q]),
+                "duration": .number(split.videos.durations[split.queries.videoIndex[q]]),
+                "gt": .array(split.queries.windows[q].map { .array($0.map { .number($0) }) }),
+            ]
+            if let d = split.queries.distractorWindows { o["distractor"] = .array(d[q].map { .number($0) }) }
+            var predicted: [String: JSONValue] = [:]
+            for (label, masks) in top {
+                var m: [String: JSONValue] = [:]
+                for (mask, predictions) in masks {
+                    if let w = predictions[q].windows?.first { m[mask] = [.number(w.window.start), .number(w.window.end), .number(w.score)] }
+                }
+                predicted[label] = .object(m)
+            }
+            o["top1"] = .object(predicted)
+            return .object(o)
+        })
     }
 
     static func json(_ s: RetrievalSummary) -> JSONValue {
@@ -113,6 +147,7 @@ public struct RunCommand: ParsableCommand, DescribedStage {
 struct LoadedCheckpoint {
     let config: ModelConfig
     let params: JSONValue
+    let synthesis: JSONValue
     let trained: MomentDETR
     let untrained: MomentDETR
     let maxClips: Int
@@ -131,6 +166,7 @@ struct LoadedCheckpoint {
             throw StageError("\(url.path): model_config cannot be read (\(error))")
         }
         self.params = params
+        synthesis = extra["synthesis"] ?? .null
         let seed = UInt64(params["seed"]?.intValue ?? 0)
         var g1 = SeededGenerator(seed: seed), g2 = SeededGenerator(seed: seed)
         trained = MomentDETR(config: config, generator: &g1)

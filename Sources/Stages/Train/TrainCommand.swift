@@ -98,6 +98,7 @@ public struct TrainCommand: ParsableCommand, DescribedStage {
             }
             let config = Self.modelConfig(p, videoWidth: train.videos.dim, textWidth: train.queries.textDim)
             var synthesized: (split: MomentSplit, sourceQuery: [Int])?
+            var synthesisParams: JSONValue = .null
             if config.vsdc {
                 guard !(try io.inputs("synth_videos")).isEmpty else {
                     throw StageError("train: model \(p.string("model")) uses VSDC and needs --in synth_videos= and --in synth_queries= (from video-synthesis)")
@@ -105,7 +106,9 @@ public struct TrainCommand: ParsableCommand, DescribedStage {
                 let videosURL = try io.input("synth_videos", stage: stage)
                 let split = try DatasetShards.readSplit(videos: videosURL, queries: try io.input("synth_queries", stage: stage),
                                                         name: "synthesized")
-                let source = try ShardReader(url: videosURL).read("source_query", as: Int32.self).values.map(Int.init)
+                let reader = try ShardReader(url: videosURL)
+                let source = try reader.read("source_query", as: Int32.self).values.map(Int.init)
+                synthesisParams = reader.meta["params"] ?? .null
                 guard split.videos.dim == train.videos.dim, source.count == split.queries.count else {
                     throw StageError("\(videosURL.path): synthesized samples do not match the training split")
                 }
@@ -127,7 +130,7 @@ public struct TrainCommand: ParsableCommand, DescribedStage {
             let trainer = Trainer(model: model, config: training,
                                   builder: BatchBuilder(maxClips: p.int("max_clips"), maxTokens: p.int("max_tokens")),
                                   train: train, synthesized: synthesized, val: val)
-            try TrainingRun(trainer: trainer, params: p, val: val, outputs: outputs,
+            try TrainingRun(trainer: trainer, params: p, synthesisParams: synthesisParams, val: val, outputs: outputs,
                             resumeDir: resumeDir ?? ProcessInfo.processInfo.environment[Self.resumeVariable]).run()
         }
     }

@@ -9,6 +9,8 @@ import Tensor
 struct TrainingRun {
     let trainer: Trainer
     let params: StageParams
+    /// The video-synthesis params behind the VSDC samples (null without VSDC), echoed for the report.
+    let synthesisParams: JSONValue
     let val: MomentSplit
     let outputs: StageOutputs
     let resumeDir: String?
@@ -76,6 +78,7 @@ struct TrainingRun {
             let entry: [String: JSONValue] = [
                 "epoch": .number(Double(epoch + 1)), "lr": .number(Double(trainer.optimizer.learningRate)),
                 "seconds": .number((seconds * 1000).rounded() / 1000), "loss": .object(lossJSON), "val": metrics.brief,
+                "params": params.json,
             ]
             progress.log.append(.object(entry))
             let total: Double = losses["loss_total"] ?? Double.nan
@@ -113,7 +116,7 @@ struct TrainingRun {
         encoder.outputFormatting = .sortedKeys
         let modelJSON = (try? encoder.encode(trainer.model.config)).flatMap { try? JSONValue.parse($0, source: "model config") } ?? .null
         return .object([
-            "params": params.json, "model_config": modelJSON, "epoch": .number(Double(progress.epoch)),
+            "params": params.json, "synthesis": synthesisParams, "model_config": modelJSON, "epoch": .number(Double(progress.epoch)),
             "best_epoch": .number(Double(progress.bestEpoch)), "best_score": .number(progress.bestScore.isFinite ? progress.bestScore : -1),
             "max_clips": .number(Double(params.int("max_clips"))), "max_tokens": .number(Double(params.int("max_tokens"))),
         ])

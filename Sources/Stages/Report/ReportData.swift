@@ -1,0 +1,108 @@
+import Crypto
+import Foundation
+import Shards
+
+/// One mask-eval summary (one trained model) as the report reads it.
+struct EvaluatedRun {
+    let file: String
+    /// SHA-256 of the file's bytes: the artifact hash `pipeline lineage` resolves.
+    let hash: String
+    let model: String
+    let seed: Int
+    let params: JSONValue
+    let synthesis: JSONValue
+    let summary: JSONValue
+    var group = ""
+
+    /// A metric: split, weights (trained/untrained), condition (none/zero/erase), key.
+    func value(_ split: String, _ weights: String, _ condition: String, _ key: String) -> Double? {
+        summary["splits"]?[split]?[weights]?[condition]?[key]?.doubleValue
+    }
+
+    /// The value a sweep axis has for this run (`alpha` comes from the synthesis behind VSDC runs).
+    func axis(_ name: String) -> JSONValue? {
+        name == "alpha" ? synthesis["alpha"] : params[name]
+    }
+}
+
+/// One train log (per-epoch lines) with the params that identify its run.
+struct TrainingLog {
+    let file: String
+    let hash: String
+    let model: String
+    let seed: Int
+    let params: JSONValue
+    let epochs: [JSONValue]
+    var group = ""
+}
+
+/// Mean and sample standard deviation over seeds.
+struct SeedStatistic {
+    let values: [Double]
+
+    var mean: Double { values.reduce(0, +) / Double(max(1, values.count)) }
+    var std: Double {
+        guard values.count > 1 else { return 0 }
+        let m = mean
+        return (values.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(values.count - 1)).squareRoot()
+    }
+
+    var text: String {
+        guard !values.isEmpty else { return "-" }
+        return values.count > 1 ? String(format: "%.2f ± %.2f", mean, std) : String(format: "%.2f", mean)
+    }
+}
+
+enum ReportData {
+    static func sha256(_ data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func loadSummary(_ url: URL) throws -> EvaluatedRun {
+        let data = try Data(contentsOf: url)
+        let json = try JSONValue.parse(data, source: url.path)
+        guard let model = json["model"]?.stringValue, let params = json["params"], json["splits"]?.objectValue != nil else {
+            throw StageError("\(url.path): not a mask-eval summary (no model/params/splits)")
+        }
+        return EvaluatedRun(file: url.lastPathComponent, hash: sha256(data), model: model, seed: params["seed"]?.intValue ?? 0,
+                            params: params, synthesis: json["synthesis"] ?? .null, summary: json)
+    }
+
+    static func loadLog(_ url: URL) throws -> TrainingLog {
+        let data = try Data(contentsOf: url)
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
+        let epochs = try lines.enumerated().map { i, line in try JSONValue.parse(String(line), source: "\(url.path):\(i + 1)") }
+        guard let params = epochs.first?["params"], let model = params["model"]?.stringValue else {
+            throw StageError("\(url.path): not a train log (no params on its lines)")
+        }
+        return TrainingLog(file: url.lastPathComponent, hash: sha256(data), model: model, seed: params["seed"]?.intValue ?? 0,
+                           params: params, epochs: epochs)
+    }
+
+    static let modelNames = ["qd-detr": "QD-DETR", "td-detr": "TD-DETR", "vsdc-only": "VSDC only", "tdem-only": "TDEM only"]
+
+    /// Labels runs by model plus every param (and the synthesis alpha) that varies across runs, seeds aside:
+    /// runs with the same label are seeds of one configuration.
+    static func assignGroups(_ runs: inout [EvaluatedRun], _ logs: inout [TrainingLog]) -> [String] {
+        let ignored: Set<String> = ["seed", "model", "threads", "eval_batch_size"]
+        var keys = Set<String>()
+        for r in runs { keys.formUnion(r.params.objectValue?.keys.map { $0 } ?? []) }
+        let varying = keys.subtracting(ignored).sorted().filter { k in Set(runs.map { $0.params[k]?.canonical ?? "" }).count > 1 }
+        let alphaVaries = Set(runs.compactMap { $0.synthesis["alpha"]?.canonical }).count > 1
+        func label(model: String, params: JSONValue, synthesis: JSONValue?) -> String {
+            var parts = varying.compactMap { k in params[k].map { "\(k)=\($0.canonical)" } }
+            if alphaVaries, let a = synthesis?["alpha"] { parts.append("alpha=\(a.canonical)") }
+            let name = modelNames[model] ?? model
+            return parts.isEmpty ? name : "\(name) (\(parts.joined(separator: ", ")))"
+        }
+        for i in runs.indices { runs[i].group = label(model: runs[i].model, params: runs[i].params, synthesis: runs[i].synthesis) }
+        // A log belongs to the run with the same train params.
+        for i in logs.indices {
+            let match = runs.first { $0.params == logs[i].params }
+            logs[i].group = match?.group ?? label(model: logs[i].model, params: logs[i].params, synthesis: nil)
+        }
+        var order: [String] = []
+        for r in runs.sorted(by: { ($0.model, $0.group) < ($1.model, $1.group) }) where !order.contains(r.group) { order.append(r.group) }
+        return order
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+
+/// Small self-contained SVG figures. Series are told apart by dash pattern and marker shape as well as
+/// colour, and labelled in a legend, so the plots read in grey scale too.
+enum SVGPlot {
+    struct Series {
+        let label: String
+        let points: [(x: Double, y: Double, err: Double)]
+    }
+
+    static let colours = ["#1b5e9e", "#c0392b", "#2e7d32", "#7b3fa0", "#b9770e", "#555555"]
+    static let dashes = ["", "6,3", "2,3", "8,3,2,3", "1,2", "10,4"]
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+
+    static func marker(_ i: Int, x: Double, y: Double, colour: String) -> String {
+        switch i % 4 {
+        case 0: return "<circle cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"3\" fill=\"\(colour)\"/>"
+        case 1: return "<rect x=\"\(f(x - 3))\" y=\"\(f(y - 3))\" width=\"6\" height=\"6\" fill=\"none\" stroke=\"\(colour)\"/>"
+        case 2: return "<path d=\"M\(f(x)),\(f(y - 4)) L\(f(x + 4)),\(f(y + 3)) L\(f(x - 4)),\(f(y + 3)) Z\" fill=\"\(colour)\"/>"
+        default: return "<path d=\"M\(f(x - 3)),\(f(y - 3)) L\(f(x + 3)),\(f(y + 3)) M\(f(x - 3)),\(f(y + 3)) L\(f(x + 3)),\(f(y - 3))\" stroke=\"\(colour)\"/>"
+        }
+    }
+
+    static func f(_ v: Double) -> String { String(format: "%.1f", v) }
+
+    /// A line plot panel at (`x0`, `y0`) of the given size, as SVG elements.
+    static func panel(title: String, xLabel: String, yLabel: String, series: [Series], x0: Double, y0: Double,
+                      width: Double, height: Double, markersEvery: Int = 1) -> String {
+        let left = x0 + 52, right = x0 + width - 12, top = y0 + 26, bottom = y0 + height - 40
+        let xs = series.flatMap { $0.points.map(\.x) }, ys = series.flatMap { $0.points.flatMap { [$0.y - $0.err, $0.y + $0.err] } }
+        var out = "<text x=\"\(f((left + right) / 2))\" y=\"\(f(y0 + 16))\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">\(escape(title))</text>\n"
+        guard let xMin = xs.min(), let xMax = xs.max(), let yLow = ys.min(), let yHigh = ys.max() else {
+            return out + "<text x=\"\(f(left))\" y=\"\(f((top + bottom) / 2))\" font-size=\"12\">no data</text>\n"
+        }
+        let (yMin, yMax) = niceRange(yLow, yHigh)
+        let xSpan = xMax > xMin ? xMax - xMin : 1
+        func px(_ x: Double) -> Double { left + (x - xMin) / xSpan * (right - left) }
+        func py(_ y: Double) -> Double { bottom - (y - yMin) / (yMax - yMin) * (bottom - top) }
+        out += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(right - left))\" height=\"\(f(bottom - top))\" fill=\"none\" stroke=\"#999\"/>\n"
+        for i in 0...4 {
+            let v = yMin + (yMax - yMin) * Double(i) / 4
+            out += "<line x1=\"\(f(left))\" x2=\"\(f(right))\" y1=\"\(f(py(v)))\" y2=\"\(f(py(v)))\" stroke=\"#e5e5e5\"/>"
+            out += "<text x=\"\(f(left - 4))\" y=\"\(f(py(v) + 4))\" text-anchor=\"end\" font-size=\"10\">\(tick(v))</text>\n"
+        }
+        let xTicks = Set(xs).sorted()
+        let stride = max(1, xTicks.count / 8)
+        for (i, v) in xTicks.enumerated() where i % stride == 0 || i == xTicks.count - 1 {
+            out += "<text x=\"\(f(px(v)))\" y=\"\(f(bottom + 14))\" text-anchor=\"middle\" font-size=\"10\">\(tick(v))</text>\n"
+        }
+        out += "<text x=\"\(f((left + right) / 2))\" y=\"\(f(bottom + 30))\" text-anchor=\"middle\" font-size=\"11\">\(escape(xLabel))</text>\n"
+        out += "<text transform=\"translate(\(f(x0 + 12)),\(f((top + bottom) / 2))) rotate(-90)\" text-anchor=\"middle\" font-size=\"11\">\(escape(yLabel))</text>\n"
+        for (i, s) in series.enumerated() {
+            let colour = colours[i % colours.count], dash = dashes[i % dashes.count]
+            let path = s.points.enumerated().map { j, p in "\(j == 0 ? "M" : "L")\(f(px(p.x))),\(f(py(p.y)))" }.joined(separator: " ")
+            out += "<path d=\"\(path)\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.8\"\(dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\"")/>\n"
+            for (j, p) in s.points.enumerated() where j % markersEvery == 0 || j == s.points.count - 1 {
+                if p.err > 0 {
+                    out += "<line x1=\"\(f(px(p.x)))\" x2=\"\(f(px(p.x)))\" y1=\"\(f(py(p.y - p.err)))\" y2=\"\(f(py(p.y + p.err)))\" stroke=\"\(colour)\"/>"
+                }
+                out += marker(i, x: px(p.x), y: py(p.y), colour: colour)
+            }
+            // Legend inside the panel, top right, with the series' own line style and marker.
+            let ly = top + 12 + Double(i) * 14
+            out += "<line x1=\"\(f(right - 150))\" x2=\"\(f(right - 126))\" y1=\"\(f(ly))\" y2=\"\(f(ly))\" stroke=\"\(colour)\" stroke-width=\"1.8\"\(dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\"")/>"
+            out += marker(i, x: right - 138, y: ly, colour: colour)
+            out += "<text x=\"\(f(right - 122))\" y=\"\(f(ly + 4))\" font-size=\"10\">\(escape(s.label))</text>\n"
+        }
+        return out
+    }
+
+    static func document(width: Double, height: Double, _ body: String) -> String {
+        """
+        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif">
+        <defs><pattern id="hatch" patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)"><line x1="0" y1="0" x2="0" y2="6" stroke="#777" stroke-width="2"/></pattern></defs>
+        <rect width="100%" height="100%" fill="white"/>
+        \(body)</svg>
+
+        """
+    }
+
+    static func niceRange(_ low: Double, _ high: Double) -> (Double, Double) {
+        if high - low < 1e-9 { return (low - 1, high + 1) }
+        let pad = (high - low) * 0.08
+        return (low - pad, high + pad)
+    }
+
+    static func tick(_ v: Double) -> String {
+        abs(v) >= 100 || v.rounded() == v ? String(format: "%.0f", v) : (abs(v) >= 10 ? String(format: "%.1f", v) : String(format: "%.2f", v))
+    }
+}

@@ -1,0 +1,3 @@
+import Stages
+
+ReportCommand.main()
