@@ -91,7 +91,10 @@ let package = Package(
         .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Shards", "NN", "Tensor"], exclude: ["Fixtures"]),
         .testTarget(
             name: "StagesTests",
-            dependencies: ["Stages", "Retrieval", "Shards", "PipelineDriver", "feature-ingest", "pair-mining", "video-synthesis", "mask-eval"]),
+            dependencies: [
+                "Stages", "Retrieval", "Shards", "PipelineDriver",
+                "feature-ingest", "pair-mining", "video-synthesis", "train", "mask-eval", "report",
+            ]),
         .testTarget(name: "LineageTests", dependencies: ["Lineage", "Shards", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "PipelineTests", dependencies: ["PipelineDriver", "Lineage", "Shards", "pipeline"]),
     ],

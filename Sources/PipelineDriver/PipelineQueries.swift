@@ -96,7 +96,8 @@ extension Pipeline {
 
     /// Removes scratch files, failed runs, and files in the store that no run references. With
     /// `workspace`, also forgets successful runs that are not the current result of any node (the run cache
-    /// of earlier parameter values) and deletes their artifacts. Returns what was removed, for people.
+    /// of earlier parameter values) and deletes their artifacts and any resumable state of unfinished runs.
+    /// Returns what was removed, for people.
     public func gc(workspace: Bool, dryRun: Bool) throws -> [String] {
         let lock = dryRun ? nil : try PipelineLock(root: store.root, onWait: log)
         defer { withExtendedLifetime(lock) {} }
@@ -129,6 +130,10 @@ extension Pipeline {
             }
         }
         try? fm.removeItem(at: store.tmpDir)
+        if workspace {
+            // Resumable state of runs that never finished; the next run of such a node starts over.
+            try? fm.removeItem(at: store.scratchRoot)
+        }
         report.append("artifacts forgotten: \(orphans.count); files removed: \(removedFiles) (\(freed) bytes)")
         return report
     }

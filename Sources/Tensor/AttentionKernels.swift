@@ -141,8 +141,7 @@ public enum AttentionKernel {
                         // P * dP = W * dW, so dS = W dW - P sum_j W dW needs no mask.
                         for i in 0..<queryLength {
                             let p = probabilities + i * keyLength, w = weights + i * keyLength, d = dScores + i * keyLength
-                            var dot: Float = 0
-                            for j in 0..<keyLength { dot += w[j] * d[j] }
+                            let dot = RowMath.dot(w, d, count: keyLength)
                             for j in 0..<keyLength { d[j] = (w[j] * d[j] - p[j] * dot) * scale }
                         }
                         // dQ = dS K, dK = dSᵀ Q

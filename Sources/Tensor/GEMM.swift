@@ -6,7 +6,9 @@ public enum GEMM {
     /// `C[m, n] = alpha * op(A) * op(B) + beta * C`, row-major, where `op(A)` is `m x k` and
     /// `op(B)` is `k x n`. Leading dimensions let a caller address column blocks (e.g. one attention
     /// head inside a `[L, d]` matrix) without copying.
-    @inlinable
+    ///
+    /// A large product is split into one block of rows (or columns) per thread, each a single-threaded
+    /// `cblas_sgemm` (see `Parallelism`); a small one is one call.
     public static func multiply(
         m: Int, n: Int, k: Int,
         _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
@@ -23,21 +25,57 @@ public enum GEMM {
             }
             return
         }
-        if Timing.isEnabled {
-            Timing.timed {
-                cblas_sgemm(CblasRowMajor,
-                            transposeA ? CblasTrans : CblasNoTrans,
-                            transposeB ? CblasTrans : CblasNoTrans,
-                            Int32(m), Int32(n), Int32(k), alpha,
-                            a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-            }
+        let parts = Parallelism.productSplitting ? Swift.min(Parallelism.threadCount, Swift.max(m, n) / splitAlignment) : 1
+        guard parts > 1, m * n * k >= splitThreshold else {
+            sgemm(m: m, n: n, k: k, a, lda: lda, transposeA: transposeA, b, ldb: ldb, transposeB: transposeB,
+                  into: c, ldc: ldc, alpha: alpha, beta: beta)
             return
         }
-        cblas_sgemm(CblasRowMajor,
-                    transposeA ? CblasTrans : CblasNoTrans,
-                    transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha,
-                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        // Split the longer output dimension: each thread packs its own share of one operand and the
+        // whole of the other, which for these shapes (thousands of rows, hundreds of columns) is small.
+        let splitRows = m >= n
+        let extent = splitRows ? m : n
+        let blockSize = ((extent + parts - 1) / parts + splitAlignment - 1) / splitAlignment * splitAlignment
+        Parallelism.forEachTask(count: (extent + blockSize - 1) / blockSize) { part in
+            let start = part * blockSize
+            let length = Swift.min(extent, start + blockSize) - start
+            if splitRows {
+                sgemm(m: length, n: n, k: k, a + (transposeA ? start : start * lda), lda: lda, transposeA: transposeA,
+                      b, ldb: ldb, transposeB: transposeB, into: c + start * ldc, ldc: ldc, alpha: alpha, beta: beta)
+            } else {
+                sgemm(m: m, n: length, k: k, a, lda: lda, transposeA: transposeA,
+                      b + (transposeB ? start * ldb : start), ldb: ldb, transposeB: transposeB,
+                      into: c + start, ldc: ldc, alpha: alpha, beta: beta)
+            }
+        }
+    }
+
+    /// Products below this many multiply-adds run as one call.
+    static let splitThreshold = 1 << 21
+    /// Blocks of a split product are multiples of this many rows or columns (a whole number of the
+    /// micro-kernel's panels).
+    static let splitAlignment = 32
+
+    /// One `cblas_sgemm` call, timed when `Timing` is on.
+    @inline(__always)
+    static func sgemm(
+        m: Int, n: Int, k: Int,
+        _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
+        _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
+        into c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float
+    ) {
+        let call = {
+            cblas_sgemm(CblasRowMajor,
+                        transposeA ? CblasTrans : CblasNoTrans,
+                        transposeB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), alpha,
+                        a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        }
+        if Timing.isEnabled {
+            Timing.timed(call)
+        } else {
+            call()
+        }
     }
 
     /// A batch of independent products `C_i = op(A_i) op(B_i)` (plus `beta * C_i`) at fixed strides,

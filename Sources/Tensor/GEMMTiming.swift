@@ -2,16 +2,17 @@ import CBLAS
 import Foundation
 
 extension GEMM {
-    /// Opt-in accounting of the time spent inside `cblas_sgemm`, for benchmarks that report how much of
-    /// an op's time lies outside BLAS. Off by default; when off, a product pays one load of a flag.
+    /// Opt-in accounting of the CPU time spent inside `cblas_sgemm`, for benchmarks that report how much
+    /// of an op's time lies outside BLAS. Off by default; when off, a product pays one load of a flag.
     ///
-    /// Time is counted in core-seconds: each call's wall time times the OpenBLAS threads it may use at
-    /// that moment (all threads for a product made outside a parallel region, one inside the
-    /// single-threaded-BLAS regions that run per-head products side by side). Dividing by wall time
-    /// times `Parallelism.threadCount` gives the share of the machine spent in BLAS.
+    /// Each call is timed with the calling thread's CPU clock, so time the thread spends descheduled
+    /// (on a shared machine) is not counted, and calls made side by side on several threads add up.
+    /// A call made while OpenBLAS runs its own threads (only when product splitting is off) counts its
+    /// caller's time once per OpenBLAS thread. Compare the total with the process's CPU time over the
+    /// same interval.
     public enum Timing {
         @usableFromInline nonisolated(unsafe) static var enabled = false
-        nonisolated(unsafe) private static var totalCoreSeconds: Double = 0
+        nonisolated(unsafe) private static var totalSeconds: Double = 0
         nonisolated(unsafe) private static var totalCalls = 0
         private static let lock = NSLock()
 
@@ -21,29 +22,35 @@ extension GEMM {
         /// Starts timing from zero.
         public static func start() {
             lock.lock()
-            totalCoreSeconds = 0
+            totalSeconds = 0
             totalCalls = 0
             lock.unlock()
             enabled = true
         }
 
-        /// Stops timing and returns the core-seconds spent in `cblas_sgemm` and the number of calls since `start()`.
+        /// Stops timing and returns the CPU seconds spent in `cblas_sgemm` and the number of calls since `start()`.
         @discardableResult
-        public static func stop() -> (coreSeconds: Double, calls: Int) {
+        public static func stop() -> (cpuSeconds: Double, calls: Int) {
             enabled = false
             lock.lock()
             defer { lock.unlock() }
-            return (totalCoreSeconds, totalCalls)
+            return (totalSeconds, totalCalls)
         }
 
-        @usableFromInline
+        /// CPU seconds used so far by the calling thread (`thread: true`) or the whole process.
+        public static func cpuSeconds(thread: Bool) -> Double {
+            var ts = timespec()
+            clock_gettime(thread ? CLOCK_THREAD_CPUTIME_ID : CLOCK_PROCESS_CPUTIME_ID, &ts)
+            return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+        }
+
         static func timed(_ product: () -> Void) {
-            let threads = Int(openblas_get_num_threads())
-            let start = DispatchTime.now().uptimeNanoseconds
+            let threads = Double(openblas_get_num_threads())
+            let start = cpuSeconds(thread: true)
             product()
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+            let seconds = (cpuSeconds(thread: true) - start) * threads
             lock.lock()
-            totalCoreSeconds += seconds * Double(threads)
+            totalSeconds += seconds
             totalCalls += 1
             lock.unlock()
         }

@@ -178,14 +178,8 @@ public enum LayerNormKernel {
     /// Mean and `1 / sqrt(variance + epsilon)` of one row (two passes: the row is in L1 by then).
     @inline(__always)
     static func moments(_ line: UnsafePointer<Float>, width: Int, epsilon: Float) -> (mean: Float, reciprocalStd: Float) {
-        var total: Float = 0
-        for j in 0..<width { total += line[j] }
-        let mu = total / Float(width)
-        var squares: Float = 0
-        for j in 0..<width {
-            let centred = line[j] - mu
-            squares += centred * centred
-        }
+        let mu = RowMath.sum(line, count: width) / Float(width)
+        let squares = RowMath.squaredDeviations(line, mean: mu, count: width)
         return (mu, 1 / (squares / Float(width) + epsilon).squareRoot())
     }
 
@@ -195,13 +189,26 @@ public enum LayerNormKernel {
     static func rowBackward(xhat: UnsafePointer<Float>, gradient grad: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
                             reciprocalStd rstd: Float, width: Int, into target: UnsafeMutablePointer<Float>,
                             sums: UnsafeMutablePointer<Float>) {
-        var meanDxhat: Float = 0, meanDxhatXhat: Float = 0
-        for j in 0..<width {
+        // Eight lanes of partial sums for the two row means (see RowMath), then a scalar tail.
+        var dxhatLanes = SIMD8<Float>(), productLanes = SIMD8<Float>()
+        var j = 0
+        while j + 8 <= width {
+            let g = RowMath.load(grad, j), x = RowMath.load(xhat, j)
+            let dxhat = g * RowMath.load(gamma, j)
+            dxhatLanes += dxhat
+            productLanes += dxhat * x
+            RowMath.store(RowMath.load(sums, j) + g * x, sums, j)
+            RowMath.store(RowMath.load(sums, width + j) + g, sums, width + j)
+            j += 8
+        }
+        var meanDxhat = RowMath.horizontalSum(dxhatLanes), meanDxhatXhat = RowMath.horizontalSum(productLanes)
+        while j < width {
             let dxhat = grad[j] * gamma[j]
             meanDxhat += dxhat
             meanDxhatXhat += dxhat * xhat[j]
             sums[j] += grad[j] * xhat[j]
             sums[width + j] += grad[j]
+            j += 1
         }
         meanDxhat /= Float(width)
         meanDxhatXhat /= Float(width)

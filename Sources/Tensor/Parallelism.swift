@@ -20,9 +20,23 @@ public enum Parallelism {
 
     /// Sets the thread count for OpenBLAS and for the project's kernels (at least 1).
     public static func setThreadCount(_ count: Int) {
+        _ = allocatorTuned
         let resolved = max(1, count)
         configuredThreadCount = resolved
-        openblas_set_num_threads(Int32(resolved))
+        openblas_set_num_threads(productSplitting ? 1 : Int32(resolved))
+    }
+
+    nonisolated(unsafe) public static var productSplitting = true {
+        didSet { setThreadCount(threadCount) }
+    }
+
+    /// Runs `body(i)` for `i` in `0..<count` in parallel (one task per thread at most at a time).
+    static func forEachTask(count: Int, _ body: (Int) -> Void) {
+        if count == 1 || threadCount == 1 {
+            for index in 0..<count { body(index) }
+            return
+        }
+        concurrentPerform(iterations: count, body)
     }
 
     /// Calls `body` on consecutive chunks of `0..<count`, each at most `grain` long, in parallel when
@@ -57,6 +71,10 @@ public enum Parallelism {
             for index in 0..<count { body(index) }
             return
         }
+        if productSplitting {
+            concurrentPerform(iterations: count, body)
+            return
+        }
         openblas_set_num_threads(1)
         concurrentPerform(iterations: count, body)
         openblas_set_num_threads(Int32(threads))
@@ -71,6 +89,22 @@ public enum Parallelism {
             DispatchQueue.concurrentPerform(iterations: iterations) { shared.value($0) }
         }
     }
+
+    /// glibc's malloc hands large blocks back to the kernel as soon as they are freed (blocks it mapped
+    /// on their own, and the top of the heap beyond the trim threshold), so each training step would
+    /// page-fault its activations in again, the kernel zeroing every page: about a tenth of the CPU
+    /// time of a transformer layer. Raising both thresholds keeps freed activation buffers in the heap
+    /// for the next step's allocations of the same sizes. Applied once, when the kernels first run.
+    private static let allocatorTuned: Bool = {
+        #if canImport(Glibc)
+        // mallopt is not in the Glibc module map; M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3 (malloc.h).
+        guard let symbol = dlsym(nil, "mallopt") else { return false }
+        let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
+        return mallopt(-3, 256 << 20) == 1 && mallopt(-1, 1 << 30) == 1
+        #else
+        return false
+        #endif
+    }()
 
     /// Element count below which element-wise kernels stay on one thread (thread wake-up costs more).
     public static let elementwiseGrain = 1 << 15

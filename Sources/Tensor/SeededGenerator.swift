@@ -85,10 +85,10 @@ public enum CounterHash {
 /// Inverted-dropout masks: each element is kept with probability `1 - p` and then scaled by
 /// `1 / (1 - p)`, so the expected activation is unchanged.
 ///
-/// Element `i` of the mask for `seed` is decided by one half of `CounterHash.bits(seed, i / 2)` (the low
-/// 32 bits for even `i`, the high 32 for odd), so any range of a mask can be regenerated on its own:
-/// fused kernels apply a mask on the fly in the forward pass and regenerate it in the backward pass
-/// instead of storing it.
+/// Element `i` of the mask for `seed` is decided by 16-bit quarter `i % 4` of `CounterHash.bits(seed,
+/// i / 4)` (so `p` is resolved to 1/65536), which makes any range of a mask cheap to regenerate on its
+/// own: fused kernels apply a mask on the fly in the forward pass and regenerate it in the backward
+/// pass instead of storing it.
 public enum DropoutMask {
     /// Writes `count` mask values (0 or `1 / (1 - p)`) for `seed` into `mask`, in parallel.
     /// Element `i` depends only on `(seed, i)`.
@@ -105,28 +105,40 @@ public enum DropoutMask {
     @inline(__always)
     public static func fill(_ mask: UnsafeMutablePointer<Float>, range: Range<Int>, probability p: Float,
                             seed: UInt64) {
-        let keepScale = 1 / (1 - p)
-        // Compare 32-bit halves against an integer threshold: two decisions per hash, no float work.
-        let threshold = UInt64((Double(p) * 4_294_967_296.0).rounded())
+        let keepBits = (1 / (1 - p)).bitPattern
+        let threshold = UInt64((Double(p) * 65_536).rounded())
         var index = range.lowerBound
         var out = mask
-        if index & 1 == 1, index < range.upperBound {
-            let bits = CounterHash.bits(seed: seed, counter: index >> 1)
-            out[0] = (bits >> 32) >= threshold ? keepScale : 0
+        // Elements before the first whole group of four, then whole groups (four decisions per hash,
+        // no branches), then the rest.
+        while index & 3 != 0 && index < range.upperBound {
+            out[0] = decision(CounterHash.bits(seed: seed, counter: index >> 2), quarter: index & 3, threshold, keepBits)
             index += 1
             out += 1
         }
-        while index + 1 < range.upperBound {
-            let bits = CounterHash.bits(seed: seed, counter: index >> 1)
-            out[0] = (bits & 0xFFFF_FFFF) >= threshold ? keepScale : 0
-            out[1] = (bits >> 32) >= threshold ? keepScale : 0
-            index += 2
-            out += 2
+        while index + 4 <= range.upperBound {
+            let bits = CounterHash.bits(seed: seed, counter: index >> 2)
+            out[0] = decision(bits, quarter: 0, threshold, keepBits)
+            out[1] = decision(bits, quarter: 1, threshold, keepBits)
+            out[2] = decision(bits, quarter: 2, threshold, keepBits)
+            out[3] = decision(bits, quarter: 3, threshold, keepBits)
+            index += 4
+            out += 4
         }
-        if index < range.upperBound {
-            let bits = CounterHash.bits(seed: seed, counter: index >> 1)
-            out[0] = (bits & 0xFFFF_FFFF) >= threshold ? keepScale : 0
+        while index < range.upperBound {
+            out[0] = decision(CounterHash.bits(seed: seed, counter: index >> 2), quarter: index & 3, threshold, keepBits)
+            index += 1
+            out += 1
         }
+    }
+
+    /// The keep scale (`keepBits`) when quarter `quarter` of `bits` is at least `threshold`, else 0,
+    /// computed without a branch (a branch here mispredicts on every dropped element).
+    @inline(__always)
+    static func decision(_ bits: UInt64, quarter: Int, _ threshold: UInt64, _ keepBits: UInt32) -> Float {
+        let value = (bits >> UInt64(16 * quarter)) & 0xFFFF
+        let kept = UInt32(truncatingIfNeeded: 1 &- ((value &- threshold) >> 63))
+        return Float(bitPattern: kept &* keepBits)
     }
 
     /// A mask tensor of `shape` for `seed`.

@@ -79,6 +79,17 @@ public enum Softmax {
     @inline(__always)
     public static func softmaxLine(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
                                    count: Int, stride: Int, logarithmic: Bool) {
+        if stride == 1 && !logarithmic {
+            // Contiguous rows (attention scores, last-axis softmax): vector max and exp.
+            let maximum = RowMath.maximum(input, count: count)
+            if maximum == -Float.infinity {
+                for e in 0..<count { output[e] = 0 }
+                return
+            }
+            let scale = 1 / RowMath.exponentials(input, minus: maximum, into: output, count: count)
+            for e in 0..<count { output[e] *= scale }
+            return
+        }
         var maximum = -Float.infinity
         for e in 0..<count { maximum = Swift.max(maximum, input[e * stride]) }
         if maximum == -Float.infinity {

@@ -8,7 +8,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks; run with `swift run -c release bench NAME`.",
-        subcommands: [ShardsBench.self, NoopRunBench.self, ScoreBench.self])
+        subcommands: [ShardsBench.self, NoopRunBench.self, ScoreBench.self, PairsBench.self])
 }
 
 /// Timing helpers shared by the subcommands.

@@ -8,10 +8,11 @@ import Tensor
 /// shapes timed in the same run (ARCHITECTURE.md section 11).
 ///
 /// For every op the bench lists the matrix products it issues (shapes, transposes, leading dimensions,
-/// per-head slices) and replays exactly those products on bare `cblas_sgemm`, the per-head ones as a loop
-/// of calls on OpenBLAS's own threading. The op's fraction of the sgemm rate is then the replay's time
-/// over the op's time. Time outside BLAS is measured with `GEMM.Timing`, which times every
-/// `cblas_sgemm` the op makes.
+/// per-head slices) and replays exactly those products on bare `cblas_sgemm` with OpenBLAS's own
+/// threads, the per-head ones as a loop of calls. The op's fraction of the sgemm rate is the replay's
+/// time over the op's time. Op and replay alternate round by round, so drifting load on a shared machine
+/// hits both alike. Time outside BLAS is measured with `GEMM.Timing`, which takes the CPU time of every
+/// `cblas_sgemm` the op makes, against the process's CPU time.
 struct OpsBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ops",
@@ -56,27 +57,32 @@ struct OpsBench: ParsableCommand {
             let upstream = Initialization.uniform(shape: [batch, clips, entry.outFeatures], bound: 1, generator: &generator)
             let products = Product.linear(rows: rows, inFeatures: entry.inFeatures, outFeatures: entry.outFeatures,
                                           inputGradient: entry.inputGradient)
-            let forward = Measure.median(repeats: repeats) { _ = layer(x) }
-            let backward = medianBackward { () -> Variable in
-                layer.zeroGrad()
-                x.zeroGrad()
-                return layer(x)
-            } upstream: { upstream }
-            let bareForward = Product.replayTime(products.forward, repeats: repeats)
-            let bareBackward = Product.replayTime(products.backward, repeats: repeats)
+            let bareForward = Replay(products.forward), bareBackward = Replay(products.backward)
+            let times = interleavedMedians([
+                { Self.seconds { _ = layer(x) } },
+                {
+                    layer.zeroGrad()
+                    x.zeroGrad()
+                    let y = layer(x)
+                    return Self.seconds { y.backward(gradient: upstream) }
+                },
+                bareForward.run,
+                bareBackward.run,
+            ])
+            let (forward, backward) = (times[0], times[1])
             let (forwardFlops, backwardFlops) = (Product.flops(products.forward), Product.flops(products.backward))
             let what = entry.inputGradient ? "input and weight gradients" : "weight gradient (the input is data)"
             print(String(format: "%@ %d -> %d: forward %.2f ms, %.1f GFLOP/s (sgemm %.1f); backward, %@, %.2f ms, %.1f GFLOP/s (sgemm %.1f)",
                          entry.name, entry.inFeatures, entry.outFeatures, forward * 1e3, forwardFlops / forward / 1e9,
-                         forwardFlops / bareForward / 1e9, what, backward * 1e3, backwardFlops / backward / 1e9,
-                         backwardFlops / bareBackward / 1e9))
+                         forwardFlops / times[2] / 1e9, what, backward * 1e3, backwardFlops / backward / 1e9,
+                         backwardFlops / times[3] / 1e9))
             figures += [
                 ("ops.\(entry.name).fwd.gflops", forwardFlops / forward / 1e9, "GFLOP/s", 1),
-                ("ops.\(entry.name).fwd.sgemm_gflops", forwardFlops / bareForward / 1e9, "GFLOP/s", 1),
-                ("ops.\(entry.name).fwd.sgemm_fraction", bareForward / forward, "x", 2),
+                ("ops.\(entry.name).fwd.sgemm_gflops", forwardFlops / times[2] / 1e9, "GFLOP/s", 1),
+                ("ops.\(entry.name).fwd.sgemm_fraction", times[2] / forward, "x", 2),
                 ("ops.\(entry.name).bwd.gflops", backwardFlops / backward / 1e9, "GFLOP/s", 1),
-                ("ops.\(entry.name).bwd.sgemm_gflops", backwardFlops / bareBackward / 1e9, "GFLOP/s", 1),
-                ("ops.\(entry.name).bwd.sgemm_fraction", bareBackward / backward, "x", 2),
+                ("ops.\(entry.name).bwd.sgemm_gflops", backwardFlops / times[3] / 1e9, "GFLOP/s", 1),
+                ("ops.\(entry.name).bwd.sgemm_fraction", times[3] / backward, "x", 2),
             ]
         }
 
@@ -119,52 +125,53 @@ struct OpsBench: ParsableCommand {
                 text.zeroGrad()
                 entry.pass().backward(gradient: videoUpstream)
             }
-            let time = Measure.median(repeats: repeats, step)
-            let bare = Product.replayTime(entry.products, repeats: repeats)
+            let replay = Replay(entry.products)
+            let times = interleavedMedians([{ Self.seconds(step) }, replay.run])
+            let (time, bare) = (times[0], times[1])
             let flops = Product.flops(entry.products)
             print(String(format: "%@: forward + backward %.1f ms, %.1f GFLOP/s; bare sgemm of its products %.1f ms, %.1f GFLOP/s",
                          entry.label, time * 1e3, flops / time / 1e9, bare * 1e3, flops / bare / 1e9))
             figures += [
                 ("ops.\(entry.name).fwd_bwd.ms", time * 1e3, "ms", 1),
                 ("ops.\(entry.name).fwd_bwd.gflops", flops / time / 1e9, "GFLOP/s", 1),
+                ("ops.\(entry.name).sgemm_gflops", flops / bare / 1e9, "GFLOP/s", 1),
                 ("ops.\(entry.name).sgemm_fraction", bare / time, "x", 2),
             ]
             if entry.name == "encoder_layer" {
                 let share = outsideBLASShare(step)
-                print(String(format: "encoder layer: %.0f%% of core time outside cblas_sgemm (GEMM.Timing counts every call); "
-                             + "subtracting the bare replay instead gives %.0f%%", share * 100, (1 - bare / time) * 100))
+                print(String(format: "encoder layer: %.0f%% of its CPU time outside cblas_sgemm (GEMM.Timing: CPU time of every call "
+                             + "against the process's CPU time); 1 - sgemm fraction (bare replay subtracted) gives %.0f%%",
+                             share * 100, (1 - bare / time) * 100))
                 figures.append(("ops.encoder_layer.outside_blas_share", share, "x", 2))
             }
         }
         for (name, value, unit, digits) in figures { Measure.figure(name, value, unit, digits: digits) }
     }
 
-    /// The median time of `backward(gradient:)` alone, rebuilding the graph with `setup` before each run.
-    private func medianBackward(_ setup: () -> Variable, upstream: () -> Tensor) -> Double {
-        let gradient = upstream()
-        setup().backward(gradient: gradient)
-        var times: [Double] = []
-        for _ in 0..<repeats {
-            let output = setup()
-            let start = Measure.now()
-            output.backward(gradient: gradient)
-            times.append(Measure.now() - start)
-        }
-        times.sort()
-        return times[times.count / 2]
+    static func seconds(_ body: () -> Void) -> Double {
+        let start = Measure.now()
+        body()
+        return Measure.now() - start
     }
 
-    /// The share of core time spent outside `cblas_sgemm` over `repeats` runs of `step`.
-    private func outsideBLASShare(_ step: () -> Void) -> Double {
-        var wall = 0.0
-        GEMM.Timing.start()
+    /// Runs every body once per round (a warm-up round, then `repeats` rounds) and returns each body's
+    /// median. Each body returns the seconds it measured, so it can keep set-up work out of the time.
+    private func interleavedMedians(_ bodies: [() -> Double]) -> [Double] {
+        for body in bodies { _ = body() }
+        var times = [[Double]](repeating: [], count: bodies.count)
         for _ in 0..<repeats {
-            let start = Measure.now()
-            step()
-            wall += Measure.now() - start
+            for (index, body) in bodies.enumerated() { times[index].append(body()) }
         }
-        let (coreSeconds, _) = GEMM.Timing.stop()
-        return 1 - coreSeconds / (wall * Double(Parallelism.threadCount))
+        return times.map { $0.sorted()[$0.count / 2] }
+    }
+
+    /// The share of CPU time spent outside `cblas_sgemm` over `repeats` runs of `step`.
+    private func outsideBLASShare(_ step: () -> Void) -> Double {
+        let start = GEMM.Timing.cpuSeconds(thread: false)
+        GEMM.Timing.start()
+        for _ in 0..<repeats { step() }
+        let (blas, _) = GEMM.Timing.stop()
+        return 1 - blas / (GEMM.Timing.cpuSeconds(thread: false) - start)
     }
 }
 
@@ -230,55 +237,74 @@ struct Product {
         ]
         return products
     }
+}
 
-    /// The median time of running `products` once each on bare `cblas_sgemm`, on buffers of random
-    /// values allocated per product.
-    static func replayTime(_ products: [Product], repeats: Int) -> Double {
-        let (width, heads) = (OpsBench.width, OpsBench.heads)
-        let batch = OpsBench.batch
-        func elements(_ operand: Operand) -> Int {
-            switch operand {
-            case let .dense(rows, columns): return rows * columns
-            case let .head(length): return batch * length * width
-            case let .slice(rows, columns): return batch * heads * rows * columns
-            }
-        }
-        func leadingDimension(_ operand: Operand) -> Int32 {
-            switch operand {
-            case let .dense(_, columns): return Int32(columns)
-            case .head: return Int32(width)
-            case let .slice(_, columns): return Int32(columns)
-            }
-        }
-        func offset(_ operand: Operand, slice: Int) -> Int {
-            switch operand {
-            case .dense: return 0
-            case let .head(length): return (slice / heads) * length * width + (slice % heads) * (width / heads)
-            case let .slice(rows, columns): return slice * rows * columns
-            }
-        }
+/// A list of products replayed on bare `cblas_sgemm`, on buffers of random values allocated once per
+/// product.
+final class Replay {
+    let products: [Product]
+    private let buffers: [[UnsafeMutablePointer<Float>]]
+
+    init(_ products: [Product]) {
+        self.products = products
         var generator = SeededGenerator(seed: 11)
-        let buffers = products.map { product in
+        buffers = products.map { product in
             [product.a, product.b, product.c].map { operand -> UnsafeMutablePointer<Float> in
-                let count = elements(operand)
+                let count = Replay.elements(operand)
                 let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
                 for i in 0..<count { buffer[i] = generator.nextUniform(in: -1, 1) }
                 return buffer
             }
         }
-        defer { for set in buffers { for buffer in set { buffer.deallocate() } } }
-        return Measure.median(repeats: repeats) {
-            for (product, set) in zip(products, buffers) {
-                for slice in 0..<product.count {
-                    cblas_sgemm(CblasRowMajor,
-                                product.transposeA ? CblasTrans : CblasNoTrans,
-                                product.transposeB ? CblasTrans : CblasNoTrans,
-                                Int32(product.m), Int32(product.n), Int32(product.k), 1,
-                                set[0] + offset(product.a, slice: slice), leadingDimension(product.a),
-                                set[1] + offset(product.b, slice: slice), leadingDimension(product.b), 0,
-                                set[2] + offset(product.c, slice: slice), leadingDimension(product.c))
-                }
+    }
+
+    deinit { for set in buffers { for buffer in set { buffer.deallocate() } } }
+
+    /// Runs every product once with OpenBLAS's own threads, as a user calling sgemm would, and returns
+    /// the seconds taken. Afterwards OpenBLAS's worker threads spin for a while before they sleep; the
+    /// wait for that (not timed) keeps them off the cores while the next op is timed.
+    func run() -> Double {
+        openblas_set_num_threads(Int32(Parallelism.threadCount))
+        let start = Measure.now()
+        for (product, set) in zip(products, buffers) {
+            for slice in 0..<product.count {
+                cblas_sgemm(CblasRowMajor,
+                            product.transposeA ? CblasTrans : CblasNoTrans,
+                            product.transposeB ? CblasTrans : CblasNoTrans,
+                            Int32(product.m), Int32(product.n), Int32(product.k), 1,
+                            set[0] + Replay.offset(product.a, slice: slice), Replay.leadingDimension(product.a),
+                            set[1] + Replay.offset(product.b, slice: slice), Replay.leadingDimension(product.b), 0,
+                            set[2] + Replay.offset(product.c, slice: slice), Replay.leadingDimension(product.c))
             }
+        }
+        let time = Measure.now() - start
+        Parallelism.setThreadCount(Parallelism.threadCount)
+        usleep(250_000)
+        return time
+    }
+
+    static func elements(_ operand: Product.Operand) -> Int {
+        switch operand {
+        case let .dense(rows, columns): return rows * columns
+        case let .head(length): return OpsBench.batch * length * OpsBench.width
+        case let .slice(rows, columns): return OpsBench.batch * OpsBench.heads * rows * columns
+        }
+    }
+
+    static func leadingDimension(_ operand: Product.Operand) -> Int32 {
+        switch operand {
+        case let .dense(_, columns): return Int32(columns)
+        case .head: return Int32(OpsBench.width)
+        case let .slice(_, columns): return Int32(columns)
+        }
+    }
+
+    static func offset(_ operand: Product.Operand, slice: Int) -> Int {
+        let heads = OpsBench.heads
+        switch operand {
+        case .dense: return 0
+        case let .head(length): return (slice / heads) * length * OpsBench.width + (slice % heads) * (OpsBench.width / heads)
+        case let .slice(rows, columns): return slice * rows * columns
         }
     }
 }
