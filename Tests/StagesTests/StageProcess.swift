@@ -1,0 +1,71 @@
+import Foundation
+import XCTest
+
+/// Runs the package's stage executables as a user does, and finds the committed fixtures.
+enum StageProcess {
+    /// The folder holding the built executables: the test bundle's folder (or the bundle itself on
+    /// platforms where it is a directory that holds them).
+    static var productsDirectory: URL {
+        let bundle = Bundle(for: BundleMarker.self).bundleURL
+        return FileManager.default.fileExists(atPath: bundle.appendingPathComponent("feature-ingest").path)
+            ? bundle : bundle.deletingLastPathComponent()
+    }
+
+    /// The repository root (for `stages/*.json`).
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+
+        /// The `error: ...` lines a failing stage printed (progress lines are not errors).
+        var errorLines: [String] { stderr.split(separator: "\n").map(String.init).filter { $0.hasPrefix("error:") } }
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = productsDirectory.appendingPathComponent(executable)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Drain stderr on another thread while reading stdout, so a chatty child cannot block on a full pipe.
+        let errData = DataBox()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { errData.data = err.fileHandleForReading.readDataToEndOfFile() }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData.data, as: UTF8.self))
+    }
+
+    /// A fresh temporary directory, removed when the test ends.
+    static func temporaryDirectory(_ label: String, for test: XCTestCase) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        test.addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        return dir
+    }
+
+    /// The regular files under `dir` (relative paths, sorted); empty when `dir` does not exist.
+    static func files(in dir: URL) -> [String] {
+        let walker = FileManager.default.enumerator(atPath: dir.path)
+        return ((walker?.allObjects as? [String]) ?? []).filter { path in
+            var isDir: ObjCBool = false
+            return FileManager.default.fileExists(atPath: dir.appendingPathComponent(path).path, isDirectory: &isDir) && !isDir.boolValue
+        }.sorted()
+    }
+}
+
+private final class BundleMarker {}
+
+/// Bytes handed from the reading thread back to the caller, which waits for it before reading.
+private final class DataBox: @unchecked Sendable {
+    var data = Data()
+}
