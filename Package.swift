@@ -80,7 +80,7 @@ let package = Package(
         .executableTarget(
             name: "bench",
             dependencies: [
-                "Shards", "Lineage", "PipelineDriver", "Retrieval",
+                "Shards", "Lineage", "PipelineDriver", "Retrieval", "NN", "Tensor", "CBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised),

@@ -38,6 +38,8 @@ public struct RunRecord: Equatable, Sendable {
     public var cacheKey: String
     public var paramsJSON: String
     public var codeFingerprint: String
+    /// Canonical JSON of {code path: content hash} behind the fingerprint.
+    public var codePathsJSON: String
     public var startedAt: Double
     public var finishedAt: Double?
     public var status: String
@@ -49,14 +51,15 @@ public struct RunRecord: Equatable, Sendable {
     public static let failed = "failed"
 
     public init(id: Int64? = nil, stage: String, node: String, cacheKey: String, paramsJSON: String,
-                codeFingerprint: String, startedAt: Double, finishedAt: Double?, status: String, error: String?,
-                inputs: [ArtifactRef], outputs: [ArtifactRef]) {
+                codeFingerprint: String, codePathsJSON: String = "{}", startedAt: Double, finishedAt: Double?, status: String,
+                error: String?, inputs: [ArtifactRef], outputs: [ArtifactRef]) {
         self.id = id
         self.stage = stage
         self.node = node
         self.cacheKey = cacheKey
         self.paramsJSON = paramsJSON
         self.codeFingerprint = codeFingerprint
+        self.codePathsJSON = codePathsJSON
         self.startedAt = startedAt
         self.finishedAt = finishedAt
         self.status = status
@@ -78,7 +81,7 @@ public final class Manifest: @unchecked Sendable {
         config.busyMode = .timeout(30)
         config.foreignKeysEnabled = true
         do {
-            pool = try DatabasePool(path: url.path, configuration: config)
+            pool = try Self.openPool(path: url.path, configuration: config)
             // IMMEDIATE: two drivers opening a new manifest at once must not both read version 0 and migrate.
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
@@ -90,6 +93,22 @@ public final class Manifest: @unchecked Sendable {
             throw ManifestError("\(url.path): \(error.description)")
         } catch {
             throw ManifestError("\(url.path): cannot open the manifest (\(error))")
+        }
+    }
+
+    /// Opens the pool, retrying while another process holds the lock: switching a new database to WAL
+    /// fails at once with SQLITE_BUSY (the busy timeout does not cover it) when a second driver starts
+    /// at the same moment.
+    static func openPool(path: String, configuration: Configuration) throws -> DatabasePool {
+        var delay = 0.01
+        let deadline = Date().addingTimeInterval(30)
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && Date() < deadline {
+                Thread.sleep(forTimeInterval: delay)
+                delay = min(0.2, delay * 2)
+            }
         }
     }
 
@@ -110,9 +129,10 @@ public final class Manifest: @unchecked Sendable {
                     """, arguments: [a.hash, a.kind, a.path, a.bytes, a.createdAt])
             }
             try db.execute(sql: """
-                INSERT INTO runs(stage, node, cache_key, params_json, code_fingerprint, started_at, finished_at, status, error)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [run.stage, run.node, run.cacheKey, run.paramsJSON, run.codeFingerprint,
+                INSERT INTO runs(stage, node, cache_key, params_json, code_fingerprint, code_paths_json, started_at, finished_at,
+                                 status, error)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [run.stage, run.node, run.cacheKey, run.paramsJSON, run.codeFingerprint, run.codePathsJSON,
                                  run.startedAt, run.finishedAt, run.status, run.error])
             let id = db.lastInsertedRowID
             for input in run.inputs {
@@ -257,7 +277,7 @@ public final class Manifest: @unchecked Sendable {
                                            arguments: [id]).map { ArtifactRef(role: $0["role"], hash: $0["artifact_hash"]) }
             return RunRecord(id: id, stage: row["stage"], node: row["node"], cacheKey: row["cache_key"],
                              paramsJSON: row["params_json"], codeFingerprint: row["code_fingerprint"],
-                             startedAt: row["started_at"], finishedAt: row["finished_at"], status: row["status"],
+                             codePathsJSON: row["code_paths_json"], startedAt: row["started_at"], finishedAt: row["finished_at"], status: row["status"],
                              error: row["error"], inputs: inputs, outputs: outputs)
         }
     }

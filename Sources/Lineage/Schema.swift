@@ -56,6 +56,10 @@ enum Schema {
                 hash TEXT NOT NULL)
             """,
         ]),
+        // Version 3: the content hash of each code path, so `status` can name the path that changed.
+        (3, [
+            "ALTER TABLE runs ADD COLUMN code_paths_json TEXT NOT NULL DEFAULT '{}'",
+        ]),
     ]
 
     static var latestVersion: Int { migrations.last!.version }

@@ -19,34 +19,40 @@ public struct NodeEvaluation: Sendable {
     public let cacheKey: String?
     public let inputs: [ArtifactRef]
     public let codeFingerprint: String
+    /// {code path: content hash} behind the fingerprint.
+    public var codePaths: [String: String] = [:]
     public let outputs: [String: ArtifactRef]
 }
 
 extension Pipeline {
     /// The code fingerprint: the command and the content of every code path the stage file lists
-    /// (a script command is part of its own code). Rebuilding unchanged sources leaves it unchanged.
-    func codeFingerprint(_ definition: StageDefinition) throws -> String {
+    /// (a script command is part of its own code), with each path's hash. Rebuilding unchanged sources
+    /// leaves it unchanged.
+    func codeFingerprint(_ definition: StageDefinition) throws -> (fingerprint: String, paths: [String: String]) {
         if let cached = fingerprintCache[definition.file] { return cached }
         var paths = definition.code
         if !definition.isPackageProduct { paths.append(definition.command) }
         var hasher = SHA256()
         hasher.update(data: Data("command \(([definition.command] + definition.arguments).joined(separator: " "))\n".utf8))
+        var hashes: [String: String] = [:]
         for path in Set(paths).sorted() {
             let url = plan.spec.projectRoot.appendingPathComponent(path)
             guard FileManager.default.fileExists(atPath: url.path) else {
                 throw PipelineSpecError(definition.file, "code", "'\(path)' does not exist")
             }
-            hasher.update(data: Data("\(path)\0\(try contentHasher.hash(of: url))\n".utf8))
+            let hash = try contentHasher.hash(of: url)
+            hashes[path] = hash
+            hasher.update(data: Data("\(path)\0\(hash)\n".utf8))
         }
-        let fp = Hex.encode(hasher.finalize())
-        fingerprintCache[definition.file] = fp
-        return fp
+        let result = (Hex.encode(hasher.finalize()), hashes)
+        fingerprintCache[definition.file] = result
+        return result
     }
 
     /// Resolves a node's inputs to hashes (given the current outputs of its upstream nodes), its cache key,
     /// and whether a reusable run exists.
     func evaluate(_ node: PlanNode, upstreamOutputs: [String: [String: ArtifactRef]]) throws -> NodeEvaluation {
-        let fp = try codeFingerprint(node.stage.definition)
+        let (fp, codePaths) = try codeFingerprint(node.stage.definition)
         var inputs: [ArtifactRef] = []
         for (role, source) in node.inputs {
             switch source {
@@ -66,6 +72,13 @@ extension Pipeline {
             }
         }
         let key = CacheKey.make(stage: node.stage.name, codeFingerprint: fp, params: node.params, inputs: inputs)
+        var evaluation = try decide(node, key: key, inputs: inputs, fingerprint: fp, codePaths: codePaths)
+        evaluation.codePaths = codePaths
+        return evaluation
+    }
+
+    private func decide(_ node: PlanNode, key: String, inputs: [ArtifactRef], fingerprint fp: String,
+                        codePaths: [String: String]) throws -> NodeEvaluation {
         if let run = try manifest.successfulRun(cacheKey: key) {
             if let problem = try outputsProblem(run) {
                 return NodeEvaluation(node: node.id, state: .stale(reason: problem), cacheKey: key, inputs: inputs,
@@ -76,7 +89,7 @@ extension Pipeline {
             return NodeEvaluation(node: node.id, state: .fresh(runID: run.id!), cacheKey: key, inputs: inputs,
                                   codeFingerprint: fp, outputs: outputs)
         }
-        let reason = try staleReason(node, key: key, params: node.params, inputs: inputs, fingerprint: fp)
+        let reason = try staleReason(node, key: key, params: node.params, inputs: inputs, fingerprint: fp, codePaths: codePaths)
         return NodeEvaluation(node: node.id, state: .stale(reason: reason), cacheKey: key, inputs: inputs,
                               codeFingerprint: fp, outputs: [:])
     }
@@ -95,7 +108,8 @@ extension Pipeline {
     }
 
     /// Why a node must run, compared with its last successful run.
-    func staleReason(_ node: PlanNode, key: String, params: JSONValue, inputs: [ArtifactRef], fingerprint: String) throws -> String {
+    func staleReason(_ node: PlanNode, key: String, params: JSONValue, inputs: [ArtifactRef], fingerprint: String,
+                     codePaths: [String: String]) throws -> String {
         if let latest = try manifest.latestRun(node: node.id, succeededOnly: false), latest.status == RunRecord.failed,
            latest.cacheKey == key {
             return "last run failed: \(latest.error ?? "unknown error")"
@@ -109,9 +123,11 @@ extension Pipeline {
             }
         }
         if last.codeFingerprint != fingerprint {
-            let definition = node.stage.definition
-            let paths = definition.code + (definition.isPackageProduct ? [] : [definition.command])
-            reasons.append("code changed (\(paths.joined(separator: ", ")))")
+            let old = (try? JSONValue.parse(last.codePathsJSON, source: "manifest"))?.objectValue ?? [:]
+            let changed = codePaths.keys.sorted().filter { old[$0]?.stringValue != codePaths[$0] }
+            let removed = old.keys.sorted().filter { codePaths[$0] == nil }
+            let named = changed + removed
+            reasons.append(named.isEmpty ? "code changed (command)" : "code changed (\(named.joined(separator: ", ")))")
         }
         let oldInputs = Dictionary(grouping: last.inputs, by: \.role).mapValues { $0.map(\.hash).sorted() }
         let newInputs = Dictionary(grouping: inputs, by: \.role).mapValues { $0.map(\.hash).sorted() }

@@ -29,7 +29,7 @@ public final class Pipeline {
     public let manifest: Manifest
     let contentHasher: ContentHasher
     let executor: StageExecutor
-    var fingerprintCache: [String: String] = [:]
+    var fingerprintCache: [String: (fingerprint: String, paths: [String: String])] = [:]
     /// Where the package's stage executables are (the driver's own directory).
     let binDirectory: URL
     let log: (String) -> Void
@@ -213,8 +213,8 @@ public final class Pipeline {
         let logPath = store.logURL(node: node.id).path
         func fail(_ message: String) throws -> Never {
             let run = RunRecord(stage: node.stage.name, node: node.id, cacheKey: e.cacheKey ?? "", paramsJSON: node.params.canonical,
-                                codeFingerprint: e.codeFingerprint, startedAt: startedAt, finishedAt: Date().timeIntervalSince1970,
-                                status: RunRecord.failed, error: message, inputs: e.inputs, outputs: [])
+                                codeFingerprint: e.codeFingerprint, codePathsJSON: Self.codePathsJSON(e), startedAt: startedAt,
+                                finishedAt: Date().timeIntervalSince1970, status: RunRecord.failed, error: message, inputs: e.inputs, outputs: [])
             try manifest.record(run, artifacts: [])
             throw PipelineError(message)
         }
@@ -238,12 +238,16 @@ public final class Pipeline {
             refs[file] = ArtifactRef(role: file, hash: hash)
         }
         let run = RunRecord(stage: node.stage.name, node: node.id, cacheKey: e.cacheKey!, paramsJSON: node.params.canonical,
-                            codeFingerprint: e.codeFingerprint, startedAt: startedAt, finishedAt: Date().timeIntervalSince1970,
-                            status: RunRecord.succeeded, error: nil, inputs: e.inputs,
+                            codeFingerprint: e.codeFingerprint, codePathsJSON: Self.codePathsJSON(e), startedAt: startedAt,
+                            finishedAt: Date().timeIntervalSince1970, status: RunRecord.succeeded, error: nil, inputs: e.inputs,
                             outputs: node.stage.definition.outputs.map { refs[$0]! })
         try manifest.record(run, artifacts: artifacts)
         try? FileManager.default.removeItem(at: store.scratchDir(cacheKey: e.cacheKey!))
         return refs
+    }
+
+    static func codePathsJSON(_ e: NodeEvaluation) -> String {
+        JSONValue.object(e.codePaths.mapValues { .string($0) }).canonical
     }
 
     private func linkOutputs(_ node: String, _ outputs: [String: ArtifactRef]) {

@@ -10,11 +10,7 @@ struct Location: ParsableArguments {
     var artifacts = "artifacts"
 
     func open() throws -> Pipeline {
-        do {
-            return try Pipeline(pipelineFile: URL(fileURLWithPath: pipelineFile), artifacts: URL(fileURLWithPath: artifacts))
-        } catch {
-            throw ValidationError("\(error)")
-        }
+        try Pipeline(pipelineFile: URL(fileURLWithPath: pipelineFile), artifacts: URL(fileURLWithPath: artifacts))
     }
 }
 
