@@ -35,14 +35,14 @@ public struct TrainingProgress: Sendable {
     }
 }
 
-/// Trains a `MomentDETR` on a split (plus, with VSDC, each original query's synthesized samples) and
+/// Trains a moment retrieval model on a split (plus, with VSDC, each original query's synthesized samples) and
 /// evaluates it on a validation split after every epoch.
 ///
 /// Everything random is derived from the seed: the batch order and the saliency pairs of epoch `e` come
 /// from generators seeded by (seed, e), and the dropout generator is checkpointed, so a run resumed
 /// from its epoch-end checkpoint gives the same bits as an uninterrupted one.
 public final class Trainer {
-    public let model: MomentDETR
+    public let model: any MomentModel
     public let optimizer: AdamW
     public let config: TrainingConfig
     public let builder: BatchBuilder
@@ -53,7 +53,7 @@ public final class Trainer {
     let synthesizedOf: [[Int]]
     let val: MomentSplit
 
-    public init(model: MomentDETR, config: TrainingConfig, builder: BatchBuilder, train: MomentSplit,
+    public init(model: any MomentModel, config: TrainingConfig, builder: BatchBuilder, train: MomentSplit,
                 synthesized: (split: MomentSplit, sourceQuery: [Int])?, val: MomentSplit) {
         self.model = model
         self.config = config
@@ -102,8 +102,7 @@ public final class Trainer {
                 }
             }
             model.zeroGrad()
-            let outputs = model.forward(batch, context: context)
-            let (total, terms) = model.loss(outputs, batch: batch)
+            let (total, terms) = model.trainingLoss(batch, context: context)
             guard total.scalar.isFinite else {
                 throw DatasetError("training diverged: loss is \(total.scalar) at epoch \(epoch + 1), step \(step + 1) (lower the learning rate?)")
             }
@@ -144,7 +143,7 @@ public final class Trainer {
     }
 }
 
-extension MomentDETR {
+extension MomentModel {
     /// Predictions for every query of a split, in submission form (evaluation mode, no gradients).
     public func submission(for split: MomentSplit, builder: BatchBuilder, batchSize: Int) -> [MomentPrediction] {
         var out: [MomentPrediction] = []

@@ -51,7 +51,7 @@ public struct RunCommand: ParsableCommand, DescribedStage {
             }
             let loaded = try LoadedCheckpoint(url: checkpoint)
             let builder = BatchBuilder(maxClips: loaded.maxClips, maxTokens: loaded.maxTokens)
-            let weights: [(String, MomentDETR)] = [("trained", loaded.trained), ("untrained", loaded.untrained)]
+            let weights: [(String, any MomentModel)] = [("trained", loaded.trained), ("untrained", loaded.untrained)]
 
             var summary: [String: JSONValue] = ["model": .string(loaded.label), "params": loaded.params,
                                                 "synthesis": loaded.synthesis,
@@ -67,8 +67,8 @@ public struct RunCommand: ParsableCommand, DescribedStage {
                 let name = try ShardReader(url: videosURL).meta["split"]?.stringValue ?? "split\(index)"
                 var named = split
                 named.name = name
-                guard split.videos.dim == loaded.config.videoFeatureWidth, split.queries.textDim == loaded.config.textFeatureWidth else {
-                    throw StageError("\(videosURL.path): features are \(split.videos.dim)/\(split.queries.textDim)-d, the checkpoint expects \(loaded.config.videoFeatureWidth)/\(loaded.config.textFeatureWidth)")
+                guard split.videos.dim == loaded.videoWidth, split.queries.textDim == loaded.textWidth else {
+                    throw StageError("\(videosURL.path): features are \(split.videos.dim)/\(split.queries.textDim)-d, the checkpoint expects \(loaded.videoWidth)/\(loaded.textWidth)")
                 }
                 var perWeights: [String: JSONValue] = [:]
                 for (label, model) in weights {
@@ -145,11 +145,12 @@ public struct RunCommand: ParsableCommand, DescribedStage {
 /// A train-stage checkpoint with its model rebuilt: the trained weights, and the same architecture with the
 /// initial weights of that run (the untrained control).
 struct LoadedCheckpoint {
-    let config: ModelConfig
     let params: JSONValue
     let synthesis: JSONValue
-    let trained: MomentDETR
-    let untrained: MomentDETR
+    let trained: any MomentModel
+    let untrained: any MomentModel
+    let videoWidth: Int
+    let textWidth: Int
     let maxClips: Int
     let maxTokens: Int
 
@@ -160,17 +161,14 @@ struct LoadedCheckpoint {
         guard let extra = meta["extra"], let configJSON = extra["model_config"], let params = extra["params"] else {
             throw StageError("\(url.path): not a train-stage checkpoint (meta.extra lacks model_config/params)")
         }
-        do {
-            config = try JSONDecoder().decode(ModelConfig.self, from: Data(configJSON.canonical.utf8))
-        } catch {
-            throw StageError("\(url.path): model_config cannot be read (\(error))")
-        }
         self.params = params
         synthesis = extra["synthesis"] ?? .null
-        let seed = UInt64(params["seed"]?.intValue ?? 0)
-        var g1 = SeededGenerator(seed: seed), g2 = SeededGenerator(seed: seed)
-        trained = MomentDETR(config: config, generator: &g1)
-        untrained = MomentDETR(config: config, generator: &g2)
+        let built = try TrainCommand.buildModels(model: params["model"]?.stringValue ?? "", configJSON: configJSON,
+                                                 seed: UInt64(params["seed"]?.intValue ?? 0), count: 2, file: url.path)
+        trained = built.models[0]
+        untrained = built.models[1]
+        videoWidth = built.videoWidth
+        textWidth = built.textWidth
         _ = try Checkpoint.load(from: url, into: trained, optimizer: nil)
         maxClips = extra["max_clips"]?.intValue ?? 75
         maxTokens = extra["max_tokens"]?.intValue ?? 32

@@ -80,6 +80,30 @@ public struct TrainCommand: ParsableCommand, DescribedStage {
         return c
     }
 
+    /// Rebuilds `count` identical fresh models (the same seed gives the same initial weights) of the
+    /// architecture a checkpoint's `model` param and configuration describe.
+    static func buildModels(model: String, configJSON: JSONValue, seed: UInt64, count: Int, file: String) throws
+        -> (models: [any MomentModel], videoWidth: Int, textWidth: Int) {
+        let data = Data(configJSON.canonical.utf8)
+        do {
+            let config = try JSONDecoder().decode(ModelConfig.self, from: data)
+            let models: [any MomentModel] = (0..<count).map { _ in
+                var g = SeededGenerator(seed: seed)
+                return MomentDETR(config: config, generator: &g)
+            }
+            return (models, config.videoFeatureWidth, config.textFeatureWidth)
+        } catch {
+            throw StageError("\(file): model_config cannot be read (\(error))")
+        }
+    }
+
+    /// A `Codable` configuration as JSON (sorted keys), for checkpoints.
+    static func json<T: Encodable>(_ value: T) throws -> JSONValue {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return try JSONValue.parse(encoder.encode(value), source: "model config")
+    }
+
     public func run() throws {
         if describe { print(Self.describeParams()); return }
         try runStage(outputs: io.outDirectory) { outputs in
@@ -130,7 +154,8 @@ public struct TrainCommand: ParsableCommand, DescribedStage {
             let trainer = Trainer(model: model, config: training,
                                   builder: BatchBuilder(maxClips: p.int("max_clips"), maxTokens: p.int("max_tokens")),
                                   train: train, synthesized: synthesized, val: val)
-            try TrainingRun(trainer: trainer, params: p, synthesisParams: synthesisParams, val: val, outputs: outputs,
+            try TrainingRun(trainer: trainer, params: p, synthesisParams: synthesisParams, modelConfig: try Self.json(config),
+                            val: val, outputs: outputs,
                             resumeDir: resumeDir ?? ProcessInfo.processInfo.environment[Self.resumeVariable]).run()
         }
     }

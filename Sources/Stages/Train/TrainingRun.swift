@@ -11,6 +11,8 @@ struct TrainingRun {
     let params: StageParams
     /// The video-synthesis params behind the VSDC samples (null without VSDC), echoed for the report.
     let synthesisParams: JSONValue
+    /// The model's configuration (what mask-eval needs to rebuild it), echoed into every checkpoint.
+    let modelConfig: JSONValue
     let val: MomentSplit
     let outputs: StageOutputs
     let resumeDir: String?
@@ -60,8 +62,7 @@ struct TrainingRun {
         }
         if let resume { try FileManager.default.createDirectory(at: resume, withIntermediateDirectories: true) }
 
-        let config = trainer.model.config
-        print("train: \(params.string("model")) (tdem \(config.tdem), vsdc \(config.vsdc)), \(trainer.model.parameterCount) parameters, "
+        print("train: \(params.string("model")), \(trainer.model.parameterCount) parameters, "
               + "\(trainer.stepsPerEpoch) steps/epoch x \(epochs) epochs, \(Parallelism.threadCount) threads")
         while progress.epoch < epochs {
             let epoch = progress.epoch
@@ -112,11 +113,8 @@ struct TrainingRun {
 
     /// What every checkpoint carries besides weights: the resolved params and model config, for mask-eval.
     func extra(_ progress: TrainingProgress) -> JSONValue {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let modelJSON = (try? encoder.encode(trainer.model.config)).flatMap { try? JSONValue.parse($0, source: "model config") } ?? .null
-        return .object([
-            "params": params.json, "synthesis": synthesisParams, "model_config": modelJSON, "epoch": .number(Double(progress.epoch)),
+        .object([
+            "params": params.json, "synthesis": synthesisParams, "model_config": modelConfig, "epoch": .number(Double(progress.epoch)),
             "best_epoch": .number(Double(progress.bestEpoch)), "best_score": .number(progress.bestScore.isFinite ? progress.bestScore : -1),
             "max_clips": .number(Double(params.int("max_clips"))), "max_tokens": .number(Double(params.int("max_tokens"))),
         ])
