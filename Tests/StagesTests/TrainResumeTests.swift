@@ -1,0 +1,89 @@
+import Foundation
+import Shards
+import XCTest
+
+/// The train stage, killed with SIGKILL after an epoch and started again, ends with exactly the
+/// weights and log of an uninterrupted run.
+final class TrainResumeTests: XCTestCase {
+    let params = #"{"model": "td-detr", "hidden": 16, "heads": 2, "ffn": 32, "t2v_layers": 1, "enc_layers": 1, "dec_layers": 1, "queries": 4, "epochs": 6, "batch_size": 8, "lr": 0.001, "threads": 1}"#
+
+    func makeData(_ root: URL) throws -> [String] {
+        let data = root.appendingPathComponent("data")
+        let ingest = try StageProcess.run("feature-ingest", ["synthetic", "--out", data.path, "--params",
+            #"{"train_videos": 40, "val_videos": 8, "shifted_videos": 4, "video_dim": 12, "text_dim": 8, "max_clips": 24}"#])
+        XCTAssertEqual(ingest.status, 0, ingest.stderr)
+        let pairs = try StageProcess.run("pair-mining", ["--out", root.appendingPathComponent("pairs").path,
+                                                         "--in", "videos=\(data.path)/train.videos.tshard"])
+        XCTAssertEqual(pairs.status, 0, pairs.stderr)
+        let synth = try StageProcess.run("video-synthesis", ["--out", root.appendingPathComponent("synth").path,
+            "--in", "videos=\(data.path)/train.videos.tshard", "--in", "queries=\(data.path)/train.queries.tshard",
+            "--in", "pairs=\(root.path)/pairs/pairs.tshard"])
+        XCTAssertEqual(synth.status, 0, synth.stderr)
+        return ["--in", "train_videos=\(data.path)/train.videos.tshard", "--in", "train_queries=\(data.path)/train.queries.tshard",
+                "--in", "val_videos=\(data.path)/val.videos.tshard", "--in", "val_queries=\(data.path)/val.queries.tshard",
+                "--in", "synth_videos=\(root.path)/synth/synthesized.videos.tshard",
+                "--in", "synth_queries=\(root.path)/synth/synthesized.queries.tshard", "--params", params]
+    }
+
+    /// The log without wall-clock times.
+    func epochs(_ url: URL) throws -> [JSONValue] {
+        try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map { line in
+            guard case .object(var o) = try JSONValue.parse(String(line), source: url.path) else { return .null }
+            o["seconds"] = nil
+            return .object(o)
+        }
+    }
+
+    func testKilledRunResumesToTheSameResultAsAnUninterruptedOne() throws {
+        let root = try StageProcess.temporaryDirectory("train-resume", for: self)
+        let inputs = try makeData(root)
+
+        let straight = root.appendingPathComponent("straight")
+        let uninterrupted = try StageProcess.run("train", ["--out", straight.path, "--resume-dir", root.appendingPathComponent("s1").path] + inputs)
+        XCTAssertEqual(uninterrupted.status, 0, uninterrupted.stderr)
+
+        // Start again in another resume directory, and SIGKILL the run once its first epoch is saved.
+        let resumeDir = root.appendingPathComponent("s2")
+        let killed = root.appendingPathComponent("killed")
+        let process = Process()
+        process.executableURL = StageProcess.productsDirectory.appendingPathComponent("train")
+        process.arguments = ["--out", killed.path, "--resume-dir", resumeDir.path] + inputs
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let state = resumeDir.appendingPathComponent("state.tshard")
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: state.path) && process.isRunning && Date() < deadline { usleep(2000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the run was killed before it finished")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: killed.appendingPathComponent("checkpoint.tshard").path),
+                       "a killed run leaves no final output")
+        let savedEpoch = try ShardReader(url: state).meta["extra"]?["epoch"]?.intValue ?? 0
+        XCTAssertGreaterThanOrEqual(savedEpoch, 1)
+        XCTAssertLessThan(savedEpoch, 6)
+
+        let resumed = try StageProcess.run("train", ["--out", killed.path, "--resume-dir", resumeDir.path] + inputs)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stdout.contains("resuming after epoch \(savedEpoch) of 6"), resumed.stdout)
+
+        for file in ["last.tshard", "checkpoint.tshard"] {
+            XCTAssertEqual(try ShardReader(url: killed.appendingPathComponent(file)).verify(),
+                           try ShardReader(url: straight.appendingPathComponent(file)).verify(), "\(file) differs after resuming")
+        }
+        XCTAssertEqual(try epochs(killed.appendingPathComponent("log.jsonl")), try epochs(straight.appendingPathComponent("log.jsonl")))
+    }
+
+    func testResumeStateOfOtherParamsIsRefused() throws {
+        let root = try StageProcess.temporaryDirectory("train-resume", for: self)
+        let inputs = try makeData(root)
+        let resumeDir = root.appendingPathComponent("s")
+        XCTAssertEqual(try StageProcess.run("train", ["--out", root.appendingPathComponent("a").path, "--resume-dir", resumeDir.path] + inputs).status, 0)
+        // A finished run keeps its state; the same directory with other params must not be resumed from.
+        var other = inputs
+        other[other.count - 1] = params.replacingOccurrences(of: #""lr": 0.001"#, with: #""lr": 0.002"#)
+        let result = try StageProcess.run("train", ["--out", root.appendingPathComponent("b").path, "--resume-dir", resumeDir.path] + other)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.errorLines.first?.contains("resumable state belongs to other params") ?? false, result.stderr)
+    }
+}
