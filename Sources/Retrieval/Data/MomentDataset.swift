@@ -1,4 +1,5 @@
 import Foundation
+import Shards
 
 /// The videos of one split: per-clip features stored CSR-style (rows of all videos concatenated),
 /// durations in seconds and ids. Row `i` of the features is one clip of `clipLength` seconds.
@@ -140,19 +141,5 @@ public struct MomentSplit: Sendable, Equatable {
         d.rounded() == d && abs(d) < 1e15 ? String(format: "%.1f", d) : "\(d)"
     }
 
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
-    }
+    static func jsonString(_ s: String) -> String { JSONValue.string(s).canonical }
 }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Shards
 
@@ -19,5 +20,33 @@ extension DescribedStage {
         guard !io.out.isEmpty else { throw StageError("\(stage): needs --out DIR") }
         try io.checkRoles(inputRoles, stage: stage)
         return try StageParams(json: io.params, declared: params, stage: stage)
+    }
+}
+
+/// A stage executable: declares its params and inputs, and computes its outputs from resolved params.
+/// `run()` (shared) handles `--describe`, parameter checking, and removing what a failed run wrote.
+public protocol StageCommand: ParsableCommand, DescribedStage {
+    /// The name errors begin with, e.g. "video-synthesis".
+    static var stageName: String { get }
+    var io: StageIO { get }
+    func execute(_ params: StageParams, outputs: StageOutputs) throws
+}
+
+extension StageCommand {
+    public func run() throws {
+        if io.describe {
+            print(Self.describeParams())
+            return
+        }
+        try runReportingFailure {
+            let params = try Self.resolve(io, stage: Self.stageName)
+            let outputs = try StageOutputs(directory: io.outDirectory)
+            do {
+                try execute(params, outputs: outputs)
+            } catch {
+                outputs.discard()
+                throw error
+            }
+        }
     }
 }

@@ -15,6 +15,9 @@ public struct StageIO: ParsableArguments {
     @Option(name: .customLong("in"), help: ArgumentHelp("An input, as ROLE=PATH (repeatable).", valueName: "role=path"))
     public var inputs: [String] = []
 
+    @Flag(help: "Print the parameters in the stages/*.json form and exit.")
+    public var describe = false
+
     public init() {}
 
     /// All paths given for a role, in order.
@@ -96,18 +99,5 @@ public final class StageOutputs {
     public func discard() {
         for url in written { try? FileManager.default.removeItem(at: url) }
         written.removeAll()
-    }
-}
-
-/// Runs a stage body with its outputs; on failure removes what it wrote and reports one line.
-public func runStage(outputs directory: URL, _ body: (StageOutputs) throws -> Void) throws {
-    try runReportingFailure {
-        let outputs = try StageOutputs(directory: directory)
-        do {
-            try body(outputs)
-        } catch {
-            outputs.discard()
-            throw error
-        }
     }
 }

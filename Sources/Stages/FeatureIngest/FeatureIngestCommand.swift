@@ -24,7 +24,8 @@ public struct FeatureIngestCommand: ParsableCommand {
 }
 
 /// The synthetic spurious-correlation benchmark (the embedded default dataset).
-public struct SyntheticIngest: ParsableCommand, DescribedStage {
+public struct SyntheticIngest: StageCommand {
+    public static let stageName = "feature-ingest synthetic"
     public static let configuration = CommandConfiguration(
         commandName: "synthetic",
         abstract: "Generate the synthetic spurious-correlation benchmark (train, val, shifted) from a seed.")
@@ -50,44 +51,40 @@ public struct SyntheticIngest: ParsableCommand, DescribedStage {
     public static let inputRoles: [String] = []
 
     @OptionGroup public var io: StageIO
-    @Flag(help: "Print the parameters (stages/*.json form) and exit.") var describe = false
 
     public init() {}
 
-    public func run() throws {
-        if describe { print(Self.describeParams()); return }
-        try runStage(outputs: io.outDirectory) { outputs in
-            let p = try Self.resolve(io, stage: "feature-ingest synthetic")
-            guard p.int("min_clips") <= p.int("max_clips") else {
-                throw StageError("feature-ingest synthetic: min_clips \(p.int("min_clips")) is above max_clips \(p.int("max_clips"))")
-            }
-            var c = SyntheticBenchmark.Config()
-            c.seed = UInt64(p.int("seed"))
-            c.trainVideos = p.int("train_videos")
-            c.valVideos = p.int("val_videos")
-            c.shiftedVideos = p.int("shifted_videos")
-            c.minClips = p.int("min_clips")
-            c.maxClips = p.int("max_clips")
-            c.videoDim = p.int("video_dim")
-            c.textDim = p.int("text_dim")
-            c.scenes = p.int("scenes")
-            c.events = p.int("events")
-            c.rho = p.double("rho")
-            c.tef = p.bool("tef")
-            c.clipNoise = p.float("clip_noise")
-            c.eventAppearance = p.float("event_appearance")
-            c.eventMotion = p.float("event_motion")
-            c.textNoise = p.float("text_noise")
-            let benchmark = SyntheticBenchmark(config: c)
-            for name in ["train", "val", "shifted"] {
-                try FeatureIngestCommand.write(benchmark.split(name), params: p.json, to: outputs)
-            }
+    public func execute(_ p: StageParams, outputs: StageOutputs) throws {
+        guard p.int("min_clips") <= p.int("max_clips") else {
+            throw StageError("feature-ingest synthetic: min_clips \(p.int("min_clips")) is above max_clips \(p.int("max_clips"))")
+        }
+        var c = SyntheticBenchmark.Config()
+        c.seed = UInt64(p.int("seed"))
+        c.trainVideos = p.int("train_videos")
+        c.valVideos = p.int("val_videos")
+        c.shiftedVideos = p.int("shifted_videos")
+        c.minClips = p.int("min_clips")
+        c.maxClips = p.int("max_clips")
+        c.videoDim = p.int("video_dim")
+        c.textDim = p.int("text_dim")
+        c.scenes = p.int("scenes")
+        c.events = p.int("events")
+        c.rho = p.double("rho")
+        c.tef = p.bool("tef")
+        c.clipNoise = p.float("clip_noise")
+        c.eventAppearance = p.float("event_appearance")
+        c.eventMotion = p.float("event_motion")
+        c.textNoise = p.float("text_noise")
+        let benchmark = SyntheticBenchmark(config: c)
+        for name in ["train", "val", "shifted"] {
+            try FeatureIngestCommand.write(benchmark.split(name), params: p.json, to: outputs)
         }
     }
 }
 
 /// A real dataset in the public feature-folder layout (QVHighlights, Charades-STA, TACoS).
-public struct FolderIngest: ParsableCommand, DescribedStage {
+public struct FolderIngest: StageCommand {
+    public static let stageName = "feature-ingest folders"
     public static let configuration = CommandConfiguration(
         commandName: "folders",
         abstract: "Ingest annotation jsonl + per-video .npz feature folders + per-query text .npz features.",
@@ -110,45 +107,40 @@ public struct FolderIngest: ParsableCommand, DescribedStage {
     public static let inputRoles = ["annotations", "video_features", "text_features"]
 
     @OptionGroup public var io: StageIO
-    @Flag(help: "Print the parameters (stages/*.json form) and exit.") var describe = false
 
     public init() {}
 
-    public func run() throws {
-        if describe { print(Self.describeParams()); return }
-        try runStage(outputs: io.outDirectory) { outputs in
-            let stage = "feature-ingest folders"
-            let p = try Self.resolve(io, stage: stage)
-            let annotationDir = try io.input("annotations", stage: stage)
-            let families = try io.inputs("video_features")
-            guard !families.isEmpty else { throw StageError("\(stage): needs at least one --in video_features=DIR") }
-            for f in families where !FileManager.default.fileExists(atPath: f.path) {
-                throw StageError("\(f.path): no such folder (input 'video_features')")
+    public func execute(_ p: StageParams, outputs: StageOutputs) throws {
+        let stage = Self.stageName
+        let annotationDir = try io.input("annotations", stage: stage)
+        let families = try io.inputs("video_features")
+        guard !families.isEmpty else { throw StageError("\(stage): needs at least one --in video_features=DIR") }
+        for f in families where !FileManager.default.fileExists(atPath: f.path) {
+            throw StageError("\(f.path): no such folder (input 'video_features')")
+        }
+        var config = FeatureFolderIngest.Config(videoFamilies: families, textFolder: try io.input("text_features", stage: stage))
+        config.clipLength = p.double("clip_length")
+        config.maxClips = p.int("max_clips")
+        config.maxTokens = p.int("max_tokens")
+        config.tef = p.bool("tef")
+        config.videoFilePattern = p.string("video_file_pattern")
+        config.textFilePattern = p.string("text_file_pattern")
+        let ingest = FeatureFolderIngest(config: config)
+        for item in p.string("splits").split(separator: ",") {
+            let parts = item.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw StageError("\(stage): param 'splits' entry '\(item)' is not SPLIT:FILE")
             }
-            var config = FeatureFolderIngest.Config(videoFamilies: families, textFolder: try io.input("text_features", stage: stage))
-            config.clipLength = p.double("clip_length")
-            config.maxClips = p.int("max_clips")
-            config.maxTokens = p.int("max_tokens")
-            config.tef = p.bool("tef")
-            config.videoFilePattern = p.string("video_file_pattern")
-            config.textFilePattern = p.string("text_file_pattern")
-            let ingest = FeatureFolderIngest(config: config)
-            for item in p.string("splits").split(separator: ",") {
-                let parts = item.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-                guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                    throw StageError("\(stage): param 'splits' entry '\(item)' is not SPLIT:FILE")
-                }
-                let file = annotationDir.appendingPathComponent(parts[1])
-                guard FileManager.default.fileExists(atPath: file.path) else {
-                    throw StageError("\(file.path): annotation file not found (split \(parts[0]))")
-                }
-                let progress = Progress("\(parts[0]) videos", total: 1)
-                let split = try ingest.ingest(annotations: file, split: parts[0]) { done, total in
-                    _ = total
-                    progress.update(min(done, 1))
-                }
-                try FeatureIngestCommand.write(split, params: p.json, to: outputs)
+            let file = annotationDir.appendingPathComponent(parts[1])
+            guard FileManager.default.fileExists(atPath: file.path) else {
+                throw StageError("\(file.path): annotation file not found (split \(parts[0]))")
             }
+            let progress = Progress("\(parts[0]) videos", total: 1)
+            let split = try ingest.ingest(annotations: file, split: parts[0]) { done, total in
+                _ = total
+                progress.update(min(done, 1))
+            }
+            try FeatureIngestCommand.write(split, params: p.json, to: outputs)
         }
     }
 }

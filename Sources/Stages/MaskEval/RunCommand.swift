@@ -7,7 +7,8 @@ import Tensor
 
 /// `mask-eval run`: a checkpoint's predictions and metrics on evaluation splits, unmasked and with the
 /// ground-truth clips masked (zero and erase), next to the same architecture with its initial weights.
-public struct RunCommand: ParsableCommand, DescribedStage {
+public struct RunCommand: StageCommand {
+    public static let stageName = "mask-eval run"
     public static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Evaluate a checkpoint with and without masking the ground-truth clips, with an untrained control.",
@@ -28,87 +29,82 @@ public struct RunCommand: ParsableCommand, DescribedStage {
     public static let inputRoles = ["checkpoint", "videos", "queries"]
 
     @OptionGroup public var io: StageIO
-    @Flag(help: "Print the parameters (stages/*.json form) and exit.") var describe = false
 
     public init() {}
 
-    public func run() throws {
-        if describe { print(Self.describeParams()); return }
-        try runStage(outputs: io.outDirectory) { outputs in
-            let stage = "mask-eval run"
-            let p = try Self.resolve(io, stage: stage)
-            Parallelism.setThreadCount(p.int("threads") == 0 ? ProcessInfo.processInfo.activeProcessorCount : p.int("threads"))
-            let masks = try p.string("masks").split(separator: ",").map { name -> GroundTruthMask in
-                guard let m = GroundTruthMask(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                    throw StageError("\(stage): param 'masks' names an unknown mask '\(name)' (known: zero, erase)")
-                }
-                return m
+    public func execute(_ p: StageParams, outputs: StageOutputs) throws {
+        let stage = Self.stageName
+        Parallelism.setThreadCount(p.int("threads") == 0 ? ProcessInfo.processInfo.activeProcessorCount : p.int("threads"))
+        let masks = try p.string("masks").split(separator: ",").map { name -> GroundTruthMask in
+            guard let m = GroundTruthMask(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw StageError("\(stage): param 'masks' names an unknown mask '\(name)' (known: zero, erase)")
             }
-            let checkpoint = try io.input("checkpoint", stage: stage)
-            let videos = try io.inputs("videos"), queries = try io.inputs("queries")
-            guard !videos.isEmpty, videos.count == queries.count else {
-                throw StageError("\(stage): give splits as pairs of --in videos= and --in queries= (got \(videos.count) and \(queries.count))")
-            }
-            let loaded = try LoadedCheckpoint(url: checkpoint)
-            let builder = BatchBuilder(maxClips: loaded.maxClips, maxTokens: loaded.maxTokens)
-            let weights: [(String, any MomentModel)] = [("trained", loaded.trained), ("untrained", loaded.untrained)]
-
-            var summary: [String: JSONValue] = ["model": .string(loaded.label), "params": loaded.params,
-                                                "synthesis": loaded.synthesis,
-                                                "masks": .array(masks.map { .string($0.rawValue) })]
-            var splits: [String: JSONValue] = [:]
-            var metricsFiles: [String] = []
-            var submission = ""
-            // Top-1 windows of the first split's first queries, per weights and mask, for the report's timeline.
-            var exampleTop: [String: [String: [MomentPrediction]]] = [:]
-            var exampleSplit: MomentSplit?
-            for (index, (videosURL, queriesURL)) in zip(videos, queries).enumerated() {
-                let split = try DatasetShards.readSplit(videos: videosURL, queries: queriesURL, name: "eval")
-                let name = try ShardReader(url: videosURL).meta["split"]?.stringValue ?? "split\(index)"
-                var named = split
-                named.name = name
-                guard split.videos.dim == loaded.videoWidth, split.queries.textDim == loaded.textWidth else {
-                    throw StageError("\(videosURL.path): features are \(split.videos.dim)/\(split.queries.textDim)-d, the checkpoint expects \(loaded.videoWidth)/\(loaded.textWidth)")
-                }
-                var perWeights: [String: JSONValue] = [:]
-                for (label, model) in weights {
-                    let predictions = model.submission(for: named, builder: builder, batchSize: p.int("batch_size"))
-                    if index == 0 {
-                        exampleSplit = named
-                        exampleTop[label, default: [:]]["none"] = Array(predictions.prefix(Self.exampleCount))
-                    }
-                    let (plain, metricsJSON) = try RetrievalSummary.evaluate(predictions, split: named)
-                    var entry: [String: JSONValue] = ["none": Self.json(plain),
-                                                      "giou_loss": .number(SpanDiagnostics.meanGIoULoss(predictions, split: named))]
-                    if let g = SpanDiagnostics.queryGrounding(predictions, split: named) {
-                        entry["grounding"] = ["queried": .number(g.queried), "distractor": .number(g.distractor), "neither": .number(g.neither)]
-                    }
-                    for mask in masks {
-                        let masked = mask.apply(to: named, seed: UInt64(p.int("mask_seed")))
-                        let maskedPredictions = model.submission(for: masked, builder: builder, batchSize: p.int("batch_size"))
-                        let (m, _) = try RetrievalSummary.evaluate(maskedPredictions, split: masked)
-                        if index == 0 { exampleTop[label, default: [:]][mask.rawValue] = Array(maskedPredictions.prefix(Self.exampleCount)) }
-                        entry[mask.rawValue] = Self.json(m)
-                        if let g = SpanDiagnostics.queryGrounding(maskedPredictions, split: masked) {
-                            entry["grounding_\(mask.rawValue)"] = ["queried": .number(g.queried), "distractor": .number(g.distractor),
-                                                                   "neither": .number(g.neither)]
-                        }
-                    }
-                    perWeights[label] = .object(entry)
-                    if label == "trained" {
-                        metricsFiles.append("\"\(name)\": " + metricsJSON.replacingOccurrences(of: "\n", with: "\n    "))
-                        if index == 0 { submission = SubmissionWriter.jsonl(predictions) }
-                        print("\(name) \(label): " + plain.values.map { "\($0.key) \($0.value.map { String(format: "%.2f", $0) } ?? "-")" }.joined(separator: "  "))
-                    }
-                }
-                splits[name] = .object(perWeights)
-            }
-            summary["splits"] = .object(splits)
-            if let split = exampleSplit { summary["examples"] = Self.examples(split, top: exampleTop) }
-            try outputs.write(Data(submission.utf8), as: "predictions.jsonl")
-            try outputs.write(Data(("{\n    " + metricsFiles.joined(separator: ",\n    ") + "\n}\n").utf8), as: "metrics.json")
-            try outputs.write(Data((JSONValue.object(summary).pretty + "\n").utf8), as: "summary.json")
+            return m
         }
+        let checkpoint = try io.input("checkpoint", stage: stage)
+        let videos = try io.inputs("videos"), queries = try io.inputs("queries")
+        guard !videos.isEmpty, videos.count == queries.count else {
+            throw StageError("\(stage): give splits as pairs of --in videos= and --in queries= (got \(videos.count) and \(queries.count))")
+        }
+        let loaded = try LoadedCheckpoint(url: checkpoint)
+        let builder = BatchBuilder(maxClips: loaded.maxClips, maxTokens: loaded.maxTokens)
+        let weights: [(String, any MomentModel)] = [("trained", loaded.trained), ("untrained", loaded.untrained)]
+
+        var summary: [String: JSONValue] = ["model": .string(loaded.label), "params": loaded.params,
+                                            "synthesis": loaded.synthesis,
+                                            "masks": .array(masks.map { .string($0.rawValue) })]
+        var splits: [String: JSONValue] = [:]
+        var metricsFiles: [String] = []
+        var submission = ""
+        // Top-1 windows of the first split's first queries, per weights and mask, for the report's timeline.
+        var exampleTop: [String: [String: [MomentPrediction]]] = [:]
+        var exampleSplit: MomentSplit?
+        for (index, (videosURL, queriesURL)) in zip(videos, queries).enumerated() {
+            let split = try DatasetShards.readSplit(videos: videosURL, queries: queriesURL, name: "eval")
+            let name = try ShardReader(url: videosURL).meta["split"]?.stringValue ?? "split\(index)"
+            var named = split
+            named.name = name
+            guard split.videos.dim == loaded.videoWidth, split.queries.textDim == loaded.textWidth else {
+                throw StageError("\(videosURL.path): features are \(split.videos.dim)/\(split.queries.textDim)-d, the checkpoint expects \(loaded.videoWidth)/\(loaded.textWidth)")
+            }
+            var perWeights: [String: JSONValue] = [:]
+            for (label, model) in weights {
+                let predictions = model.submission(for: named, builder: builder, batchSize: p.int("batch_size"))
+                if index == 0 {
+                    exampleSplit = named
+                    exampleTop[label, default: [:]]["none"] = Array(predictions.prefix(Self.exampleCount))
+                }
+                let (plain, metricsJSON) = try RetrievalSummary.evaluate(predictions, split: named)
+                var entry: [String: JSONValue] = ["none": Self.json(plain),
+                                                  "giou_loss": .number(SpanDiagnostics.meanGIoULoss(predictions, split: named))]
+                if let g = SpanDiagnostics.queryGrounding(predictions, split: named) {
+                    entry["grounding"] = ["queried": .number(g.queried), "distractor": .number(g.distractor), "neither": .number(g.neither)]
+                }
+                for mask in masks {
+                    let masked = mask.apply(to: named, seed: UInt64(p.int("mask_seed")))
+                    let maskedPredictions = model.submission(for: masked, builder: builder, batchSize: p.int("batch_size"))
+                    let (m, _) = try RetrievalSummary.evaluate(maskedPredictions, split: masked)
+                    if index == 0 { exampleTop[label, default: [:]][mask.rawValue] = Array(maskedPredictions.prefix(Self.exampleCount)) }
+                    entry[mask.rawValue] = Self.json(m)
+                    if let g = SpanDiagnostics.queryGrounding(maskedPredictions, split: masked) {
+                        entry["grounding_\(mask.rawValue)"] = ["queried": .number(g.queried), "distractor": .number(g.distractor),
+                                                               "neither": .number(g.neither)]
+                    }
+                }
+                perWeights[label] = .object(entry)
+                if label == "trained" {
+                    metricsFiles.append("\"\(name)\": " + metricsJSON.replacingOccurrences(of: "\n", with: "\n    "))
+                    if index == 0 { submission = SubmissionWriter.jsonl(predictions) }
+                    print("\(name) \(label): " + plain.values.map { "\($0.key) \($0.value.map { String(format: "%.2f", $0) } ?? "-")" }.joined(separator: "  "))
+                }
+            }
+            splits[name] = .object(perWeights)
+        }
+        summary["splits"] = .object(splits)
+        if let split = exampleSplit { summary["examples"] = Self.examples(split, top: exampleTop) }
+        try outputs.write(Data(submission.utf8), as: "predictions.jsonl")
+        try outputs.write(Data(("{\n    " + metricsFiles.joined(separator: ",\n    ") + "\n}\n").utf8), as: "metrics.json")
+        try outputs.write(Data((JSONValue.object(summary).pretty + "\n").utf8), as: "summary.json")
     }
 
     static let exampleCount = 6

@@ -4,7 +4,8 @@ import Retrieval
 import Shards
 
 /// `pair-mining`: every training video's top-k most similar other videos (its spurious pairs).
-public struct PairMiningCommand: ParsableCommand, DescribedStage {
+public struct PairMiningCommand: StageCommand {
+    public static let stageName = "pair-mining"
     public static let configuration = CommandConfiguration(
         commandName: "pair-mining",
         abstract: "Mine each video's most similar videos (mean clip cosine as one blocked GEMM, running top-k).",
@@ -24,34 +25,29 @@ public struct PairMiningCommand: ParsableCommand, DescribedStage {
     public static let inputRoles = ["videos"]
 
     @OptionGroup public var io: StageIO
-    @Flag(help: "Print the parameters (stages/*.json form) and exit.") var describe = false
 
     public init() {}
 
-    public func run() throws {
-        if describe { print(Self.describeParams()); return }
-        try runStage(outputs: io.outDirectory) { outputs in
-            let p = try Self.resolve(io, stage: "pair-mining")
-            let videos = try DatasetShards.readVideos(try io.input("videos", stage: "pair-mining"))
-            var miner = PairMiner(k: min(p.int("k"), max(1, videos.count - 1)))
-            miner.scope = PairMiner.Scope(rawValue: p.string("scope"))!
-            miner.batchSize = p.int("batch_size")
-            miner.seed = UInt64(p.int("seed"))
-            miner.similarity = PairMiner.Similarity(rawValue: p.string("similarity"))!
-            miner.topkEntries = p.int("topk_entries")
-            miner.block = p.int("block")
-            let progress = Progress("pair-mining rows", total: videos.count)
-            let start = Date()
-            let result = miner.mine(videos) { done, _ in progress.update(min(done, videos.count)) }
-            var w = ShardWriter(meta: ["kind": "pairs", "vids": .array(videos.vids.map { .string($0) }), "k": .number(Double(result.k)),
-                                       "params": p.json])
-            try w.add("partners", result.partners, shape: [videos.count, result.k])
-            try w.add("scores", result.scores, shape: [videos.count, result.k])
-            try w.add("batch", result.batch, shape: [videos.count])
-            try outputs.write(w, as: "pairs.tshard")
-            print(String(format: "pairs: %d videos, top-%d %@ partners (%@ scope) in %.2f s", videos.count, result.k,
-                         miner.similarity.rawValue, miner.scope.rawValue, Date().timeIntervalSince(start)))
-        }
+    public func execute(_ p: StageParams, outputs: StageOutputs) throws {
+        let videos = try DatasetShards.readVideos(try io.input("videos", stage: "pair-mining"))
+        var miner = PairMiner(k: min(p.int("k"), max(1, videos.count - 1)))
+        miner.scope = PairMiner.Scope(rawValue: p.string("scope"))!
+        miner.batchSize = p.int("batch_size")
+        miner.seed = UInt64(p.int("seed"))
+        miner.similarity = PairMiner.Similarity(rawValue: p.string("similarity"))!
+        miner.topkEntries = p.int("topk_entries")
+        miner.block = p.int("block")
+        let progress = Progress("pair-mining rows", total: videos.count)
+        let start = Date()
+        let result = miner.mine(videos) { done, _ in progress.update(min(done, videos.count)) }
+        var w = ShardWriter(meta: ["kind": "pairs", "vids": .array(videos.vids.map { .string($0) }), "k": .number(Double(result.k)),
+                                   "params": p.json])
+        try w.add("partners", result.partners, shape: [videos.count, result.k])
+        try w.add("scores", result.scores, shape: [videos.count, result.k])
+        try w.add("batch", result.batch, shape: [videos.count])
+        try outputs.write(w, as: "pairs.tshard")
+        print(String(format: "pairs: %d videos, top-%d %@ partners (%@ scope) in %.2f s", videos.count, result.k,
+                     miner.similarity.rawValue, miner.scope.rawValue, Date().timeIntervalSince(start)))
     }
 
     /// Reads a pairs shard, checking it matches the videos it is used with.

@@ -4,7 +4,8 @@ import Shards
 
 /// `report`: one Markdown file and one self-contained HTML page (inline SVG) from every mask-eval summary
 /// and train log of a pipeline, with every number as mean ± std over seeds.
-public struct ReportCommand: ParsableCommand, DescribedStage {
+public struct ReportCommand: StageCommand {
+    public static let stageName = "report"
     public static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Write the Markdown + HTML report (tables and SVG plots) of all evaluated runs.",
@@ -21,24 +22,19 @@ public struct ReportCommand: ParsableCommand, DescribedStage {
     public static let inputRoles = ["summaries", "logs"]
 
     @OptionGroup public var io: StageIO
-    @Flag(help: "Print the parameters (stages/*.json form) and exit.") var describe = false
 
     public init() {}
 
-    public func run() throws {
-        if describe { print(Self.describeParams()); return }
-        try runStage(outputs: io.outDirectory) { outputs in
-            let p = try Self.resolve(io, stage: "report")
-            var runs = try io.inputs("summaries").map(ReportData.loadSummary)
-            var logs = try io.inputs("logs").map(ReportData.loadLog)
-            guard !runs.isEmpty else { throw StageError("report: no --in summaries=summary.json given") }
-            let groups = ReportData.assignGroups(&runs, &logs)
-            let builder = ReportBuilder(runs: runs, logs: logs, groups: groups, examples: p.int("examples"))
-            let (document, figures) = builder.build()
-            try outputs.write(Data(("# \(p.string("title"))\n\n" + document.markdownText).utf8), as: "report.md")
-            try outputs.write(Data(document.htmlPage(title: p.string("title")).utf8), as: "report.html")
-            for (name, svg) in figures { try outputs.write(Data(svg.utf8), as: name) }
-            print("report: \(runs.count) evaluated runs in \(groups.count) configurations, \(logs.count) training logs")
-        }
+    public func execute(_ p: StageParams, outputs: StageOutputs) throws {
+        var runs = try io.inputs("summaries").map(ReportData.loadSummary)
+        var logs = try io.inputs("logs").map(ReportData.loadLog)
+        guard !runs.isEmpty else { throw StageError("report: no --in summaries=summary.json given") }
+        let groups = ReportData.assignGroups(&runs, &logs)
+        let builder = ReportBuilder(runs: runs, logs: logs, groups: groups, examples: p.int("examples"))
+        let (document, figures) = builder.build()
+        try outputs.write(Data(("# \(p.string("title"))\n\n" + document.markdownText).utf8), as: "report.md")
+        try outputs.write(Data(document.htmlPage(title: p.string("title")).utf8), as: "report.html")
+        for (name, svg) in figures { try outputs.write(Data(svg.utf8), as: name) }
+        print("report: \(runs.count) evaluated runs in \(groups.count) configurations, \(logs.count) training logs")
     }
 }

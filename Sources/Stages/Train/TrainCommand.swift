@@ -6,7 +6,8 @@ import Shards
 import Tensor
 
 /// `train`: trains QD-DETR or TD-DETR (or an ablation of it) and keeps the best checkpoint on val.
-public struct TrainCommand: ParsableCommand, DescribedStage {
+public struct TrainCommand: StageCommand {
+    public static let stageName = "train"
     public static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train a moment retrieval model; evaluate on val every epoch; keep the best and the last checkpoint.",
@@ -54,7 +55,6 @@ public struct TrainCommand: ParsableCommand, DescribedStage {
 
     @OptionGroup public var io: StageIO
     @Option(help: "Directory for the resumable state (default: $PIPELINE_SCRATCH when set).") var resumeDir: String?
-    @Flag(help: "Print the parameters (stages/*.json form) and exit.") var describe = false
 
     public init() {}
 
@@ -104,59 +104,55 @@ public struct TrainCommand: ParsableCommand, DescribedStage {
         return try JSONValue.parse(encoder.encode(value), source: "model config")
     }
 
-    public func run() throws {
-        if describe { print(Self.describeParams()); return }
-        try runStage(outputs: io.outDirectory) { outputs in
-            let stage = "train"
-            let p = try Self.resolve(io, stage: stage)
-            guard p.int("hidden") % p.int("heads") == 0 else {
-                throw StageError("train: hidden \(p.int("hidden")) is not divisible by heads \(p.int("heads"))")
-            }
-            Parallelism.setThreadCount(p.int("threads") == 0 ? ProcessInfo.processInfo.activeProcessorCount : p.int("threads"))
-            let train = try DatasetShards.readSplit(videos: try io.input("train_videos", stage: stage),
-                                                    queries: try io.input("train_queries", stage: stage), name: "train")
-            let val = try DatasetShards.readSplit(videos: try io.input("val_videos", stage: stage),
-                                                  queries: try io.input("val_queries", stage: stage), name: "val")
-            guard val.videos.dim == train.videos.dim, val.queries.textDim == train.queries.textDim else {
-                throw StageError("train: val features (\(val.videos.dim)/\(val.queries.textDim)-d) differ from train's (\(train.videos.dim)/\(train.queries.textDim)-d)")
-            }
-            let config = Self.modelConfig(p, videoWidth: train.videos.dim, textWidth: train.queries.textDim)
-            var synthesized: (split: MomentSplit, sourceQuery: [Int])?
-            var synthesisParams: JSONValue = .null
-            if config.vsdc {
-                guard !(try io.inputs("synth_videos")).isEmpty else {
-                    throw StageError("train: model \(p.string("model")) uses VSDC and needs --in synth_videos= and --in synth_queries= (from video-synthesis)")
-                }
-                let videosURL = try io.input("synth_videos", stage: stage)
-                let split = try DatasetShards.readSplit(videos: videosURL, queries: try io.input("synth_queries", stage: stage),
-                                                        name: "synthesized")
-                let reader = try ShardReader(url: videosURL)
-                let source = try reader.read("source_query", as: Int32.self).values.map(Int.init)
-                synthesisParams = reader.meta["params"] ?? .null
-                guard split.videos.dim == train.videos.dim, source.count == split.queries.count else {
-                    throw StageError("\(videosURL.path): synthesized samples do not match the training split")
-                }
-                synthesized = (split, source)
-            }
-
-            var training = TrainingConfig()
-            training.learningRate = p.float("lr")
-            training.weightDecay = p.float("weight_decay")
-            training.gradientClip = p.float("grad_clip")
-            training.batchSize = p.int("batch_size")
-            training.epochs = p.int("epochs")
-            training.lrDrop = p.int("lr_drop")
-            training.lrGamma = p.float("lr_gamma")
-            training.seed = UInt64(p.int("seed"))
-            training.evalBatchSize = p.int("eval_batch_size")
-            var init_ = SeededGenerator(seed: training.seed)
-            let model = MomentDETR(config: config, generator: &init_)
-            let trainer = Trainer(model: model, config: training,
-                                  builder: BatchBuilder(maxClips: p.int("max_clips"), maxTokens: p.int("max_tokens")),
-                                  train: train, synthesized: synthesized, val: val)
-            try TrainingRun(trainer: trainer, params: p, synthesisParams: synthesisParams, modelConfig: try Self.json(config),
-                            val: val, outputs: outputs,
-                            resumeDir: resumeDir ?? ProcessInfo.processInfo.environment[Self.resumeVariable]).run()
+    public func execute(_ p: StageParams, outputs: StageOutputs) throws {
+        let stage = Self.stageName
+        guard p.int("hidden") % p.int("heads") == 0 else {
+            throw StageError("train: hidden \(p.int("hidden")) is not divisible by heads \(p.int("heads"))")
         }
+        Parallelism.setThreadCount(p.int("threads") == 0 ? ProcessInfo.processInfo.activeProcessorCount : p.int("threads"))
+        let train = try DatasetShards.readSplit(videos: try io.input("train_videos", stage: stage),
+                                                queries: try io.input("train_queries", stage: stage), name: "train")
+        let val = try DatasetShards.readSplit(videos: try io.input("val_videos", stage: stage),
+                                              queries: try io.input("val_queries", stage: stage), name: "val")
+        guard val.videos.dim == train.videos.dim, val.queries.textDim == train.queries.textDim else {
+            throw StageError("train: val features (\(val.videos.dim)/\(val.queries.textDim)-d) differ from train's (\(train.videos.dim)/\(train.queries.textDim)-d)")
+        }
+        let config = Self.modelConfig(p, videoWidth: train.videos.dim, textWidth: train.queries.textDim)
+        var synthesized: (split: MomentSplit, sourceQuery: [Int])?
+        var synthesisParams: JSONValue = .null
+        if config.vsdc {
+            guard !(try io.inputs("synth_videos")).isEmpty else {
+                throw StageError("train: model \(p.string("model")) uses VSDC and needs --in synth_videos= and --in synth_queries= (from video-synthesis)")
+            }
+            let videosURL = try io.input("synth_videos", stage: stage)
+            let split = try DatasetShards.readSplit(videos: videosURL, queries: try io.input("synth_queries", stage: stage),
+                                                    name: "synthesized")
+            let reader = try ShardReader(url: videosURL)
+            let source = try reader.read("source_query", as: Int32.self).values.map(Int.init)
+            synthesisParams = reader.meta["params"] ?? .null
+            guard split.videos.dim == train.videos.dim, source.count == split.queries.count else {
+                throw StageError("\(videosURL.path): synthesized samples do not match the training split")
+            }
+            synthesized = (split, source)
+        }
+
+        var training = TrainingConfig()
+        training.learningRate = p.float("lr")
+        training.weightDecay = p.float("weight_decay")
+        training.gradientClip = p.float("grad_clip")
+        training.batchSize = p.int("batch_size")
+        training.epochs = p.int("epochs")
+        training.lrDrop = p.int("lr_drop")
+        training.lrGamma = p.float("lr_gamma")
+        training.seed = UInt64(p.int("seed"))
+        training.evalBatchSize = p.int("eval_batch_size")
+        var init_ = SeededGenerator(seed: training.seed)
+        let model = MomentDETR(config: config, generator: &init_)
+        let trainer = Trainer(model: model, config: training,
+                              builder: BatchBuilder(maxClips: p.int("max_clips"), maxTokens: p.int("max_tokens")),
+                              train: train, synthesized: synthesized, val: val)
+        try TrainingRun(trainer: trainer, params: p, synthesisParams: synthesisParams, modelConfig: try Self.json(config),
+                        val: val, outputs: outputs,
+                        resumeDir: resumeDir ?? ProcessInfo.processInfo.environment[Self.resumeVariable]).run()
     }
 }

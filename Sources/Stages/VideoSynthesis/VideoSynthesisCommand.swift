@@ -4,7 +4,8 @@ import Retrieval
 import Shards
 
 /// `video-synthesis`: TD-DETR's synthesized training samples with dynamic context.
-public struct VideoSynthesisCommand: ParsableCommand, DescribedStage {
+public struct VideoSynthesisCommand: StageCommand {
+    public static let stageName = "video-synthesis"
     public static let configuration = CommandConfiguration(
         commandName: "video-synthesis",
         abstract: "Compose new training videos from each video and its spurious partner, keeping the target moment intact.",
@@ -29,48 +30,43 @@ public struct VideoSynthesisCommand: ParsableCommand, DescribedStage {
     public static let inputRoles = ["videos", "queries", "pairs"]
 
     @OptionGroup public var io: StageIO
-    @Flag(help: "Print the parameters (stages/*.json form) and exit.") var describe = false
 
     public init() {}
 
-    public func run() throws {
-        if describe { print(Self.describeParams()); return }
-        try runStage(outputs: io.outDirectory) { outputs in
-            let stage = "video-synthesis"
-            let p = try Self.resolve(io, stage: stage)
-            let split = try DatasetShards.readSplit(videos: try io.input("videos", stage: stage),
-                                                    queries: try io.input("queries", stage: stage), name: "train")
-            let pairs = try PairMiningCommand.readPairs(try io.input("pairs", stage: stage), videos: split.videos)
-            var synth = VideoSynthesizer()
-            synth.alpha = p.double("alpha")
-            synth.variants = p.int("variants")
-            synth.symmetric = p.bool("symmetric")
-            synth.seed = UInt64(p.int("seed"))
-            synth.filter = VideoSynthesizer.PartnerFilter(rawValue: p.string("partner_filter"))!
-            synth.order = VideoSynthesizer.Order(rawValue: p.string("order"))!
-            synth.rateJitter = p.bool("rate_jitter")
-            synth.maxClips = p.int("max_clips")
-            let progress = Progress("synthesis queries", total: split.queries.count)
-            let out = try synth.synthesize(split, pairs: pairs) { done, _ in progress.update(done) }
-            guard out.split.queries.count > 0 else {
-                throw StageError("\(stage): no sample could be synthesized (every partner excluded by partner_filter=\(synth.filter.rawValue))")
-            }
-            let rateKey = split.queries.eventType != nil ? "partner_shares_event_rate" : "partner_shares_words_rate"
-            var meta = p.json.objectValue!
-            meta[rateKey] = .number(out.sharedEventRate)
-            meta["skipped_queries"] = .number(Double(out.skipped))
-            let echo = JSONValue.object(meta)
-            var videos = try DatasetShards.videosShard(out.split.videos, split: "synthesized", params: echo)
-            try videos.add("provenance", out.provenance, shape: [out.provenance.count / 2, 2])
-            try videos.add("source_query", out.sourceQuery, shape: [out.sourceQuery.count])
-            try videos.add("focus_video", out.focusVideo, shape: [out.focusVideo.count])
-            try videos.add("partner_video", out.partnerVideo, shape: [out.partnerVideo.count])
-            try outputs.write(videos, as: "synthesized.videos.tshard")
-            try outputs.write(DatasetShards.queriesShard(out.split.queries, split: "synthesized", params: echo),
-                              as: "synthesized.queries.tshard")
-            print(String(format: "synthesized %d samples from %d queries (%d skipped); partners share the query's %@: %.1f%%",
-                         out.split.queries.count, split.queries.count, out.skipped,
-                         split.queries.eventType != nil ? "event" : "content words", 100 * out.sharedEventRate))
+    public func execute(_ p: StageParams, outputs: StageOutputs) throws {
+        let stage = Self.stageName
+        let split = try DatasetShards.readSplit(videos: try io.input("videos", stage: stage),
+                                                queries: try io.input("queries", stage: stage), name: "train")
+        let pairs = try PairMiningCommand.readPairs(try io.input("pairs", stage: stage), videos: split.videos)
+        var synth = VideoSynthesizer()
+        synth.alpha = p.double("alpha")
+        synth.variants = p.int("variants")
+        synth.symmetric = p.bool("symmetric")
+        synth.seed = UInt64(p.int("seed"))
+        synth.filter = VideoSynthesizer.PartnerFilter(rawValue: p.string("partner_filter"))!
+        synth.order = VideoSynthesizer.Order(rawValue: p.string("order"))!
+        synth.rateJitter = p.bool("rate_jitter")
+        synth.maxClips = p.int("max_clips")
+        let progress = Progress("synthesis queries", total: split.queries.count)
+        let out = try synth.synthesize(split, pairs: pairs) { done, _ in progress.update(done) }
+        guard out.split.queries.count > 0 else {
+            throw StageError("\(stage): no sample could be synthesized (every partner excluded by partner_filter=\(synth.filter.rawValue))")
         }
+        let rateKey = split.queries.eventType != nil ? "partner_shares_event_rate" : "partner_shares_words_rate"
+        var meta = p.json.objectValue!
+        meta[rateKey] = .number(out.sharedEventRate)
+        meta["skipped_queries"] = .number(Double(out.skipped))
+        let echo = JSONValue.object(meta)
+        var videos = try DatasetShards.videosShard(out.split.videos, split: "synthesized", params: echo)
+        try videos.add("provenance", out.provenance, shape: [out.provenance.count / 2, 2])
+        try videos.add("source_query", out.sourceQuery, shape: [out.sourceQuery.count])
+        try videos.add("focus_video", out.focusVideo, shape: [out.focusVideo.count])
+        try videos.add("partner_video", out.partnerVideo, shape: [out.partnerVideo.count])
+        try outputs.write(videos, as: "synthesized.videos.tshard")
+        try outputs.write(DatasetShards.queriesShard(out.split.queries, split: "synthesized", params: echo),
+                          as: "synthesized.queries.tshard")
+        print(String(format: "synthesized %d samples from %d queries (%d skipped); partners share the query's %@: %.1f%%",
+                     out.split.queries.count, split.queries.count, out.skipped,
+                     split.queries.eventType != nil ? "event" : "content words", 100 * out.sharedEventRate))
     }
 }
