@@ -123,7 +123,8 @@ struct ReportBuilder {
 
     func ablation(_ doc: inout ReportDocument) {
         let models = Set(runs.map(\.model))
-        guard models.count >= 3 else { return }
+        cdnetAblation(&doc)
+        guard models.contains("vsdc-only") || models.contains("tdem-only") else { return }
         doc.heading("Ablation: VSDC x TDEM (table 4 style)")
         let split = splits.first!
         var t = ReportTable(header: ["VSDC", "TDEM", "configuration"] + ["R1@0.5", "R1@0.7", "mAP", "HD-mAP"].map { "\(split) \($0)" }
@@ -132,6 +133,26 @@ struct ReportBuilder {
             guard let model = runs(in: g).first?.model else { continue }
             let vsdc = model == "td-detr" || model == "vsdc-only", tdem = model == "td-detr" || model == "tdem-only"
             t.rows.append([vsdc ? "yes" : "-", tdem ? "yes" : "-", g] + ["R1@0.5", "R1@0.7", "mAP", "HD-mAP"].map { stat(g, split, "trained", "none", $0).text }
+                          + masks.map { stat(g, split, "trained", $0, "R1@0.3").text }
+                          + (splits.contains("shifted") ? [stat(g, "shifted", "trained", "none", "R1@0.3").text] : []))
+        }
+        doc.table(t)
+    }
+
+    /// CDNet's table 4: its four components switched on and off.
+    func cdnetAblation(_ doc: inout ReportDocument) {
+        let switches = [("cdnet_global_guidance", "global"), ("cdnet_fine_grained", "fine-grained"), ("cdnet_relevance", "relevance"),
+                        ("cdnet_denoising", "CDD")]
+        let cdnetGroups = groups.filter { runs(in: $0).first?.model == "cdnet" }
+        let varies = switches.contains { key, _ in Set(cdnetGroups.compactMap { runs(in: $0).first?.params[key]?.canonical }).count > 1 }
+        guard varies, let split = splits.first else { return }
+        doc.heading("CDNet ablation (CDNet table 4 style)")
+        let keys = ["R1@0.5", "R1@0.7", "mAP", "HD-mAP"]
+        var t = ReportTable(header: switches.map(\.1) + keys.map { "\(split) \($0)" } + masks.map { "\($0) R1@0.3" }
+                            + (splits.contains("shifted") ? ["shifted R1@0.3"] : []), rows: [])
+        for g in cdnetGroups {
+            guard let params = runs(in: g).first?.params else { continue }
+            t.rows.append(switches.map { params[$0.0]?.boolValue == false ? "-" : "yes" } + keys.map { stat(g, split, "trained", "none", $0).text }
                           + masks.map { stat(g, split, "trained", $0, "R1@0.3").text }
                           + (splits.contains("shifted") ? [stat(g, "shifted", "trained", "none", "R1@0.3").text] : []))
         }

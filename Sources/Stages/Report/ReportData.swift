@@ -79,7 +79,8 @@ enum ReportData {
                            params: params, epochs: epochs)
     }
 
-    static let modelNames = ["qd-detr": "QD-DETR", "td-detr": "TD-DETR", "vsdc-only": "VSDC only", "tdem-only": "TDEM only"]
+    static let modelNames = ["qd-detr": "QD-DETR", "td-detr": "TD-DETR", "vsdc-only": "VSDC only", "tdem-only": "TDEM only",
+                             "cdnet": "CDNet"]
 
     /// Labels runs by model plus every param (and the synthesis alpha) that varies across runs, seeds aside:
     /// runs with the same label are seeds of one configuration.

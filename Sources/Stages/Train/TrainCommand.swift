@@ -21,10 +21,10 @@ public struct TrainCommand: StageCommand {
             """)
 
     /// Table 4 of the paper as four named models of one architecture.
-    public static let models = ["qd-detr", "td-detr", "vsdc-only", "tdem-only"]
+    public static let models = ["qd-detr", "td-detr", "vsdc-only", "tdem-only", "cdnet"]
 
     public static let params: [ParamDecl] = [
-        .string("model", "td-detr", choices: models, "qd-detr (baseline), td-detr (VSDC + TDEM), vsdc-only, tdem-only"),
+        .string("model", "td-detr", choices: models, "qd-detr (baseline), td-detr (VSDC + TDEM), vsdc-only, tdem-only, cdnet"),
         .number("beta", 0.5, min: 0, max: 1, "TDEM injection V' = beta V + (1 - beta) T' (authors' code: 0.7)"),
         .string("tdem_variant", "paper", choices: ["paper", "authors-code"], "TDEM as the paper's equations or as the authors' code"),
         .string("loss_preset", "paper", choices: ["paper", "qd-detr"], "loss coefficients: paper (L1 1, gIoU 10, CE 4, neg 4) or QD-DETR's (L1 10, gIoU 1, CE 4)"),
@@ -49,6 +49,11 @@ public struct TrainCommand: StageCommand {
         .integer("max_clips", 75, min: 1, "clips per video (max_v_l)"),
         .integer("max_tokens", 32, min: 1, "tokens per query (max_q_l)"),
         .integer("eval_batch_size", 64, min: 1, "batch size of the per-epoch val evaluation"),
+        .boolean("cdnet_global_guidance", true, "CDNet: intra- and inter-video contrastive guidance (table 4 ablation switch)"),
+        .boolean("cdnet_fine_grained", true, "CDNet: video-guided text tokens and the token-level contrastive loss"),
+        .boolean("cdnet_relevance", true, "CDNet: the per-clip relevance score multiplied onto the video tokens"),
+        .boolean("cdnet_denoising", true, "CDNet: context-aware dynamic denoising (learned offsets, re-sampling, attention)"),
+        .integer("cdnet_downsampling", 4, min: 1, "CDNet: down-sampling factor r of the reference grid"),
     ]
     public static let inputRoles = ["train_videos", "train_queries", "val_videos", "val_queries", "synth_videos", "synth_queries"]
     public static let resumeVariable = "PIPELINE_SCRATCH"
@@ -80,12 +85,36 @@ public struct TrainCommand: StageCommand {
         return c
     }
 
+    /// The CDNet configuration the params describe (the paper's defaults otherwise; its hidden width is 1024).
+    public static func cdnetConfig(_ p: StageParams, videoWidth: Int, textWidth: Int) -> CDNetConfig {
+        var c = CDNetConfig.ablation(globalGuidance: p.bool("cdnet_global_guidance"), fineGrainedGuidance: p.bool("cdnet_fine_grained"),
+                                     relevanceScore: p.bool("cdnet_relevance"), denoising: p.bool("cdnet_denoising"))
+        c.videoFeatureWidth = videoWidth
+        c.textFeatureWidth = textWidth
+        c.hiddenWidth = p.int("hidden")
+        c.heads = p.int("heads")
+        c.feedForwardWidth = p.int("ffn")
+        c.localizerLayers = p.int("enc_layers")
+        c.dropout = p.float("dropout")
+        c.inputDropout = p.float("input_dropout")
+        c.downsamplingFactor = p.int("cdnet_downsampling")
+        return c
+    }
+
     /// Rebuilds `count` identical fresh models (the same seed gives the same initial weights) of the
     /// architecture a checkpoint's `model` param and configuration describe.
     static func buildModels(model: String, configJSON: JSONValue, seed: UInt64, count: Int, file: String) throws
         -> (models: [any MomentModel], videoWidth: Int, textWidth: Int) {
         let data = Data(configJSON.canonical.utf8)
         do {
+            if model == "cdnet" {
+                let config = try JSONDecoder().decode(CDNetConfig.self, from: data)
+                let models: [any MomentModel] = (0..<count).map { _ in
+                    var g = SeededGenerator(seed: seed)
+                    return CDNet(config: config, generator: &g)
+                }
+                return (models, config.videoFeatureWidth, config.textFeatureWidth)
+            }
             let config = try JSONDecoder().decode(ModelConfig.self, from: data)
             let models: [any MomentModel] = (0..<count).map { _ in
                 var g = SeededGenerator(seed: seed)
@@ -118,6 +147,7 @@ public struct TrainCommand: StageCommand {
             throw StageError("train: val features (\(val.videos.dim)/\(val.queries.textDim)-d) differ from train's (\(train.videos.dim)/\(train.queries.textDim)-d)")
         }
         let config = Self.modelConfig(p, videoWidth: train.videos.dim, textWidth: train.queries.textDim)
+        let isCDNet = p.string("model") == "cdnet"
         var synthesized: (split: MomentSplit, sourceQuery: [Int])?
         var synthesisParams: JSONValue = .null
         if config.vsdc {
@@ -147,11 +177,20 @@ public struct TrainCommand: StageCommand {
         training.seed = UInt64(p.int("seed"))
         training.evalBatchSize = p.int("eval_batch_size")
         var init_ = SeededGenerator(seed: training.seed)
-        let model = MomentDETR(config: config, generator: &init_)
+        let model: any MomentModel
+        let configJSON: JSONValue
+        if isCDNet {
+            let cdnet = Self.cdnetConfig(p, videoWidth: train.videos.dim, textWidth: train.queries.textDim)
+            model = CDNet(config: cdnet, generator: &init_)
+            configJSON = try Self.json(cdnet)
+        } else {
+            model = MomentDETR(config: config, generator: &init_)
+            configJSON = try Self.json(config)
+        }
         let trainer = Trainer(model: model, config: training,
                               builder: BatchBuilder(maxClips: p.int("max_clips"), maxTokens: p.int("max_tokens")),
                               train: train, synthesized: synthesized, val: val)
-        try TrainingRun(trainer: trainer, params: p, synthesisParams: synthesisParams, modelConfig: try Self.json(config),
+        try TrainingRun(trainer: trainer, params: p, synthesisParams: synthesisParams, modelConfig: configJSON,
                         val: val, outputs: outputs,
                         resumeDir: resumeDir ?? ProcessInfo.processInfo.environment[Self.resumeVariable]).run()
     }
