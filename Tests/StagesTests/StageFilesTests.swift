@@ -1,0 +1,33 @@
+import Foundation
+import Shards
+import XCTest
+
+/// `stages/*.json` repeat each stage's parameters for the driver; the executables are the source of truth.
+final class StageFilesTests: XCTestCase {
+    func testEveryStageFileDeclaresTheParamsItsExecutablePrints() throws {
+        let dir = StageProcess.repositoryRoot.appendingPathComponent("stages")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }.sorted()
+        let built = Set(try FileManager.default.contentsOfDirectory(atPath: StageProcess.productsDirectory.path))
+        var checked: [String] = []
+        for file in files {
+            let stage = try JSONValue.parse(Data(contentsOf: dir.appendingPathComponent(file)), source: file)
+            let command = try XCTUnwrap(stage["command"]?.stringValue, file)
+            // Stages whose executable this test target does not build are checked where they are built.
+            guard built.contains(command) else { continue }
+            let args = (stage["args"]?.arrayValue ?? []).compactMap(\.stringValue)
+            let result = try StageProcess.run(command, args + ["--describe"])
+            XCTAssertEqual(result.status, 0, "\(file): \(result.stderr)")
+            let printed = try JSONValue.parse(result.stdout, source: "\(command) --describe")
+            XCTAssertEqual(stage["params"], printed, "\(file) disagrees with `\(([command] + args).joined(separator: " ")) --describe`")
+            checked.append(file)
+        }
+        XCTAssertTrue(Set(["ingest-qvhighlights.json", "synthetic-benchmark.json", "pair-mining.json", "video-synthesis.json"])
+            .isSubset(of: checked), "checked \(checked)")
+    }
+
+    func testARunWithoutOutIsRefusedWithOneLine() throws {
+        let result = try StageProcess.run("pair-mining", ["--params", "{}"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertEqual(result.errorLines, ["error: pair-mining: needs --out DIR"], result.stderr)
+    }
+}
