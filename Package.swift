@@ -87,7 +87,7 @@ let package = Package(
 
         .testTarget(name: "ShardsTests", dependencies: ["Shards"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "NNTests", dependencies: ["NN", "Tensor"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "Shards"]),
         .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Shards", "NN", "Tensor"], exclude: ["Fixtures"]),
         .testTarget(
             name: "StagesTests",

@@ -59,6 +59,7 @@ public enum BiasActivationDropout {
         let chunks = (rows + rowsPerChunk - 1) / rowsPerChunk
         var partials = [Float](repeating: 0, count: biasGradient ? chunks * width : 0)
         let keepScale = 1 / (1 - saved.probability)
+        let (p, seed) = (saved.probability, saved.seed)
         let gradient = Tensor(shape: y.shape) { out in
             dy.withUnsafeBufferPointer { g in
             y.withUnsafeBufferPointer { output in
@@ -70,35 +71,30 @@ public enum BiasActivationDropout {
                         switch saved.activation {
                         case .relu:
                             // dropout(relu(z)) > 0 exactly where z > 0 and the element was kept, where
-                            // the derivative is the keep scale: the output alone decides.
+                            // the derivative is the keep scale: the output alone decides, no mask needed.
                             let value = output.baseAddress!
                             for i in elements {
                                 let scaled = source[i] * keepScale
                                 target[i] = value[i] > 0 ? scaled : 0
                             }
-                        case .identity where saved.probability == 0:
-                            target.advanced(by: elements.lowerBound).update(from: source + elements.lowerBound, count: elements.count)
-                        case .identity, .gelu:
-                            let isGELU = saved.activation == .gelu
-                            let apply = { (block: Range<Int>, mask: UnsafePointer<Float>?) in
-                                if isGELU {
-                                    let z = pre! + block.lowerBound, t = target + block.lowerBound, s = source + block.lowerBound
-                                    if let mask {
-                                        for i in 0..<block.count { t[i] = s[i] * mask[i] * GELUActivation.derivative(z[i]) }
-                                    } else {
-                                        for i in 0..<block.count { t[i] = s[i] * GELUActivation.derivative(z[i]) }
-                                    }
+                        case .identity:
+                            forEachMaskedBlock(elements, probability: p, seed: seed) { block, mask in
+                                if let mask {
+                                    for i in block { target[i] = source[i] * mask[i - block.lowerBound] }
                                 } else {
-                                    let t = target + block.lowerBound, s = source + block.lowerBound
-                                    for i in 0..<block.count { t[i] = s[i] * mask![i] }
+                                    for i in block { target[i] = source[i] }
                                 }
                             }
-                            if saved.probability > 0 {
-                                DropoutMask.forEachBlock(of: elements, probability: saved.probability, seed: saved.seed) { block, mask in
-                                    apply(block, mask)
+                        case .gelu:
+                            let z = pre!
+                            forEachMaskedBlock(elements, probability: p, seed: seed) { block, mask in
+                                if let mask {
+                                    for i in block {
+                                        target[i] = source[i] * mask[i - block.lowerBound] * GELUActivation.derivative(z[i])
+                                    }
+                                } else {
+                                    for i in block { target[i] = source[i] * GELUActivation.derivative(z[i]) }
                                 }
-                            } else {
-                                apply(elements, nil)
                             }
                         }
                         if biasGradient {
@@ -142,7 +138,7 @@ public enum BiasActivationDropout {
         let rows = count / Swift.max(width, 1)
         Parallelism.forEachChunk(count: rows, grain: Swift.max(1, Parallelism.elementwiseGrain / Swift.max(width, 1))) { rowRange in
             let elements = (rowRange.lowerBound * width)..<(rowRange.upperBound * width)
-            let apply = { (block: Range<Int>, mask: UnsafePointer<Float>?) in
+            forEachMaskedBlock(elements, probability: c.probability, seed: c.seed) { block, mask in
                 // Walk the block row segment by row segment so the bias index is a plain counter.
                 var start = block.lowerBound
                 while start < block.upperBound {
@@ -167,18 +163,23 @@ public enum BiasActivationDropout {
                     start += length
                 }
             }
-            if c.probability > 0 {
-                DropoutMask.forEachBlock(of: elements, probability: c.probability, seed: c.seed) { block, mask in
-                    apply(block, mask)
-                }
-            } else {
-                apply(elements, nil)
-            }
+        }
+    }
+
+    /// `body(block, mask)` over `elements` in blocks with the dropout mask of each block, or once with
+    /// a nil mask when nothing is dropped.
+    @inline(__always)
+    private static func forEachMaskedBlock(_ elements: Range<Int>, probability p: Float, seed: UInt64,
+                                           _ body: (Range<Int>, UnsafePointer<Float>?) -> Void) {
+        if p > 0 {
+            DropoutMask.forEachBlock(of: elements, probability: p, seed: seed) { block, mask in body(block, mask) }
+        } else {
+            body(elements, nil)
         }
     }
 }
 
-/// A scalar activation with its derivative, dispatched statically so loops specialise.
+/// A scalar activation, dispatched statically so the loops that apply it specialise.
 protocol ActivationFunction {
     static func apply(_ x: Float) -> Float
 }

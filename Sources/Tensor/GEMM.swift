@@ -8,7 +8,9 @@ public enum GEMM {
     /// head inside a `[L, d]` matrix) without copying.
     ///
     /// A large product is split into one block of rows (or columns) per thread, each a single-threaded
-    /// `cblas_sgemm` (see `Parallelism`); a small one is one call.
+    /// `cblas_sgemm` (see `Parallelism.productSplitting`); a small one is one call. Results are
+    /// reproducible for a given thread count; like OpenBLAS's own threading, other thread counts may
+    /// differ in the last bits.
     public static func multiply(
         m: Int, n: Int, k: Int,
         _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
@@ -31,8 +33,9 @@ public enum GEMM {
                   into: c, ldc: ldc, alpha: alpha, beta: beta)
             return
         }
-        // Split the longer output dimension: each thread packs its own share of one operand and the
-        // whole of the other, which for these shapes (thousands of rows, hundreds of columns) is small.
+        // Split the longer output dimension: each thread packs its share of one operand and all of the
+        // other. Packing that operand twice costs a few percent of these products (k of a few hundred
+        // to a few thousand), less than OpenBLAS's idle threads spinning against the next kernel.
         let splitRows = m >= n
         let extent = splitRows ? m : n
         let blockSize = ((extent + parts - 1) / parts + splitAlignment - 1) / splitAlignment * splitAlignment
@@ -95,8 +98,9 @@ public enum GEMM {
                      b + index * strideB, ldb: ldb, transposeB: transposeB,
                      into: c + index * strideC, ldc: ldc, alpha: alpha, beta: beta)
         }
-        // One large product is better left to OpenBLAS's own threading.
-        if batch == 1 || m * n * k >= 1 << 21 {
+        // Products large enough to be split across threads one at a time (by `multiply`, or by
+        // OpenBLAS when splitting is off); small ones side by side, each on one thread.
+        if batch == 1 || m * n * k >= splitThreshold {
             for index in 0..<batch { body(index) }
         } else {
             Parallelism.forEachTaskSingleThreadedBLAS(count: batch, body)

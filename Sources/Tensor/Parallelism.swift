@@ -1,16 +1,18 @@
 import CBLAS
-import Dispatch
 import Foundation
 
-/// The thread budget shared by OpenBLAS and the project's own parallel loops.
+/// The thread budget shared by matrix products and the project's own parallel loops.
 ///
-/// Both draw from the same cores, so they are configured together: `setThreadCount(_:)` sets OpenBLAS's
-/// thread count and the number of workers the element-wise and batched kernels split across.
-/// The default is every active core.
+/// Both draw from the same cores, so they are configured together: `setThreadCount(_:)` sets the number
+/// of workers (the default is every active core). With `productSplitting` (the default) OpenBLAS is held
+/// to one thread and the project splits all work on the same workers (`WorkerPool`): a large product into one
+/// block per thread (`GEMM.multiply`), a batch of small ones side by side, element-wise loops into
+/// chunks. OpenBLAS's own worker threads spin for a while after each call; on two cores they then
+/// compete with the element-wise loop that follows, and on a shared machine with other processes.
 public enum Parallelism {
     nonisolated(unsafe) private static var configuredThreadCount: Int = 0
 
-    /// Threads used by OpenBLAS and by the project's parallel loops.
+    /// Threads used by matrix products and by the project's parallel loops.
     public static var threadCount: Int {
         if configuredThreadCount == 0 {
             setThreadCount(ProcessInfo.processInfo.activeProcessorCount)
@@ -18,7 +20,7 @@ public enum Parallelism {
         return configuredThreadCount
     }
 
-    /// Sets the thread count for OpenBLAS and for the project's kernels (at least 1).
+    /// Sets the thread count for matrix products and for the project's kernels (at least 1).
     public static func setThreadCount(_ count: Int) {
         _ = allocatorTuned
         let resolved = max(1, count)
@@ -26,11 +28,13 @@ public enum Parallelism {
         openblas_set_num_threads(productSplitting ? 1 : Int32(resolved))
     }
 
+    /// Whether large matrix products are split across threads by `GEMM.multiply` (the default; OpenBLAS
+    /// runs on one thread) or handed to OpenBLAS's own threads. Setting it resets OpenBLAS's thread count.
     nonisolated(unsafe) public static var productSplitting = true {
         didSet { setThreadCount(threadCount) }
     }
 
-    /// Runs `body(i)` for `i` in `0..<count` in parallel (one task per thread at most at a time).
+    /// Runs `body(i)` for `i` in `0..<count` across threads.
     static func forEachTask(count: Int, _ body: (Int) -> Void) {
         if count == 1 || threadCount == 1 {
             for index in 0..<count { body(index) }
@@ -62,8 +66,9 @@ public enum Parallelism {
         }
     }
 
-    /// Runs `body(i)` for `i` in `0..<count` across threads, with OpenBLAS pinned to one thread
-    /// meanwhile so that BLAS calls made inside `body` do not oversubscribe the cores.
+    /// Runs `body(i)` for `i` in `0..<count` across threads, with OpenBLAS on one thread meanwhile (it
+    /// always is when products are split) so that BLAS calls made inside `body` do not oversubscribe
+    /// the cores.
     public static func forEachTaskSingleThreadedBLAS(count: Int, _ body: (Int) -> Void) {
         guard count > 0 else { return }
         let threads = threadCount
@@ -80,14 +85,11 @@ public enum Parallelism {
         openblas_set_num_threads(Int32(threads))
     }
 
-    /// `DispatchQueue.concurrentPerform` for kernels whose closures capture raw pointers.
+    /// Runs `body(i)` for `i` in `0..<iterations` on the calling thread and the `WorkerPool`'s workers.
     /// The closure runs synchronously and every caller partitions its writes by iteration, which is
-    /// what makes sharing the (non-Sendable) pointers across the worker threads sound.
+    /// what makes sharing the (non-Sendable) pointers it captures across the threads sound.
     private static func concurrentPerform(iterations: Int, _ body: (Int) -> Void) {
-        withoutActuallyEscaping(body) { escapable in
-            let shared = UncheckedSendableBox(escapable)
-            DispatchQueue.concurrentPerform(iterations: iterations) { shared.value($0) }
-        }
+        WorkerPool.shared.run(count: iterations, helpers: threadCount - 1, body)
     }
 
     /// glibc's malloc hands large blocks back to the kernel as soon as they are freed (blocks it mapped
@@ -110,7 +112,3 @@ public enum Parallelism {
     public static let elementwiseGrain = 1 << 15
 }
 
-private struct UncheckedSendableBox<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
-}

@@ -8,7 +8,8 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks; run with `swift run -c release bench NAME`.",
-        subcommands: [ShardsBench.self, NoopRunBench.self, ScoreBench.self, PairsBench.self])
+        subcommands: [ShardsBench.self, NoopRunBench.self, ScoreBench.self, PairsBench.self, OpsBench.self,
+                      TrainStepBench.self, InferBench.self])
 }
 
 /// Timing helpers shared by the subcommands.

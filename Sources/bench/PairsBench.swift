@@ -40,7 +40,7 @@ struct PairsBench: ParsableCommand {
         let inputMB = Double(100_000 * dim * 4) / 1_048_576
         print(String(format: "100k peak resident memory %.0f MB (%@; the pooled input alone is %.0f MB, the miner "
                      + "normalises a copy of it and keeps a %d x %d tile)", peak,
-                     reset ? "VmHWM since the 100k data was made" : "process maximum RSS", inputMB, block, block))
+                     reset ? "VmHWM, reset just before the 100k data was made" : "process maximum RSS", inputMB, block, block))
 
         Measure.figure("pairs.10k.gflops", small.gflops, "GFLOP/s", digits: 1)
         Measure.figure("pairs.10k.gflops_ratio", small.gflops / small.anchor, "x")

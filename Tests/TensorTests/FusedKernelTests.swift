@@ -107,6 +107,53 @@ final class FusedKernelTests: XCTestCase {
         XCTAssertEqual(results.single, results.double)
     }
 
+    func testProductsSplitAcrossThreadsMatchOneCallAndRepeatExactly() {
+        // Large enough to be split (by rows, and by columns for the wide ones); odd sizes leave a short
+        // last block. OpenBLAS itself does not promise the same bits for different thread counts, so
+        // one and two threads are compared with a tolerance, and two runs on two threads exactly.
+        let a = random([1037, 203], seed: 19), b = random([203, 301], seed: 20)
+        let wide = random([203, 2501], seed: 21)
+        let products = { [GEMM.matmul(a, b), GEMM.matmul(a, a, transposeB: true), GEMM.matmul(b, wide, transposeA: true),
+                          GEMM.matmul(a, wide)] }
+        let (single, double) = withThreadCounts(products)
+        let previous = Parallelism.threadCount
+        Parallelism.setThreadCount(2)
+        XCTAssertEqual(products(), double, "a split product must repeat bit for bit")
+        Parallelism.setThreadCount(previous)
+        for (one, two) in zip(single, double) {
+            XCTAssertEqual(one.shape, two.shape)
+            let worst = zip(one.data, two.data).map { abs($0 - $1) / max(1, abs($0)) }.max() ?? 0
+            XCTAssertLessThan(worst, 1e-5, "one vs two threads, shape \(one.shape)")
+        }
+        for (row, column) in [(0, 2500), (1036, 1), (300, 1250)] {
+            var expected: Double = 0
+            for p in 0..<203 { expected += Double(a[row, p]) * Double(wide[p, column]) }
+            XCTAssertEqual(Double(double[3][row, column]), expected, accuracy: 1e-4)
+        }
+    }
+
+    func testContiguousSoftmaxMatchesADoublePrecisionReference() {
+        // Rows of odd length (vector body and tail), a wide range of scores, masked (-infinity) entries.
+        var generator = SeededGenerator(seed: 22)
+        let (rows, length) = (9, 37)
+        let x = Tensor(shape: [rows, length]) { out in
+            for i in 0..<out.count { out[i] = i % 11 == 3 ? -.infinity : generator.nextUniform(in: -90, 30) }
+        }
+        let y = Softmax.forward(x, axis: 1)
+        for row in 0..<rows {
+            let scores = (0..<length).map { x[row, $0] }
+            let maximum = scores.max()!
+            // The shift by the maximum is rounded in Float, as the kernel does; the rest in Double.
+            let shifted = scores.map { Double($0 - maximum) }
+            let total = shifted.map { Foundation.exp($0) }.reduce(0, +)
+            for j in 0..<length {
+                let expected = Foundation.exp(shifted[j]) / total
+                XCTAssertEqual(Double(y[row, j]), expected, accuracy: 1e-6 * max(expected, 1e-30), "row \(row) column \(j)")
+                if scores[j] == -.infinity { XCTAssertEqual(y[row, j], 0) }
+            }
+        }
+    }
+
     func testAttentionDropoutAppliesTheMaskItReports() {
         let (batch, length, width, heads) = (2, 5, 8, 2)
         let q = random([batch, length, width], seed: 16)
