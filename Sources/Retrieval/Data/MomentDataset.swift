@@ -111,6 +111,34 @@ public struct MomentSplit: Sendable, Equatable {
         self.queries = queries
     }
 
+    /// The given queries with their own copies of their videos (one video per query, in query order).
+    public func subset(queries picked: [Int]) -> MomentSplit {
+        var v = VideoSet(vids: [], durations: [], clipLength: videos.clipLength, featureDim: videos.featureDim, tef: videos.tef,
+                         features: [], offsets: [0], sceneNoise: videos.sceneNoise)
+        var q = QuerySet(qids: [], texts: [], videoIndex: [], textDim: queries.textDim, tokens: [], tokenOffsets: [0], windows: [],
+                         hasSaliency: queries.hasSaliency, saliency: [], relevant: [], clipOffsets: [0],
+                         eventType: queries.eventType == nil ? nil : [])
+        for (i, query) in picked.enumerated() {
+            let source = queries.videoIndex[query]
+            v.vids.append(videos.vids[source])
+            v.durations.append(videos.durations[source])
+            v.features += videos.clips(source)
+            v.offsets.append(v.offsets.last! + videos.length(source))
+            q.qids.append(queries.qids[query])
+            q.texts.append(queries.texts[query])
+            q.videoIndex.append(i)
+            q.tokens += queries.tokens(query)
+            q.tokenOffsets.append(q.tokenOffsets.last! + queries.tokenCount(query))
+            q.windows.append(queries.windows[query])
+            let rows = queries.clipOffsets[query]..<queries.clipOffsets[query + 1]
+            q.saliency += queries.saliency[(rows.lowerBound * 3)..<(rows.upperBound * 3)]
+            q.relevant += queries.relevant[rows]
+            q.clipOffsets.append(q.clipOffsets.last! + rows.count)
+            if let types = queries.eventType { q.eventType!.append(types[query]) }
+        }
+        return MomentSplit(name: name, videos: v, queries: q)
+    }
+
     /// The ground truth of the split in the QVHighlights annotation format, one JSON object per line.
     public func annotationLines() -> [String] {
         (0..<queries.count).map { q in

@@ -12,7 +12,7 @@ import Tensor
 ///
 /// Options from the authors' public code: `order: random` puts the partner's clips first half of the
 /// time, and `rateJitter` re-draws each keep rate in [0.8, 1.2] x its value per sample.
-public struct VideoSynthesizer: Sendable {
+public struct VideoSynthesizer: Sendable, Equatable {
     public enum PartnerFilter: String, Sendable, CaseIterable {
         case none
         /// Skip partners whose queries name the same event (synthetic data) or share a content word (real data).

@@ -15,6 +15,9 @@ public struct TrainingConfig: Sendable, Equatable {
     public var lrGamma: Float = 0.1
     public var seed: UInt64 = 2018
     public var evalBatchSize = 64
+    /// VSDC on the fly: synthesize each batch's partners inside the batch (the paper's batch-scope pairs),
+    /// with this synthesizer, instead of reading samples made by the video-synthesis stage.
+    public var inBatchSynthesis: VideoSynthesizer?
     public init() {}
 }
 
@@ -90,7 +93,13 @@ public final class Trainer {
         for (step, start) in stride(from: 0, to: order.count, by: config.batchSize).enumerated() {
             let originals = Array(order[start..<min(order.count, start + config.batchSize)])
             var batch = builder.batch(train, queries: originals, generator: &pairs)
-            if let synthesized {
+            if var synthesizer = config.inBatchSynthesis {
+                synthesizer.seed = config.seed &* 0x2545_F491 &+ UInt64(epoch) &* 100_003 &+ UInt64(step)
+                let extra = try Self.synthesizeInBatch(train, queries: originals, synthesizer: synthesizer)
+                if extra.queries.count > 0 {
+                    batch = Self.concatenate(batch, builder.batch(extra, queries: Array(0..<extra.queries.count), generator: &pairs))
+                }
+            } else if let synthesized {
                 // VSDC: each original trains next to one of its synthesized samples.
                 let picks = originals.compactMap { q -> Int? in
                     let options = synthesizedOf[q]
@@ -119,6 +128,20 @@ public final class Trainer {
     /// Predictions for every query of a split, in submission form.
     public func predict(_ split: MomentSplit) -> [MomentPrediction] {
         model.submission(for: split, builder: builder, batchSize: config.evalBatchSize)
+    }
+
+    /// The batch's own VSDC samples: partners are the most similar videos within the batch (mean clip
+    /// cosine), one sample per original query, focused on it (no symmetric samples: the partner's own
+    /// query gets its sample when it is the focus).
+    static func synthesizeInBatch(_ split: MomentSplit, queries: [Int], synthesizer: VideoSynthesizer) throws -> MomentSplit {
+        let subset = split.subset(queries: queries)
+        var miner = PairMiner(k: 1)
+        miner.scope = .global
+        let pairs = miner.mine(subset.videos)
+        var s = synthesizer
+        s.symmetric = false
+        s.variants = 1
+        return try s.synthesize(subset, pairs: pairs).split
     }
 
     /// Two batches as one (padding the shorter video and text axes).

@@ -49,6 +49,9 @@ public struct TrainCommand: StageCommand {
         .integer("max_clips", 75, min: 1, "clips per video (max_v_l)"),
         .integer("max_tokens", 32, min: 1, "tokens per query (max_q_l)"),
         .integer("eval_batch_size", 64, min: 1, "batch size of the per-epoch val evaluation"),
+        .string("vsdc_source", "stage", choices: ["stage", "batch"],
+                "VSDC samples from the video-synthesis stage (synth_* inputs) or synthesized on the fly inside each batch"),
+        .number("vsdc_alpha", 0.5, min: 0, max: 1, "alpha of the on-the-fly synthesis (vsdc_source: batch)"),
         .boolean("cdnet_global_guidance", true, "CDNet: intra- and inter-video contrastive guidance (table 4 ablation switch)"),
         .boolean("cdnet_fine_grained", true, "CDNet: video-guided text tokens and the token-level contrastive loss"),
         .boolean("cdnet_relevance", true, "CDNet: the per-clip relevance score multiplied onto the video tokens"),
@@ -150,7 +153,7 @@ public struct TrainCommand: StageCommand {
         let isCDNet = p.string("model") == "cdnet"
         var synthesized: (split: MomentSplit, sourceQuery: [Int])?
         var synthesisParams: JSONValue = .null
-        if config.vsdc {
+        if config.vsdc && p.string("vsdc_source") == "stage" {
             guard !(try io.inputs("synth_videos")).isEmpty else {
                 throw StageError("train: model \(p.string("model")) uses VSDC and needs --in synth_videos= and --in synth_queries= (from video-synthesis)")
             }
@@ -176,6 +179,13 @@ public struct TrainCommand: StageCommand {
         training.lrGamma = p.float("lr_gamma")
         training.seed = UInt64(p.int("seed"))
         training.evalBatchSize = p.int("eval_batch_size")
+        if config.vsdc && p.string("vsdc_source") == "batch" {
+            var synthesizer = VideoSynthesizer()
+            synthesizer.alpha = p.double("vsdc_alpha")
+            synthesizer.maxClips = p.int("max_clips")
+            training.inBatchSynthesis = synthesizer
+            synthesisParams = ["alpha": .number(p.double("vsdc_alpha")), "source": "batch"]
+        }
         var init_ = SeededGenerator(seed: training.seed)
         let model: any MomentModel
         let configJSON: JSONValue
