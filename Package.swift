@@ -85,7 +85,7 @@ let package = Package(
             ],
             swiftSettings: optimised),
 
-        .testTarget(name: "ShardsTests", dependencies: ["Shards"]),
+        .testTarget(name: "ShardsTests", dependencies: ["Shards"], exclude: ["Fixtures"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "Shards"]),
         .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Shards", "NN", "Tensor"], exclude: ["Fixtures"]),
@@ -94,7 +94,8 @@ let package = Package(
             dependencies: [
                 "Stages", "Retrieval", "Shards", "PipelineDriver",
                 "feature-ingest", "pair-mining", "video-synthesis", "train", "mask-eval", "report",
-            ]),
+            ],
+            exclude: ["Fixtures"]),
         .testTarget(name: "LineageTests", dependencies: ["Lineage", "Shards", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "PipelineTests", dependencies: ["PipelineDriver", "Lineage", "Shards", "pipeline"]),
     ],

@@ -17,8 +17,13 @@ final class StageFilesTests: XCTestCase {
             let args = (stage["args"]?.arrayValue ?? []).compactMap(\.stringValue)
             let result = try StageProcess.run(command, args + ["--describe"])
             XCTAssertEqual(result.status, 0, "\(file): \(result.stderr)")
-            let printed = try JSONValue.parse(result.stdout, source: "\(command) --describe")
-            XCTAssertEqual(stage["params"], printed, "\(file) disagrees with `\(([command] + args).joined(separator: " ")) --describe`")
+            let printed = try JSONValue.parse(result.stdout, source: "\(command) --describe").objectValue ?? [:]
+            let declared = stage["params"]?.objectValue ?? [:]
+            // Name the params that differ rather than printing both objects.
+            let differing = Set(declared.keys).union(printed.keys).filter { declared[$0] != printed[$0] }.sorted().map { name in
+                "\(name): file \(declared[name]?.canonical ?? "(absent)"), executable \(printed[name]?.canonical ?? "(absent)")"
+            }
+            XCTAssertEqual(differing, [], "\(file) disagrees with `\(([command] + args).joined(separator: " ")) --describe`")
             checked.append(file)
         }
         XCTAssertTrue(Set(["ingest-qvhighlights.json", "synthetic-benchmark.json", "pair-mining.json", "video-synthesis.json"])
