@@ -163,8 +163,14 @@ struct ReportBuilder {
     func sensitivity(_ doc: inout ReportDocument) -> String {
         var panels: [String] = []
         let split = splits.first ?? "val"
-        for (axis, what) in [("alpha", "sampling ratio alpha (VSDC)"), ("beta", "injection ratio beta (TDEM)")] {
-            let byValue = Dictionary(grouping: runs.filter { $0.axis(axis) != nil && ($0.model == "td-detr" || (axis == "alpha" ? $0.model == "vsdc-only" : $0.model == "tdem-only")) },
+        // Sweeps of TD-DETR (tables S1/S2): one axis varies while the other stays at its most common value.
+        let tdRuns = runs.filter { $0.model == "td-detr" }
+        func mode(_ axis: String) -> JSONValue? {
+            Dictionary(grouping: tdRuns.compactMap { $0.axis(axis) }, by: { $0 }).max { $0.value.count < $1.value.count }?.key
+        }
+        for (axis, other, what) in [("alpha", "beta", "sampling ratio alpha (VSDC)"), ("beta", "alpha", "injection ratio beta (TDEM)")] {
+            let held = mode(other)
+            let byValue = Dictionary(grouping: tdRuns.filter { $0.axis(axis) != nil && $0.axis(other) == held },
                                      by: { $0.axis(axis)!.doubleValue ?? 0 })
             guard byValue.count > 1 else { continue }
             if panels.isEmpty { doc.heading("Sensitivity to alpha and beta (tables S1/S2 style)") }
@@ -182,7 +188,7 @@ struct ReportBuilder {
                 mapSeries.append((v, s("none", "mAP").mean, s("none", "mAP").std))
                 r1Series.append((v, s("none", "R1@0.5").mean, s("none", "R1@0.5").std))
             }
-            doc.table(t, caption: "\(what), \(split), seeds pooled")
+            doc.table(t, caption: "TD-DETR, \(what), \(split), \(other) held at \(held?.canonical ?? "-"), seeds pooled")
             panels.append(SVGPlot.panel(title: "Sensitivity to \(axis)", xLabel: axis, yLabel: "\(split) score",
                                         series: [SVGPlot.Series(label: "MR mAP", points: mapSeries.map { ($0.0, $0.1, $0.2) }),
                                                  SVGPlot.Series(label: "MR R1@0.5", points: r1Series.map { ($0.0, $0.1, $0.2) })],

@@ -82,17 +82,21 @@ enum ReportData {
     static let modelNames = ["qd-detr": "QD-DETR", "td-detr": "TD-DETR", "vsdc-only": "VSDC only", "tdem-only": "TDEM only",
                              "cdnet": "CDNet"]
 
-    /// Labels runs by model plus every param (and the synthesis alpha) that varies across runs, seeds aside:
-    /// runs with the same label are seeds of one configuration.
+    /// Labels runs by model plus every param (and the synthesis alpha) that varies across that model's runs,
+    /// seeds aside: runs with the same label are seeds of one configuration.
     static func assignGroups(_ runs: inout [EvaluatedRun], _ logs: inout [TrainingLog]) -> [String] {
         let ignored: Set<String> = ["seed", "model", "threads", "eval_batch_size"]
-        var keys = Set<String>()
-        for r in runs { keys.formUnion(r.params.objectValue?.keys.map { $0 } ?? []) }
-        let varying = keys.subtracting(ignored).sorted().filter { k in Set(runs.map { $0.params[k]?.canonical ?? "" }).count > 1 }
-        let alphaVaries = Set(runs.compactMap { $0.synthesis["alpha"]?.canonical }).count > 1
+        var varyingByModel: [String: [String]] = [:]
+        var alphaVariesByModel: [String: Bool] = [:]
+        for (model, group) in Dictionary(grouping: runs, by: \.model) {
+            var keys = Set<String>()
+            for r in group { keys.formUnion(r.params.objectValue?.keys.map { $0 } ?? []) }
+            varyingByModel[model] = keys.subtracting(ignored).sorted().filter { k in Set(group.map { $0.params[k]?.canonical ?? "" }).count > 1 }
+            alphaVariesByModel[model] = Set(group.compactMap { $0.synthesis["alpha"]?.canonical }).count > 1
+        }
         func label(model: String, params: JSONValue, synthesis: JSONValue?) -> String {
-            var parts = varying.compactMap { k in params[k].map { "\(k)=\($0.canonical)" } }
-            if alphaVaries, let a = synthesis?["alpha"] { parts.append("alpha=\(a.canonical)") }
+            var parts = (varyingByModel[model] ?? []).compactMap { k in params[k].map { "\(k)=\($0.canonical)" } }
+            if alphaVariesByModel[model] == true, let a = synthesis?["alpha"] { parts.append("alpha=\(a.canonical)") }
             let name = modelNames[model] ?? model
             return parts.isEmpty ? name : "\(name) (\(parts.joined(separator: ", ")))"
         }
