@@ -44,8 +44,13 @@ public final class ContentHasher {
             return k.hash
         }
         let digest = try Self.computeHash(of: url)
-        known[path] = (inode, mtime, size, digest)
-        fresh.append((path, inode, mtime, size, digest))
+        // A file modified within the last 2 s could change again within its timestamp's granularity
+        // without its stat changing ("racy clean"): hash it again next time rather than trust the state.
+        let now = Date().timeIntervalSince1970
+        if now - Double(mtime) / 1e9 > 2 {
+            known[path] = (inode, mtime, size, digest)
+            fresh.append((path, inode, mtime, size, digest))
+        }
         return digest
     }
 

@@ -41,9 +41,10 @@ public struct ArtifactStore: Sendable {
         let fm = FileManager.default
         try fm.createDirectory(at: dest.deletingLastPathComponent(), withIntermediateDirectories: true)
         let bytes = (try fm.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.intValue ?? 0
-        if fm.fileExists(atPath: dest.path) {
+        if fm.fileExists(atPath: dest.path), (try? ContentHasher.computeHash(of: dest)) == hash {
             try fm.removeItem(at: file)
         } else {
+            // A stored copy that no longer verifies (edited or corrupt) is replaced by the new, good bytes.
             guard rename(file.path, dest.path) == 0 else {
                 throw ManifestError("\(file.path): cannot move into the store (\(String(cString: strerror(errno))))")
             }
@@ -64,10 +65,13 @@ public struct ArtifactStore: Sendable {
         symlink(target, link.path)
     }
 
-    /// A node id as a file name: sweep labels may hold characters a file system dislikes.
+    /// A node id as a file name: sweep labels may hold characters a file system dislikes. When characters
+    /// had to be replaced, a short hash of the id keeps two ids from sharing a name ("a/b" vs "a_b").
     public static func safeName(_ node: String) -> String {
-        String(node.map { c -> Character in
+        let cleaned = String(node.map { c -> Character in
             c.isLetter || c.isNumber || "-_.=@,+".contains(c) ? c : "_"
         })
+        guard cleaned != node else { return cleaned }
+        return cleaned + "~" + String(CacheKey.make(stage: node, codeFingerprint: "", params: .null, inputs: []).prefix(8))
     }
 }

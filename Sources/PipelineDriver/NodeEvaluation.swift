@@ -80,6 +80,11 @@ extension Pipeline {
     private func decide(_ node: PlanNode, key: String, inputs: [ArtifactRef], fingerprint fp: String,
                         codePaths: [String: String]) throws -> NodeEvaluation {
         if let run = try manifest.successfulRun(cacheKey: key) {
+            let recorded = Set(run.outputs.map(\.role))
+            if let missing = node.stage.definition.outputs.first(where: { !recorded.contains($0) }) {
+                return NodeEvaluation(node: node.id, state: .stale(reason: "the cached run has no output \(missing) (the stage's outputs changed)"),
+                                      cacheKey: key, inputs: inputs, codeFingerprint: fp, outputs: [:])
+            }
             if let problem = try outputsProblem(run) {
                 return NodeEvaluation(node: node.id, state: .stale(reason: problem), cacheKey: key, inputs: inputs,
                                       codeFingerprint: fp, outputs: [:])

@@ -84,6 +84,7 @@ public final class Pipeline {
         var ran: [String] = []
         var running: [String: NodeEvaluation] = [:]
         var builtProducts = Set<String>()
+        var abortError: Error?
         let completions = CompletionQueue()
 
         func skippable(_ node: PlanNode) -> Bool { !selected.contains(node.id) }
@@ -91,52 +92,63 @@ public final class Pipeline {
         while true {
             var launchedOrSettled = false
             for node in plan.nodes where !done.contains(node.id) && running[node.id] == nil {
-                if running.count >= max(1, options.jobs) { break }
-                if !failed.isEmpty { break }
-                guard node.upstream.allSatisfy({ done.contains($0) }) else { continue }
-                let e = try evaluate(node, upstreamOutputs: outputs)
-                switch e.state {
-                case .waiting(let up):
-                    if options.dryRun || skippable(node) {
-                        if !skippable(node) { log("would run  \(node.id)  (after \(up) runs)") }
+                do {
+                    if running.count >= max(1, options.jobs) { break }
+                    if !failed.isEmpty { break }
+                    guard node.upstream.allSatisfy({ done.contains($0) }) else { continue }
+                    let e = try evaluate(node, upstreamOutputs: outputs)
+                    switch e.state {
+                    case .waiting(let up):
+                        if options.dryRun || skippable(node) {
+                            if !skippable(node) { log("would run  \(node.id)  (after \(up) runs)") }
+                            done.insert(node.id)
+                            launchedOrSettled = true
+                            continue
+                        }
+                        throw PipelineError("\(node.id): its input from \(up) is not available; run without --only to build it")
+                    case .fresh where !forced.contains(node.id):
+                        outputs[node.id] = e.outputs
+                        if !options.dryRun { linkOutputs(node.id, e.outputs) }
+                        if !skippable(node) { log("fresh      \(node.id)") }
+                        done.insert(node.id)
+                        launchedOrSettled = true
+                        continue
+                    default:
+                        break
+                    }
+                    let reason: String
+                    if case .stale(let r) = e.state { reason = r } else { reason = "forced" }
+                    if skippable(node) {
+                        if case .fresh = e.state { outputs[node.id] = e.outputs }
                         done.insert(node.id)
                         launchedOrSettled = true
                         continue
                     }
-                    throw PipelineError("\(node.id): its input from \(up) is not available; run without --only to build it")
-                case .fresh where !forced.contains(node.id):
-                    outputs[node.id] = e.outputs
-                    if !options.dryRun { linkOutputs(node.id, e.outputs) }
-                    if !skippable(node) { log("fresh      \(node.id)") }
-                    done.insert(node.id)
+                    if running.values.contains(where: { $0.cacheKey == e.cacheKey }) {
+                        // The same computation is running for another node; its result will make this one fresh.
+                        continue
+                    }
+                    if options.dryRun {
+                        log("would run  \(node.id)  (\(reason))")
+                        done.insert(node.id)
+                        launchedOrSettled = true
+                        continue
+                    }
+                    let definition = node.stage.definition
+                    if options.build && definition.isPackageProduct && !builtProducts.contains(definition.command) {
+                        try buildProduct(definition.command)
+                        builtProducts.insert(definition.command)
+                    }
+                    log("run        \(node.id)  (\(reason))")
+                    running[node.id] = e
+                    launch(node, evaluation: e, echo: options.jobs > 1, completions: completions)
                     launchedOrSettled = true
-                    continue
-                default:
+                } catch {
+                    // Stop launching, but let running stages finish and be recorded before reporting.
+                    abortError = error
+                    failed.append(node.id)
                     break
                 }
-                let reason: String
-                if case .stale(let r) = e.state { reason = r } else { reason = "forced" }
-                if skippable(node) {
-                    if case .fresh = e.state { outputs[node.id] = e.outputs }
-                    done.insert(node.id)
-                    launchedOrSettled = true
-                    continue
-                }
-                if options.dryRun {
-                    log("would run  \(node.id)  (\(reason))")
-                    done.insert(node.id)
-                    launchedOrSettled = true
-                    continue
-                }
-                let definition = node.stage.definition
-                if options.build && definition.isPackageProduct && !builtProducts.contains(definition.command) {
-                    try buildProduct(definition.command)
-                    builtProducts.insert(definition.command)
-                }
-                log("run        \(node.id)  (\(reason))")
-                running[node.id] = e
-                launch(node, evaluation: e, echo: options.jobs > 1, completions: completions)
-                launchedOrSettled = true
             }
             if running.isEmpty {
                 if launchedOrSettled && failed.isEmpty { continue }
@@ -157,6 +169,7 @@ public final class Pipeline {
             }
         }
         try contentHasher.flush()
+        if let abortError { throw abortError }
         if !failed.isEmpty {
             throw PipelineError("stage \(failed.joined(separator: ", ")) failed; earlier results are kept (see `pipeline status`)")
         }
@@ -227,8 +240,12 @@ public final class Pipeline {
         var artifacts: [ArtifactRecord] = []
         for file in node.stage.definition.outputs {
             let url = tmp.appendingPathComponent(file)
-            guard FileManager.default.fileExists(atPath: url.path) else {
+            var st = stat()
+            guard lstat(url.path, &st) == 0 else {
                 try fail("exited 0 but did not write its output \(file) (log: \(logPath))")
+            }
+            guard (st.st_mode & S_IFMT) == S_IFREG else {
+                try fail("output \(file) is not a regular file (a directory or a link cannot be stored)")
             }
             let hash: String
             do { hash = try ContentHasher.computeHash(of: url) } catch { try fail("output \(file) does not verify: \(error)") }

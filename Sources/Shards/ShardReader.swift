@@ -96,9 +96,13 @@ public final class ShardReader {
             let (p, o) = acc.0.multipliedReportingOverflow(by: d)
             return (p, acc.1 || o)
         }
-        guard !overflow, count.multipliedReportingOverflow(by: dtype.byteSize).partialValue == rlen else {
+        let (bytes, bytesOverflow) = count.multipliedReportingOverflow(by: dtype.byteSize)
+        guard !overflow, !bytesOverflow else {
+            throw ShardError.sizeMismatch(file: file, tensor: name, reason: "shape \(shape) of \(dtype.rawValue) is too large to address")
+        }
+        guard bytes == rlen else {
             throw ShardError.sizeMismatch(file: file, tensor: name,
-                                          reason: "shape \(shape) of \(dtype.rawValue) needs \(count * dtype.byteSize) bytes, rlen says \(rlen)")
+                                          reason: "shape \(shape) of \(dtype.rawValue) needs \(bytes) bytes, rlen says \(rlen)")
         }
         let (end, endOverflow) = offset.addingReportingOverflow(clen)
         guard !endOverflow, end <= payloadSize else {

@@ -251,3 +251,43 @@ final class PipelineCommandTests: XCTestCase {
         XCTAssertTrue(text.contains("pipeline.json: stages.a.params.seed: expected integer, got boolean true"), text)
     }
 }
+
+final class PipelineStoreIntegrityTests: XCTestCase {
+    func testAnEditedStoreObjectIsRedoneAndReplaced() throws {
+        let p = try TestProject()
+        try p.run()
+        let object = p.artifacts.appendingPathComponent("stages/a/out.txt").resolvingSymlinksInPath()
+        chmod(object.path, 0o644)
+        try "tampered\n".write(to: object, atomically: false, encoding: .utf8)
+        let a = try p.pipeline().status().first { $0.node == "a" }!
+        XCTAssertEqual(a.state, .stale(reason: "output out.txt was modified in the store"))
+        XCTAssertEqual(try p.run(), ["a"], "only the node whose output was damaged reruns; its bytes are the same as before")
+        XCTAssertTrue(try p.output("a").hasPrefix("params"), "the store holds the good bytes again")
+        XCTAssertEqual(try p.run(), [])
+    }
+
+    func testAnOutputThatIsADirectoryFailsTheRun() throws {
+        let p = try TestProject()
+        try p.write("a.sh", """
+            #!/usr/bin/env bash
+            while [ $# -gt 0 ]; do case "$1" in --out) out="$2"; shift 2;; *) shift;; esac; done
+            mkdir -p "$out/out.txt"
+            """)
+        chmod(p.root.appendingPathComponent("a.sh").path, 0o755)
+        XCTAssertThrowsError(try p.run()) { e in XCTAssertTrue("\(e)".contains("stage a failed"), "\(e)") }
+        let a = try p.pipeline().status().first { $0.node == "a" }!
+        guard case .stale(let reason) = a.state else { return XCTFail("a should be stale") }
+        XCTAssertTrue(reason.contains("not a regular file"), reason)
+    }
+
+    func testAStageThatGainsAnOutputIsStale() throws {
+        let p = try TestProject()
+        try p.run()
+        try p.write("stages/a.json", """
+            {"version": 1, "command": "./a.sh", "outputs": ["out.txt", "extra.txt"],
+             "params": {"seed": {"type": "integer", "default": 1, "doc": "generator seed"}}}
+            """)
+        let a = try p.pipeline().status().first { $0.node == "a" }!
+        XCTAssertEqual(a.state, .stale(reason: "the cached run has no output extra.txt (the stage's outputs changed)"))
+    }
+}

@@ -86,8 +86,11 @@ struct TrainingRun {
             print(String(format: "epoch %d/%d  loss %.4f  val %@ %.2f  %.1fs", epoch + 1, epochs, total,
                          metrics.name, metrics.value, seconds))
             progress.epoch += 1
-            if metrics.value > progress.bestScore {
-                progress.bestScore = metrics.value
+            // A non-finite score (e.g. an empty split) never beats a real one, but the first epoch still
+            // gives a best checkpoint.
+            let value = metrics.value.isFinite ? metrics.value : -Double.infinity
+            if progress.bestEpoch < 0 || value > progress.bestScore {
+                progress.bestScore = value
                 progress.bestEpoch = epoch + 1
                 bestMetrics = metrics.json
                 try Checkpoint.save(module: trainer.model, optimizer: nil, step: progress.step, generator: trainer.context.generator,
