@@ -7,13 +7,6 @@ final class ScoreCommandTests: XCTestCase {
     let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("RetrievalTests/Fixtures")
 
-    var binary: URL {
-        let bundle = Bundle(for: Self.self).bundleURL
-        let beside = bundle.appendingPathComponent("mask-eval")
-        return FileManager.default.fileExists(atPath: beside.path) ? beside
-            : bundle.deletingLastPathComponent().appendingPathComponent("mask-eval")
-    }
-
     func unpack(_ name: String, into dir: URL) throws -> URL {
         let data = try Zstd.decompress(Data(contentsOf: fixtures.appendingPathComponent(name + ".zst")))
         let url = dir.appendingPathComponent(name)
@@ -21,18 +14,8 @@ final class ScoreCommandTests: XCTestCase {
         return url
     }
 
-    func runScore(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = ["score"] + args
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, o, e)
+    func runScore(_ args: [String]) throws -> StageProcess.Result {
+        try StageProcess.run("mask-eval", ["score"] + args)
     }
 
     func testScoreWritesTheOfficialMetricsFileByteForByte() throws {
