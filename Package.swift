@@ -52,7 +52,7 @@ let package = Package(
         // Layer 4: datasets, models, matching, losses, metrics.
         .target(
             name: "Retrieval",
-            dependencies: ["NN", "Tensor", "Shards"],
+            dependencies: ["NN", "Tensor", "Shards", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: optimised),
 
         // Layer 5: one type per stage.
@@ -85,7 +85,7 @@ let package = Package(
             ],
             swiftSettings: optimised),
 
-        .testTarget(name: "ShardsTests", dependencies: ["Shards"], exclude: ["Fixtures"]),
+        .testTarget(name: "ShardsTests", dependencies: ["Shards", .product(name: "Crypto", package: "swift-crypto")], exclude: ["Fixtures"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "Shards"]),
         .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Shards", "NN", "Tensor"], exclude: ["Fixtures"]),

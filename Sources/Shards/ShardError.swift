@@ -11,6 +11,8 @@ public enum ShardError: Error, CustomStringConvertible, Equatable {
     case outOfBounds(file: String, tensor: String, reason: String)
     case sizeMismatch(file: String, tensor: String, reason: String)
     case checksumMismatch(file: String, tensor: String)
+    case chunkChecksumMismatch(file: String, tensor: String, chunk: Int)
+    case badIndex(file: String, reason: String)
     case corruptFrame(file: String, tensor: String, reason: String)
     case missingTensor(file: String, tensor: String)
     case wrongDType(file: String, tensor: String, expected: DType, found: DType)
@@ -22,7 +24,8 @@ public enum ShardError: Error, CustomStringConvertible, Equatable {
         case let .unreadable(file, reason): return "\(file): cannot read shard (\(reason))"
         case let .badMagic(file): return "\(file): not a tensor shard (wrong magic bytes)"
         case let .unsupportedVersion(file, version):
-            return "\(file): shard format version \(version) is not supported (this build reads version \(ShardFormat.version))"
+            return "\(file): shard format version \(version) is not supported (this build reads versions "
+                + ShardFormat.versions.map(String.init).joined(separator: " and ") + ")"
         case let .truncated(file, reason): return "\(file): shard is truncated (\(reason))"
         case let .headerTooLong(file, length, limit):
             return "\(file): shard header claims \(length) bytes, more than the \(limit)-byte limit (file corrupt?)"
@@ -31,6 +34,9 @@ public enum ShardError: Error, CustomStringConvertible, Equatable {
         case let .sizeMismatch(file, tensor, reason): return "\(file): tensor '\(tensor)' has inconsistent sizes (\(reason))"
         case let .checksumMismatch(file, tensor):
             return "\(file): tensor '\(tensor)' failed its checksum (file corrupt or truncated)"
+        case let .chunkChecksumMismatch(file, tensor, chunk):
+            return "\(file): tensor '\(tensor)' chunk \(chunk) failed its checksum (file corrupt or truncated)"
+        case let .badIndex(file, reason): return "\(file): shard chunk index is invalid (\(reason))"
         case let .corruptFrame(file, tensor, reason):
             return "\(file): tensor '\(tensor)' cannot be decompressed (\(reason); file corrupt or truncated)"
         case let .missingTensor(file, tensor): return "\(file): no tensor named '\(tensor)'"

@@ -9,7 +9,8 @@ public struct ShardSummary: Sendable {
     public let bytes: Int
 }
 
-/// Collects named tensors and metadata, then writes them as one shard file (format v1), atomically.
+/// Collects named tensors and metadata, then writes them as one shard file (format v2, each
+/// tensor cut into chunks of at most `chunkBytes`), atomically. `ShardStreamWriter` writes record by record instead.
 public struct ShardWriter {
     struct Pending {
         let name: String
@@ -56,28 +57,50 @@ public struct ShardWriter {
         try add(name + Ragged.offsetsSuffix, offsets, shape: [offsets.count])
     }
 
-    /// Writes the shard to `url` through a temporary file, fsync and rename.
+    /// Largest raw chunk the in-memory writer cuts a tensor into (whole rows, at least one): chunks are
+    /// compressed in parallel and verified in bounded memory.
+    public static let chunkBytes = 4 << 20
+
+    /// Writes the shard (format version 2) to `url` through a temporary file, fsync and rename.
     @discardableResult
     public func write(to url: URL) throws -> ShardSummary {
+        struct Task { let tensor: Int; let range: Range<Int>?; let rows: Int }
         let ordered = pending.keys.sorted().map { pending[$0]! }
-        // Compress every tensor first (in parallel: frames are independent), then lay out the file.
-        var frames = [Data](repeating: Data(), count: ordered.count)
+        // Compress every chunk and hash every tensor first, in parallel (they are independent), then lay out the file.
+        var tasks: [Task] = []
+        for (i, t) in ordered.enumerated() {
+            tasks.append(Task(tensor: i, range: nil, rows: 0))
+            if t.shape.isEmpty {
+                tasks.append(Task(tensor: i, range: 0..<t.raw.count, rows: 1))
+                continue
+            }
+            let rowBytes = t.shape.dropFirst().reduce(1, *) * t.dtype.byteSize
+            guard rowBytes > 0 else {
+                if t.shape[0] > 0 { tasks.append(Task(tensor: i, range: 0..<0, rows: t.shape[0])) }
+                continue
+            }
+            let rowsPerChunk = max(1, Self.chunkBytes / rowBytes)
+            for first in stride(from: 0, to: t.shape[0], by: rowsPerChunk) {
+                let rows = min(rowsPerChunk, t.shape[0] - first)
+                tasks.append(Task(tensor: i, range: (first * rowBytes)..<((first + rows) * rowBytes), rows: rows))
+            }
+        }
+        var frames = [Data](repeating: Data(), count: tasks.count)
         var digests = [String](repeating: "", count: ordered.count)
         var failure: Error?
         let lock = NSLock()
-        // Compression and hashing of each tensor are independent tasks, so even a one-tensor shard uses two cores.
-        DispatchQueue.concurrentPerform(iterations: 2 * ordered.count) { task in
-            let i = task / 2
+        DispatchQueue.concurrentPerform(iterations: tasks.count) { n in
+            let task = tasks[n], raw = ordered[task.tensor].raw
             do {
-                if task % 2 == 0 {
-                    let frame = try Zstd.compress(ordered[i].raw, level: level)
+                if let range = task.range {
+                    let frame = try raw.withUnsafeBytes { try Zstd.compress(UnsafeRawBufferPointer(rebasing: $0[range]), level: level) }
                     lock.lock()
-                    frames[i] = frame
+                    frames[n] = frame
                     lock.unlock()
                 } else {
-                    let digest = Hex.encode(SHA256.hash(data: ordered[i].raw))
+                    let digest = Hex.encode(SHA256.hash(data: raw))
                     lock.lock()
-                    digests[i] = digest
+                    digests[task.tensor] = digest
                     lock.unlock()
                 }
             } catch {
@@ -88,34 +111,14 @@ public struct ShardWriter {
         }
         if let failure { throw ShardError.writeFailed(file: url.path, reason: "\(failure)") }
 
-        var entries: [String: JSONValue] = [:]
-        var offset = 0
+        let writer = try ShardStreamWriter(url: url, meta: meta, level: level)
         for (i, t) in ordered.enumerated() {
-            entries[t.name] = .object([
-                "dtype": .string(t.dtype.rawValue),
-                "shape": .array(t.shape.map { .number(Double($0)) }),
-                "offset": .number(Double(offset)),
-                "clen": .number(Double(frames[i].count)),
-                "rlen": .number(Double(t.raw.count)),
-                "sha256": .string(digests[i]),
-            ])
-            offset += frames[i].count
+            try writer.declare(t.name, dtype: t.dtype, rowShape: t.shape.isEmpty ? nil : Array(t.shape.dropFirst()))
+            let chunks = tasks.indices.filter { tasks[$0].tensor == i && tasks[$0].range != nil }
+                .map { (frame: frames[$0], rlen: tasks[$0].range!.count, rows: tasks[$0].rows) }
+            try writer.appendCompressed(t.name, frames: chunks, digest: digests[i])
         }
-        let header = Data(JSONValue.object(["tensors": .object(entries), "meta": meta]).canonical.utf8)
-        var preamble = Data(ShardFormat.magic)
-        withUnsafeBytes(of: UInt64(header.count).littleEndian) { preamble.append(contentsOf: $0) }
-
-        try AtomicFile.write(to: url) { fd in
-            for chunk in [preamble, header] + frames {
-                try chunk.withUnsafeBytes { try AtomicFile.writeAll(fd: fd, $0, file: url.path) }
-            }
-        }
-        let infos = ordered.enumerated().map { i, t in
-            TensorInfo(name: t.name, dtype: t.dtype, shape: t.shape, offset: 0, clen: frames[i].count,
-                       rlen: t.raw.count, sha256: digests[i])
-        }
-        return ShardSummary(logicalHash: LogicalHash.of(tensors: infos, meta: meta),
-                            bytes: preamble.count + header.count + offset)
+        return try writer.finish()
     }
 }
 

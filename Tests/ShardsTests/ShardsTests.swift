@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import XCTest
 @testable import Shards
@@ -78,7 +79,7 @@ final class ShardRoundTripTests: XCTestCase {
     }
 }
 
-/// Each way a shard can be damaged is caught by the reader, with the file named in the message.
+/// Each way a version-1 shard can be damaged is caught by the reader, with the file named in the message.
 final class ShardCorruptionTests: XCTestCase {
     var dir: URL!
     var good: Data!
@@ -86,12 +87,24 @@ final class ShardCorruptionTests: XCTestCase {
     override func setUpWithError() throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("shards-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        good = try Version1Shard.bytes(meta: ["k": 1], tensors: [
+            ("x", .f32, [64, 64], (0..<4096).map { Float($0).squareRoot() }.withUnsafeBytes { Data($0) }),
+            ("y", .i32, [10], [Int32](repeating: 7, count: 10).withUnsafeBytes { Data($0) }),
+        ])
+    }
+
+    func testVersion1IsReadWithTheSameLogicalHashAsVersion2() throws {
+        let url = try write(good)
+        let r = try ShardReader(url: url)
+        XCTAssertEqual(r.version, 1)
+        XCTAssertEqual(try r.read("x", as: Float.self).values[4095], Float(4095).squareRoot())
+        XCTAssertEqual(try r.readRows("x", 10..<12, as: Float.self), (640..<768).map { Float($0).squareRoot() })
         var w = ShardWriter(meta: ["k": 1])
         try w.add("x", (0..<4096).map { Float($0).squareRoot() }, shape: [64, 64])
         try w.add("y", [Int32](repeating: 7, count: 10), shape: [10])
-        let url = dir.appendingPathComponent("good.tshard")
-        try w.write(to: url)
-        good = try Data(contentsOf: url)
+        let v2 = try w.write(to: dir.appendingPathComponent("v2.tshard"))
+        XCTAssertEqual(try ShardReader(url: dir.appendingPathComponent("v2.tshard")).version, 2)
+        XCTAssertEqual(try r.verify(), v2.logicalHash)
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
@@ -132,8 +145,8 @@ final class ShardCorruptionTests: XCTestCase {
 
     func testUnknownVersionIsRefused() throws {
         var d = good!
-        d[7] = 2
-        try assertRefused(d, containing: "version 2 is not supported")
+        d[7] = 3
+        try assertRefused(d, containing: "version 3 is not supported (this build reads versions 1 and 2)")
     }
 
     func testOverlongHeaderIsRefusedBeforeReading() throws {
@@ -183,5 +196,27 @@ final class ShardCorruptionTests: XCTestCase {
         text.replaceSubrange(digitIndex...digitIndex, with: text[digitIndex] == "0" ? "1" : "0")
         let d = shard(header: text, payload: good[(16 + headerLength(good))...])
         try assertRefused(d, containing: "failed its checksum", verify: true)
+    }
+}
+
+/// Builds version-1 files byte by byte (the format this project wrote before version 2), so that the reader's
+/// support for them stays tested without a version-1 writer in the library.
+enum Version1Shard {
+    static func bytes(meta: JSONValue, tensors: [(name: String, dtype: DType, shape: [Int], raw: Data)]) throws -> Data {
+        var entries: [String: JSONValue] = [:]
+        var payload = Data()
+        for t in tensors.sorted(by: { $0.name < $1.name }) {
+            let frame = try Zstd.compress(t.raw, level: 3)
+            entries[t.name] = .object([
+                "dtype": .string(t.dtype.rawValue), "shape": .array(t.shape.map { .number(Double($0)) }),
+                "offset": .number(Double(payload.count)), "clen": .number(Double(frame.count)),
+                "rlen": .number(Double(t.raw.count)), "sha256": .string(Hex.encode(SHA256.hash(data: t.raw))),
+            ])
+            payload += frame
+        }
+        let header = Data(JSONValue.object(["tensors": .object(entries), "meta": meta]).canonical.utf8)
+        var d = Data(ShardFormat.magicPrefix + [1])
+        withUnsafeBytes(of: UInt64(header.count).littleEndian) { d.append(contentsOf: $0) }
+        return d + header + payload
     }
 }
