@@ -65,17 +65,21 @@ struct PairsBench: ParsableCommand {
     /// Mines `videos` random clustered pooled vectors between two anchor measurements; checks a few rows
     /// against direct dot products.
     func measure(videos n: Int, repeats: Int, block: Int) throws -> Timing {
-        let set = Self.pooledVideos(count: n, dim: dim, seed: UInt64(n))
+        let (set, features) = Self.pooledVideos(count: n, dim: dim, seed: UInt64(n))
         var miner = PairMiner(k: k)
         miner.scope = .global
         miner.similarity = .meanCosine
         var result: PairMiner.Result?
         let before = sgemmRate(rows: block, depth: dim)
         let (cpu0, wall0) = (Self.cpuSeconds(), Measure.now())
-        let seconds = Measure.median(repeats: repeats, warmup: repeats > 1) { result = miner.mine(set) }
+        var failure: Error?
+        let seconds = Measure.median(repeats: repeats, warmup: repeats > 1) {
+            do { result = try miner.mine(set) } catch { failure = error }
+        }
+        if let failure { throw failure }
         let cores = (Self.cpuSeconds() - cpu0) / (Measure.now() - wall0)
         let after = sgemmRate(rows: block, depth: dim)
-        try check(result!, set)
+        try check(result!, set, features)
         let flops = 2 * Double(n) * Double(n) * Double(dim)
         return Timing(seconds: seconds, gflops: flops / seconds / 1e9, anchorBefore: before, anchorAfter: after, cores: cores)
     }
@@ -95,7 +99,7 @@ struct PairsBench: ParsableCommand {
     }
 
     /// Vectors around 256 random centres (so neighbours are meaningful), one clip per video, no tef.
-    static func pooledVideos(count n: Int, dim d: Int, seed: UInt64) -> VideoSet {
+    static func pooledVideos(count n: Int, dim d: Int, seed: UInt64) -> (VideoSet, [Float]) {
         var g = SeededGenerator(seed: seed)
         let centres = 256
         let centre = (0..<(centres * d)).map { _ in g.nextNormal() }
@@ -104,13 +108,13 @@ struct PairsBench: ParsableCommand {
             let c = Int(g.next() % UInt64(centres))
             for j in 0..<d { features[i * d + j] = centre[c * d + j] + 0.7 * g.nextNormal() }
         }
-        return VideoSet(vids: (0..<n).map { "v\($0)" }, durations: [Double](repeating: 2, count: n), clipLength: 2,
-                        featureDim: d, tef: false, features: features, offsets: Array(0...n))
+        return (VideoSet(vids: (0..<n).map { "v\($0)" }, durations: [Double](repeating: 2, count: n), clipLength: 2,
+                         featureDim: d, tef: false, features: features, offsets: Array(0...n)), features)
     }
 
     /// The partners of a few rows against cosines computed directly, so a fast wrong answer cannot pass.
-    func check(_ result: PairMiner.Result, _ set: VideoSet) throws {
-        let n = set.count, d = set.featureDim, f = set.features
+    func check(_ result: PairMiner.Result, _ set: VideoSet, _ f: [Float]) throws {
+        let n = set.count, d = set.featureDim
         let norms = (0..<n).map { i in (0..<d).reduce(Float(0)) { $0 + f[i * d + $1] * f[i * d + $1] }.squareRoot() }
         for i in stride(from: 0, to: n, by: n / 7) {
             var best = (index: -1, score: -Float.infinity)

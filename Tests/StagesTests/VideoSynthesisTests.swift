@@ -41,7 +41,7 @@ final class VideoSynthesisTests: XCTestCase {
     /// Every per-sample invariant; returns the number of samples checked.
     @discardableResult
     func assertInvariants(_ out: VideoSynthesizer.Output, source: MomentSplit, synthesizer: VideoSynthesizer,
-                          file: StaticString = #filePath, line: UInt = #line) -> Int {
+                          file: StaticString = #filePath, line: UInt = #line) throws -> Int {
         let sv = source.videos, sq = source.queries
         let v = out.split.videos, q = out.split.queries
         let cl = sv.clipLength, d = sv.featureDim, width = sv.dim
@@ -76,13 +76,15 @@ final class VideoSynthesisTests: XCTestCase {
             let gt = Self.groundTruth(sq.windows[src], clips: sv.length(f), clipLength: cl)
             if !gt.isSubset(of: Set(own)) { fail(s, "ground-truth clips \(gt.subtracting(own).sorted()) dropped") }
             // Features are the source rows; tef recomputed for the new length.
+            let rows = try v.clips(s)
             for (p, item) in items.enumerated() {
-                let row = (v.offsets[s] + p) * width, srcRow = (sv.offsets[item.video] + item.clip) * width
-                if Array(v.features[row..<(row + d)]) != Array(sv.features[srcRow..<(srcRow + d)]) {
+                let row = p * width, srcRow = item.clip * width
+                let source = try sv.clips(item.video)
+                if Array(rows[row..<(row + d)]) != Array(source[srcRow..<(srcRow + d)]) {
                     fail(s, "clip \(p) features differ from its provenance"); break
                 }
-                if sv.tef && (v.features[row + d] != Float(p) / Float(length) || v.features[row + d + 1] != Float(p + 1) / Float(length)) {
-                    fail(s, "clip \(p) tef \(v.features[row + d]), \(v.features[row + d + 1]) for length \(length)"); break
+                if sv.tef && (rows[row + d] != Float(p) / Float(length) || rows[row + d + 1] != Float(p + 1) / Float(length)) {
+                    fail(s, "clip \(p) tef \(rows[row + d]), \(rows[row + d + 1]) for length \(length)"); break
                 }
             }
             // Saliency: the query's own rows for own clips, zero for the partner's.
@@ -109,7 +111,7 @@ final class VideoSynthesisTests: XCTestCase {
             }
             // The query itself is unchanged.
             XCTAssertEqual(q.texts[s], sq.texts[src], file: file, line: line)
-            XCTAssertEqual(Array(q.tokens(s)), Array(sq.tokens(src)), file: file, line: line)
+            XCTAssertEqual(try q.tokens(s), try sq.tokens(src), file: file, line: line)
             if let types = sq.eventType { XCTAssertEqual(q.eventType?[s], types[src], file: file, line: line) }
         }
         return q.count
@@ -124,7 +126,7 @@ final class VideoSynthesisTests: XCTestCase {
         c.videoDim = 16
         c.textDim = 8
         let split = SyntheticBenchmark(config: c).split("train")
-        return (split, PairMiner(k: 5).mine(split.videos))
+        return (split, try! PairMiner(k: 5).mine(split.videos))
     }
 
     /// A hand-made split: ragged videos, 0-2 queries each, 1-2 windows per query with fractional ends
@@ -139,12 +141,12 @@ final class VideoSynthesisTests: XCTestCase {
         let words = ["dog", "runs", "beach", "cook", "pasta", "kitchen", "man", "sings", "guitar", "car", "parks", "street"]
         for i in 0..<n {
             let length = Int.random(in: 4...30, using: &g)
-            videos.vids.append("v\(i)")
-            videos.durations.append(Double(length) * cl - Double.random(in: 0..<(cl / 2), using: &g))
+            let duration = Double(length) * cl - Double.random(in: 0..<(cl / 2), using: &g)
+            var rows: [Float] = []
             for t in 0..<length {
-                videos.features += (0..<d).map { _ in g.normal() } + [Float(t) / Float(length), Float(t + 1) / Float(length)]
+                rows += (0..<d).map { _ in g.normal() } + [Float(t) / Float(length), Float(t + 1) / Float(length)]
             }
-            videos.offsets.append(videos.offsets.last! + length)
+            videos.append(vid: "v\(i)", duration: duration, rows: rows)
             for _ in 0..<(i % 5 == 0 ? 0 : Int.random(in: 1...2, using: &g)) {
                 var windows: [[Double]] = []
                 var start = Double.random(in: 0..<(cl * 2), using: &g)
@@ -163,8 +165,7 @@ final class VideoSynthesisTests: XCTestCase {
                 queries.texts.append(text)
                 queries.videoIndex.append(i)
                 let tokens = Int.random(in: 2...6, using: &g)
-                queries.tokens += (0..<(tokens * 3)).map { _ in g.normal() }
-                queries.tokenOffsets.append(queries.tokenOffsets.last! + tokens)
+                queries.appendTokens((0..<(tokens * 3)).map { _ in g.normal() })
                 queries.windows.append(windows)
                 for _ in 0..<length {
                     queries.saliency += (0..<3).map { _ in Int32.random(in: 0...4, using: &g) }
@@ -194,7 +195,7 @@ final class VideoSynthesisTests: XCTestCase {
         let out = try synth.synthesize(split, pairs: pairs)
         XCTAssertEqual(out.split.queries.count, split.queries.count * 2 * 2, "two variants, each with its symmetric sample")
         XCTAssertEqual(out.skipped, 0)
-        assertInvariants(out, source: split, synthesizer: synth)
+        try assertInvariants(out, source: split, synthesizer: synth)
         // Both videos contribute at alpha 0.5: about half of the non-ground-truth clips come from the partner.
         let v = out.split.videos
         let partnerClips = (0..<v.count).reduce(0) { sum, s in
@@ -210,7 +211,7 @@ final class VideoSynthesisTests: XCTestCase {
         synth.rateJitter = true
         synth.seed = 9
         let out = try synth.synthesize(split, pairs: pairs)
-        assertInvariants(out, source: split, synthesizer: synth)
+        try assertInvariants(out, source: split, synthesizer: synth)
         let partnerFirst = (0..<out.split.videos.count).filter { s in
             Int(out.provenance[out.split.videos.offsets[s] * 2]) == Int(out.partnerVideo[s])
         }.count
@@ -227,7 +228,7 @@ final class VideoSynthesisTests: XCTestCase {
             synth.variants = 3
             synth.seed = seed
             let out = try synth.synthesize(split, pairs: pairs)
-            XCTAssertGreaterThan(assertInvariants(out, source: split, synthesizer: synth), 40)
+            XCTAssertGreaterThan(try assertInvariants(out, source: split, synthesizer: synth), 40)
             // Every video with a query but without a usable partner (-1 or itself only) is skipped.
             let usable = (0..<split.videos.count).map { i in
                 (0..<pairs.k).contains { let p = Int(pairs.partners[i * pairs.k + $0]); return p >= 0 && p != i }
@@ -242,7 +243,7 @@ final class VideoSynthesisTests: XCTestCase {
         synth.alpha = 0.9
         synth.maxClips = 14
         let out = try synth.synthesize(split, pairs: pairs)
-        XCTAssertGreaterThan(assertInvariants(out, source: split, synthesizer: synth), 10)
+        XCTAssertGreaterThan(try assertInvariants(out, source: split, synthesizer: synth), 10)
         XCTAssertEqual((0..<out.split.videos.count).map(out.split.videos.length).max(), 14)
     }
 
@@ -262,7 +263,7 @@ final class VideoSynthesisTests: XCTestCase {
         var synth = VideoSynthesizer()
         synth.alpha = 1
         let out = try synth.synthesize(split, pairs: pairs)
-        assertInvariants(out, source: split, synthesizer: synth)
+        try assertInvariants(out, source: split, synthesizer: synth)
         for s in 0..<out.split.videos.count {
             let f = Int(out.focusVideo[s])
             let items = (out.split.videos.offsets[s]..<out.split.videos.offsets[s + 1]).map {
@@ -279,7 +280,7 @@ final class VideoSynthesisTests: XCTestCase {
         synth.alpha = 0
         synth.symmetric = false
         let out = try synth.synthesize(split, pairs: pairs)
-        assertInvariants(out, source: split, synthesizer: synth)
+        try assertInvariants(out, source: split, synthesizer: synth)
         for s in 0..<out.split.videos.count {
             let f = Int(out.focusVideo[s]), o = Int(out.partnerVideo[s])
             let items = (out.split.videos.offsets[s]..<out.split.videos.offsets[s + 1]).map {
@@ -299,7 +300,7 @@ final class VideoSynthesisTests: XCTestCase {
         XCTAssertGreaterThan(plain.sharedEventRate, 1.0 / 8)
         synth.filter = .sharedEvent
         let filtered = try synth.synthesize(split, pairs: pairs)
-        assertInvariants(filtered, source: split, synthesizer: synth)
+        try assertInvariants(filtered, source: split, synthesizer: synth)
         XCTAssertEqual(filtered.sharedEventRate, 0)
         var expectedSkipped = 0
         var main = 0

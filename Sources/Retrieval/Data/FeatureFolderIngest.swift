@@ -33,10 +33,18 @@ public struct FeatureFolderIngest: Sendable {
 
     public init(config: Config) { self.config = config }
 
-    /// Reads one split's annotation file and every feature file it needs. Any problem (missing file, NaN,
-    /// dimension mismatch, window outside the video, malformed line) throws one error naming the file and
-    /// the record.
+    /// Reads one split's annotation file and every feature file it needs, in memory (small sets and tests).
     public func ingest(annotations url: URL, split: String, progress: ((Int, Int) -> Void)? = nil) throws -> MomentSplit {
+        var sink = MemorySplitBuilder(name: split)
+        let info = try ingest(annotations: url, into: &sink, progress: progress)
+        return sink.finish(info)
+    }
+
+    /// Reads one split's annotation file and streams its videos, then its queries, into `sink`, one feature
+    /// file at a time. Any problem (missing file, NaN, dimension mismatch, window outside the video, malformed
+    /// line) throws one error naming the file and the record.
+    public func ingest<Sink: SplitSink>(annotations url: URL, into sink: inout Sink, widths: ((Int, Int) -> Void)? = nil,
+                                        progress: ((Int, Int) -> Void)? = nil) throws -> SplitInfo {
         let annotations: [MomentAnnotation]
         do { annotations = try MomentJSONL.loadAnnotations(from: url) } catch { throw DatasetError("\(error)") }
         guard !annotations.isEmpty else { throw DatasetError("\(url.path): no annotations") }
@@ -47,58 +55,47 @@ public struct FeatureFolderIngest: Sendable {
                 throw DatasetError("\(url.path) (qid \(a.qid), vid \(vid)): window [\(w.start), \(w.end)] lies outside the video's \(a.duration) s")
             }
         }
+        // The widths come from the first video and the first query's text features, before anything is streamed.
+        let first = annotations[0]
+        let (firstRows, firstDims) = try loadVideo(vid: first.vid!, qid: first.qid)
+        let textDim = try loadText(qid: first.qid).dim
+        let featureDim = firstDims.reduce(0, +)
+        widths?(featureDim + (config.tef ? 2 : 0), textDim)
 
         var videoIndex: [String: Int] = [:]
-        var videos = VideoSet(vids: [], durations: [], clipLength: config.clipLength, featureDim: 0, tef: config.tef,
-                              features: [], offsets: [0])
-        var familyDims: [Int]?
+        var clips: [Int] = []
         for (n, a) in annotations.enumerated() where videoIndex[a.vid!] == nil {
             let vid = a.vid!
-            let (rows, dims) = try loadVideo(vid: vid, qid: a.qid)
-            if let expected = familyDims, expected != dims {
-                let f = dims.indices.first { dims[$0] != expected[$0] }!
+            let (rows, dims) = n == 0 ? (firstRows, firstDims) : try loadVideo(vid: vid, qid: a.qid)
+            if dims != firstDims {
+                let f = dims.indices.first { dims[$0] != firstDims[$0] }!
                 throw DatasetError("\(videoURL(family: config.videoFamilies[f], vid: vid).path) (video \(vid), qid \(a.qid)): "
-                                   + "features are \(dims[f])-d, those of earlier videos \(expected[f])-d")
+                                   + "features are \(dims[f])-d, those of earlier videos \(firstDims[f])-d")
             }
-            familyDims = dims
-            videos.featureDim = dims.reduce(0, +)
-            videoIndex[vid] = videos.count
-            videos.vids.append(vid)
-            videos.durations.append(a.duration)
-            videos.features += rows
-            videos.offsets.append(videos.offsets.last! + rows.count / videos.dim)
+            videoIndex[vid] = clips.count
+            clips.append(rows.count / (featureDim + (config.tef ? 2 : 0)))
+            try sink.addVideo(vid: vid, duration: a.duration, rows: rows, clipScene: nil)
             progress?(n + 1, annotations.count)
         }
 
-        var queries = QuerySet(qids: [], texts: [], videoIndex: [], textDim: 0, tokens: [], tokenOffsets: [0], windows: [],
-                               hasSaliency: hasSaliency, saliency: [], relevant: [], clipOffsets: [0])
         for a in annotations {
             let v = videoIndex[a.vid!]!
             let tokens = try loadText(qid: a.qid)
-            if queries.textDim == 0 { queries.textDim = tokens.dim }
-            guard tokens.dim == queries.textDim else {
-                throw DatasetError("\(textURL(a.qid).path) (qid \(a.qid)): text features are \(tokens.dim)-d, earlier ones \(queries.textDim)-d")
+            guard tokens.dim == textDim else {
+                throw DatasetError("\(textURL(a.qid).path) (qid \(a.qid)): text features are \(tokens.dim)-d, earlier ones \(textDim)-d")
             }
-            queries.qids.append(a.qid)
-            queries.texts.append(a.query ?? "")
-            queries.videoIndex.append(v)
-            queries.tokens += tokens.values
-            queries.tokenOffsets.append(queries.tokenOffsets.last! + tokens.values.count / tokens.dim)
-            queries.windows.append(a.relevantWindows.map { [$0.start, $0.end] })
-            let clips = videos.length(v)
-            var saliency = [Int32](repeating: 0, count: clips * 3)
-            var relevant = [UInt8](repeating: 0, count: clips)
+            var saliency = [Int32](repeating: 0, count: clips[v] * 3)
+            var relevant = [UInt8](repeating: 0, count: clips[v])
             if let scores = a.saliencyScores {
-                for (k, c) in a.relevantClipIDs.enumerated() where c < clips {
+                for (k, c) in a.relevantClipIDs.enumerated() where c < clips[v] {
                     relevant[c] = 1
                     for j in 0..<min(3, scores[k].count) { saliency[c * 3 + j] = Int32(scores[k][j]) }
                 }
             }
-            queries.saliency += saliency
-            queries.relevant += relevant
-            queries.clipOffsets.append(queries.clipOffsets.last! + clips)
+            try sink.addQuery(QueryRecord(qid: a.qid, text: a.query ?? "", videoIndex: v, tokens: tokens.values,
+                                          windows: a.relevantWindows.map { [$0.start, $0.end] }, saliency: saliency, relevant: relevant))
         }
-        return MomentSplit(name: split, videos: videos, queries: queries)
+        return SplitInfo(clipLength: config.clipLength, featureDim: featureDim, tef: config.tef, textDim: textDim, hasSaliency: hasSaliency)
     }
 
     func videoURL(family: URL, vid: String) -> URL {

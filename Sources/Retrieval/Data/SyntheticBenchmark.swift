@@ -92,52 +92,59 @@ public struct SyntheticBenchmark: Sendable {
     public func eventName(_ e: Int) -> String { e < Self.eventNames.count ? Self.eventNames[e] : "event\(e)" }
     public func sceneName(_ s: Int) -> String { s < Self.sceneNames.count ? Self.sceneNames[s] : "scene\(s)" }
 
-    /// Generates a split: `train`, `val` (same distribution) or `shifted`.
+    /// Generates a split in memory: `train`, `val` (same distribution) or `shifted`.
     public func split(_ name: String) -> MomentSplit {
-        let count: Int
-        let splitCode: UInt64
+        var sink = MemorySplitBuilder(name: name)
+        // The in-memory builder never throws.
+        try! generate(name, into: &sink)
+        return sink.finish(info)
+    }
+
+    /// What describes every split of this benchmark.
+    public var info: SplitInfo {
+        SplitInfo(clipLength: 2, featureDim: config.videoDim, tef: config.tef, textDim: config.textDim, hasSaliency: true,
+                  sceneVectors: sceneVectors, sceneNoise: config.clipNoise)
+    }
+
+    /// The number of videos (= queries) of a split.
+    public func count(_ name: String) -> Int {
         switch name {
-        case "train": count = config.trainVideos; splitCode = 1
-        case "val": count = config.valVideos; splitCode = 2
-        case "shifted": count = config.shiftedVideos; splitCode = 3
+        case "train": return config.trainVideos
+        case "val": return config.valVideos
+        case "shifted": return config.shiftedVideos
         default: preconditionFailure("unknown synthetic split \(name)")
         }
-        let d = config.videoDim, dim = d + (config.tef ? 2 : 0)
-        var videos = VideoSet(vids: [], durations: [], clipLength: 2, featureDim: d, tef: config.tef, features: [],
-                              offsets: [0], clipScene: [], sceneVectors: sceneVectors, sceneNoise: config.clipNoise)
-        var queries = QuerySet(qids: [], texts: [], videoIndex: [], textDim: config.textDim, tokens: [], tokenOffsets: [0],
-                               windows: [], hasSaliency: true, saliency: [], relevant: [], clipOffsets: [0],
-                               eventType: [], distractorType: [], distractorWindows: [])
+    }
+
+    /// Generates a split video by video into `sink`, so that memory does not grow with its size.
+    public func generate<Sink: SplitSink>(_ name: String, into sink: inout Sink, progress: ((Int, Int) -> Void)? = nil) throws {
+        let count = self.count(name)
+        let splitCode: UInt64 = name == "train" ? 1 : name == "val" ? 2 : 3
         for i in 0..<count {
             var g = SeededGenerator(seed: (config.seed &* 1_000_003 &+ splitCode) &* 0x2545_F491_4F6C_DD1D &+ UInt64(i))
             let video = makeVideo(&g, shifted: name == "shifted")
             let vid = "\(name)_\(String(format: "%05d", i))"
-            videos.vids.append(vid)
-            videos.durations.append(Double(video.scenes.count) * 2)
+            var rows: [Float] = []
+            rows.reserveCapacity(video.scenes.count * (config.videoDim + (config.tef ? 2 : 0)))
             for t in 0..<video.scenes.count {
-                videos.features += clipFeatures(&g, t: t, video: video)
+                rows += clipFeatures(&g, t: t, video: video)
             }
-            videos.offsets.append(videos.offsets.last! + video.scenes.count)
-            videos.clipScene! += video.scenes.map(Int32.init)
+            try sink.addVideo(vid: vid, duration: Double(video.scenes.count) * 2, rows: rows, clipScene: video.scenes.map(Int32.init))
 
             let (text, tokenVectors) = makeQuery(&g, video: video)
-            queries.qids.append(String(i + Int(splitCode) * 100_000))
-            queries.texts.append(text)
-            queries.videoIndex.append(i)
-            queries.tokens += tokenVectors
-            queries.tokenOffsets.append(queries.tokenOffsets.last! + tokenVectors.count / config.textDim)
-            queries.windows.append([[Double(video.event.lowerBound * 2), Double(video.event.upperBound * 2)]])
+            var relevant: [UInt8] = [], saliency: [Int32] = []
             for t in 0..<video.scenes.count {
                 let inside = t >= video.event.lowerBound && t < video.event.upperBound
-                queries.relevant.append(inside ? 1 : 0)
-                for _ in 0..<3 { queries.saliency.append(inside ? saliencyScore(&g, t: t, window: video.event) : 0) }
+                relevant.append(inside ? 1 : 0)
+                for _ in 0..<3 { saliency.append(inside ? saliencyScore(&g, t: t, window: video.event) : 0) }
             }
-            queries.clipOffsets.append(queries.clipOffsets.last! + video.scenes.count)
-            queries.eventType!.append(video.eventType)
-            queries.distractorType!.append(video.distractorType)
-            queries.distractorWindows!.append([Double(video.distractor.lowerBound * 2), Double(video.distractor.upperBound * 2)])
+            try sink.addQuery(QueryRecord(
+                qid: String(i + Int(splitCode) * 100_000), text: text, videoIndex: i, tokens: tokenVectors,
+                windows: [[Double(video.event.lowerBound * 2), Double(video.event.upperBound * 2)]],
+                saliency: saliency, relevant: relevant, eventType: video.eventType, distractorType: video.distractorType,
+                distractorWindow: [Double(video.distractor.lowerBound * 2), Double(video.distractor.upperBound * 2)]))
+            progress?(i + 1, count)
         }
-        return MomentSplit(name: name, videos: videos, queries: queries)
     }
 
     struct Video {

@@ -51,7 +51,7 @@ public struct PairMiner: Sendable {
         }
     }
 
-    public func mine(_ videos: VideoSet, progress: ((Int, Int) -> Void)? = nil) -> Result {
+    public func mine(_ videos: VideoSet, progress: ((Int, Int) -> Void)? = nil) throws -> Result {
         let n = videos.count
         var result = Result(k: k, partners: [Int32](repeating: -1, count: n * k),
                             scores: [Float](repeating: -.infinity, count: n * k), batch: [Int32](repeating: 0, count: n))
@@ -68,7 +68,7 @@ public struct PairMiner: Sendable {
         }
         switch similarity {
         case .meanCosine:
-            let pooled = Self.pooledUnitMeans(videos)
+            let pooled = try Self.pooledUnitMeans(videos)
             let d = videos.featureDim
             if scope == .global {
                 blockedTopK(vectors: pooled, dim: d, members: groups[0], into: &result, progress: progress)
@@ -85,7 +85,7 @@ public struct PairMiner: Sendable {
         case .topkMean:
             var done = 0
             for members in groups {
-                pairwiseTopK(videos, members: members, into: &result, progress: groups.count == 1 ? progress : nil)
+                try pairwiseTopK(videos, members: members, into: &result, progress: groups.count == 1 ? progress : nil)
                 done += members.count
                 progress?(done, n)
             }
@@ -93,31 +93,42 @@ public struct PairMiner: Sendable {
         return result
     }
 
-    /// Per video, the mean of its L2-normalised clip vectors (feature dims only): `[N, featureDim]`.
-    public static func pooledUnitMeans(_ videos: VideoSet) -> [Float] {
+    /// Per video, the mean of its L2-normalised clip vectors (feature dims only): `[N, featureDim]`. Videos
+    /// are read one at a time (on every thread), so memory is the pooled matrix, not the split.
+    public static func pooledUnitMeans(_ videos: VideoSet) throws -> [Float] {
         let d = videos.featureDim, width = videos.dim
         var pooled = [Float](repeating: 0, count: videos.count * d)
+        var failure: Error?
+        let lock = NSLock()
         pooled.withUnsafeMutableBufferPointer { out in
-            videos.features.withUnsafeBufferPointer { f in
-                let outBase = out.baseAddress!
-                Parallelism.forEachChunk(count: videos.count, grain: 64) { range in
-                    for v in range {
-                        let length = videos.offsets[v + 1] - videos.offsets[v]
-                        guard length > 0 else { continue }
-                        let dst = outBase + v * d
-                        for c in videos.offsets[v]..<videos.offsets[v + 1] {
+            let outBase = out.baseAddress!
+            Parallelism.forEachChunk(count: videos.count, grain: 16) { range in
+                for v in range {
+                    let length = videos.length(v)
+                    guard length > 0 else { continue }
+                    let rows: [Float]
+                    do { rows = try videos.clips(v) } catch {
+                        lock.lock()
+                        failure = failure ?? error
+                        lock.unlock()
+                        return
+                    }
+                    let dst = outBase + v * d
+                    rows.withUnsafeBufferPointer { f in
+                        for c in 0..<length {
                             let row = f.baseAddress! + c * width
                             var norm: Float = 0
                             for j in 0..<d { norm += row[j] * row[j] }
                             let inv = norm > 0 ? 1 / norm.squareRoot() : 0
                             for j in 0..<d { dst[j] += row[j] * inv }
                         }
-                        let scale = 1 / Float(length)
-                        for j in 0..<d { dst[j] *= scale }
                     }
+                    let scale = 1 / Float(length)
+                    for j in 0..<d { dst[j] *= scale }
                 }
             }
         }
+        if let failure { throw failure }
         return pooled
     }
 
@@ -188,13 +199,15 @@ public struct PairMiner: Sendable {
     }
 
     /// The authors' code's similarity, pair by pair.
-    func pairwiseTopK(_ videos: VideoSet, members: [Int], into result: inout Result, progress: ((Int, Int) -> Void)?) {
+    /// The members' features are loaded together: the pairwise similarity revisits every one of them.
+    func pairwiseTopK(_ videos: VideoSet, members: [Int], into result: inout Result, progress: ((Int, Int) -> Void)?) throws {
         let m = members.count
         guard m > 1 else { return }
+        let rows = try members.map { try videos.clips($0) }
         var sim = [Float](repeating: 0, count: m * m)
         for a in 0..<m {
             for b in (a + 1)..<m {
-                let s = Self.topkMeanSimilarity(videos, members[a], members[b], entries: topkEntries)
+                let s = Self.topkMeanSimilarity(rows[a], rows[b], dim: videos.featureDim, width: videos.dim, entries: topkEntries)
                 sim[a * m + b] = s
                 sim[b * m + a] = s
             }
@@ -213,16 +226,17 @@ public struct PairMiner: Sendable {
         }
     }
 
-    /// Mean of the `entries` largest clip-to-clip dot products of two videos (feature dims), halved.
-    public static func topkMeanSimilarity(_ videos: VideoSet, _ a: Int, _ b: Int, entries: Int) -> Float {
-        let la = videos.length(a), lb = videos.length(b), d = videos.featureDim, width = videos.dim
+    /// Mean of the `entries` largest clip-to-clip dot products of two videos' rows (feature dims), halved.
+    public static func topkMeanSimilarity(_ a: [Float], _ b: [Float], dim d: Int, width: Int, entries: Int) -> Float {
+        let la = a.count / width, lb = b.count / width
         guard la > 0, lb > 0 else { return 0 }
         var products = [Float](repeating: 0, count: la * lb)
-        videos.features.withUnsafeBufferPointer { f in
-            products.withUnsafeMutableBufferPointer { out in
-                GEMM.multiply(m: la, n: lb, k: d, f.baseAddress! + videos.offsets[a] * width, lda: width, transposeA: false,
-                              f.baseAddress! + videos.offsets[b] * width, ldb: width, transposeB: true,
-                              into: out.baseAddress!, ldc: lb)
+        a.withUnsafeBufferPointer { fa in
+            b.withUnsafeBufferPointer { fb in
+                products.withUnsafeMutableBufferPointer { out in
+                    GEMM.multiply(m: la, n: lb, k: d, fa.baseAddress!, lda: width, transposeA: false,
+                                  fb.baseAddress!, ldb: width, transposeB: true, into: out.baseAddress!, ldc: lb)
+                }
             }
         }
         let top = products.sorted(by: >).prefix(entries)

@@ -35,7 +35,9 @@ public struct VideoSynthesizer: Sendable, Equatable {
 
     public init() {}
 
-    /// The synthesized split plus, per output clip, where it came from.
+    /// The synthesized split plus, per output clip, where it came from. The split holds no feature copies: its
+    /// videos gather their clips from the source split by `provenance`, its queries' tokens are the source
+    /// queries' (`sourceQuery`).
     public struct Output: Sendable {
         public var split: MomentSplit
         /// `[clips, 2]`: (source video index, source clip index) for every synthesized clip.
@@ -55,6 +57,32 @@ public struct VideoSynthesizer: Sendable, Equatable {
         }
     }
 
+    /// One synthesized sample: where each of its clips comes from, its windows (seconds) and per-clip saliency.
+    public struct Sample: Sendable, Equatable {
+        /// (source video, source clip) per clip, in the new order.
+        public var clips: [(video: Int, clip: Int)]
+        public var windows: [[Double]]
+        /// `[clips * 3]`: the focus query's scores on its own clips, 0 on the partner's.
+        public var saliency: [Int32]
+        public var relevant: [UInt8]
+
+        public static func == (a: Sample, b: Sample) -> Bool {
+            a.clips.map { [$0.video, $0.clip] } == b.clips.map { [$0.video, $0.clip] } && a.windows == b.windows
+                && a.saliency == b.saliency && a.relevant == b.relevant
+        }
+    }
+
+    /// The generator of the samples built around the query with id `qid`: seeded by the synthesizer's seed and
+    /// the qid, so the stage and the in-batch path draw the same sample for the same query, partner and seed.
+    public func generator(forQuery qid: String) -> SeededGenerator {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in qid.utf8 {
+            h ^= UInt64(b)
+            h = h &* 0x100_0000_01B3
+        }
+        return SeededGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ h)
+    }
+
     public func synthesize(_ source: MomentSplit, pairs: PairMiner.Result, progress: ((Int, Int) -> Void)? = nil) throws -> Output {
         let videos = source.videos, queries = source.queries
         guard pairs.partners.count == videos.count * pairs.k else {
@@ -70,16 +98,29 @@ public struct VideoSynthesizer: Sendable, Equatable {
             return queriesOfVideo[o].contains { !contentWords[$0].isDisjoint(with: contentWords[q]) }
         }
 
-        var out = Output(split: MomentSplit(name: "synthesized", videos: VideoSet(
-            vids: [], durations: [], clipLength: videos.clipLength, featureDim: videos.featureDim, tef: videos.tef,
-            features: [], offsets: [0]), queries: QuerySet(
-            qids: [], texts: [], videoIndex: [], textDim: queries.textDim, tokens: [], tokenOffsets: [0], windows: [],
-            hasSaliency: queries.hasSaliency, saliency: [], relevant: [], clipOffsets: [0],
-            eventType: queries.eventType == nil ? nil : [])),
-            provenance: [], sourceQuery: [], focusVideo: [], partnerVideo: [], partnerSharesEvent: [], skipped: 0)
+        var out = Output(split: source, provenance: [], sourceQuery: [], focusVideo: [], partnerVideo: [],
+                         partnerSharesEvent: [], skipped: 0)
+        var vids: [String] = [], durations: [Double] = [], offsets = [0]
+        var qids: [String] = [], windows: [[[Double]]] = [], saliency: [Int32] = [], relevant: [UInt8] = []
+        var tokenOffsets = [0], clipOffsets = [0]
+        func add(_ sample: Sample, query q: Int, focus f: Int, other o: Int, tag: String) {
+            for c in sample.clips { out.provenance += [Int32(c.video), Int32(c.clip)] }
+            vids.append("\(videos.vids[f])+\(videos.vids[o])#\(tag)")
+            durations.append(Double(sample.clips.count) * videos.clipLength)
+            offsets.append(offsets.last! + sample.clips.count)
+            qids.append("\(queries.qids[q])_\(tag)")
+            windows.append(sample.windows)
+            saliency += sample.saliency
+            relevant += sample.relevant
+            clipOffsets.append(clipOffsets.last! + sample.clips.count)
+            tokenOffsets.append(tokenOffsets.last! + queries.tokenCount(q))
+            out.sourceQuery.append(Int32(q))
+            out.focusVideo.append(Int32(f))
+            out.partnerVideo.append(Int32(o))
+        }
 
         for q in 0..<queries.count {
-            var g = SeededGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(q))
+            var g = generator(forQuery: queries.qids[q])
             let i = queries.videoIndex[q]
             var partner: Int?
             for j in 0..<pairs.k {
@@ -94,16 +135,27 @@ public struct VideoSynthesizer: Sendable, Equatable {
                 continue
             }
             for v in 0..<variants {
-                try append(&out, source: source, query: q, focus: i, other: k, tag: "syn\(v)", generator: &g)
+                add(try sample(source, query: q, focus: i, partner: k, generator: &g), query: q, focus: i, other: k, tag: "syn\(v)")
                 out.partnerSharesEvent.append(shares(q, video: k))
                 if symmetric, !queriesOfVideo[k].isEmpty {
                     let qk = queriesOfVideo[k][Int.random(in: 0..<queriesOfVideo[k].count, using: &g)]
-                    try append(&out, source: source, query: qk, focus: k, other: i, tag: "sym\(v)_\(queries.qids[q])", generator: &g)
+                    add(try sample(source, query: qk, focus: k, partner: i, generator: &g), query: qk, focus: k, other: i,
+                        tag: "sym\(v)_\(queries.qids[q])")
                     out.partnerSharesEvent.append(shares(qk, video: i))
                 }
             }
             progress?(q + 1, queries.count)
         }
+        let picks = out.sourceQuery.map { Int($0) }
+        out.split = MomentSplit(
+            name: "synthesized",
+            videos: VideoSet(vids: vids, durations: durations, clipLength: videos.clipLength, featureDim: videos.featureDim,
+                             tef: videos.tef, source: GatheredClips(base: videos, provenance: out.provenance, offsets: offsets),
+                             offsets: offsets),
+            queries: QuerySet(qids: qids, texts: picks.map { queries.texts[$0] }, videoIndex: Array(qids.indices),
+                              textDim: queries.textDim, tokenSource: PickedRows(base: queries.tokenSource, picks: picks),
+                              tokenOffsets: tokenOffsets, windows: windows, hasSaliency: queries.hasSaliency, saliency: saliency,
+                              relevant: relevant, clipOffsets: clipOffsets, eventType: queries.eventType.map { t in picks.map { t[$0] } }))
         return out
     }
 
@@ -124,8 +176,9 @@ public struct VideoSynthesizer: Sendable, Equatable {
         return gt
     }
 
-    private func append(_ out: inout Output, source: MomentSplit, query q: Int, focus f: Int, other o: Int, tag: String,
-                        generator g: inout SeededGenerator) throws {
+    /// The sample focused on query `q` of video `f` with partner video `o`: every ground-truth clip of `f`, its
+    /// other clips with probability alpha, `o`'s with 1 - alpha, cut to `maxClips`, in the configured order.
+    public func sample(_ source: MomentSplit, query q: Int, focus f: Int, partner o: Int, generator g: inout SeededGenerator) throws -> Sample {
         let videos = source.videos, queries = source.queries
         let cl = videos.clipLength
         let lf = videos.length(f), lo = videos.length(o)
@@ -148,26 +201,8 @@ public struct VideoSynthesizer: Sendable, Equatable {
         let sequence: [(video: Int, clip: Int)] = ownFirst
             ? own.map { (f, $0) } + other.map { (o, $0) }
             : other.map { (o, $0) } + own.map { (f, $0) }
-        let length = sequence.count
         var position = [Int: Int]()
         for (p, item) in sequence.enumerated() where item.video == f { position[item.clip] = p }
-
-        let width = videos.dim, d = videos.featureDim
-        var rows = [Float](repeating: 0, count: length * width)
-        for (p, item) in sequence.enumerated() {
-            let src = (videos.offsets[item.video] + item.clip) * width
-            for j in 0..<d { rows[p * width + j] = videos.features[src + j] }
-            if videos.tef {
-                rows[p * width + d] = Float(p) / Float(length)
-                rows[p * width + d + 1] = Float(p + 1) / Float(length)
-            }
-            out.provenance += [Int32(item.video), Int32(item.clip)]
-        }
-        let newVideo = out.split.videos.count
-        out.split.videos.vids.append("\(videos.vids[f])+\(videos.vids[o])#\(tag)")
-        out.split.videos.durations.append(Double(length) * cl)
-        out.split.videos.features += rows
-        out.split.videos.offsets.append(out.split.videos.offsets.last! + length)
 
         // Windows keep their offsets inside their first and last clips.
         var windows: [[Double]] = []
@@ -179,31 +214,19 @@ public struct VideoSynthesizer: Sendable, Equatable {
             let end = Double(pb) * cl + min(cl, w[1] - Double(b) * cl)
             windows.append([start, end])
         }
-        // Mutated in place: a copy of the growing query set per sample would make synthesis quadratic.
-        func appendQuery(_ qs: inout QuerySet) {
-            qs.qids.append("\(queries.qids[q])_\(tag)")
-            qs.texts.append(queries.texts[q])
-            qs.videoIndex.append(newVideo)
-            qs.tokens += queries.tokens(q)
-            qs.tokenOffsets.append(qs.tokenOffsets.last! + queries.tokenCount(q))
-            qs.windows.append(windows)
-            for item in sequence {
-                if item.video == f {
-                    let row = queries.clipOffsets[q] + item.clip
-                    qs.saliency += queries.saliency[(row * 3)..<(row * 3 + 3)]
-                    qs.relevant.append(queries.relevant[row])
-                } else {
-                    qs.saliency += [0, 0, 0]
-                    qs.relevant.append(0)
-                }
+        var saliency: [Int32] = [], relevant: [UInt8] = []
+        saliency.reserveCapacity(sequence.count * 3)
+        for item in sequence {
+            if item.video == f {
+                let row = queries.clipOffsets[q] + item.clip
+                saliency += queries.saliency[(row * 3)..<(row * 3 + 3)]
+                relevant.append(queries.relevant[row])
+            } else {
+                saliency += [0, 0, 0]
+                relevant.append(0)
             }
-            qs.clipOffsets.append(qs.clipOffsets.last! + length)
-            if let types = queries.eventType { qs.eventType!.append(types[q]) }
         }
-        appendQuery(&out.split.queries)
-        out.sourceQuery.append(Int32(q))
-        out.focusVideo.append(Int32(f))
-        out.partnerVideo.append(Int32(o))
+        return Sample(clips: sequence, windows: windows, saliency: saliency, relevant: relevant)
     }
 
     static let stopWords: Set<String> = ["a", "an", "the", "is", "are", "and", "of", "in", "on", "at", "to", "with", "while",

@@ -14,7 +14,7 @@ public struct BatchBuilder: Sendable {
     }
 
     /// `generator` draws the saliency pairs; without it (evaluation) no saliency targets are built.
-    public func batch(_ split: MomentSplit, queries: [Int], generator: inout SeededGenerator?) -> MomentBatch {
+    public func batch(_ split: MomentSplit, queries: [Int], generator: inout SeededGenerator?) throws -> MomentBatch {
         let videos = split.videos, q = split.queries
         let b = queries.count
         let lengths = queries.map { min(videos.length(q.videoIndex[$0]), maxClips) }
@@ -28,19 +28,17 @@ public struct BatchBuilder: Sendable {
         var scores = Tensor(zeros: [b, lv])
         var positives: [[Int]] = [], negatives: [[Int]] = []
         let withSaliency = q.hasSaliency && generator != nil
-        video.withUnsafeMutableBufferPointer { vb in
-            videos.features.withUnsafeBufferPointer { f in
-                for (row, query) in queries.enumerated() {
-                    let v = q.videoIndex[query]
-                    let src = f.baseAddress! + videos.offsets[v] * dv
-                    (vb.baseAddress! + row * lv * dv).update(from: src, count: lengths[row] * dv)
+        for (row, query) in queries.enumerated() {
+            let clips = try videos.clips(q.videoIndex[query])
+            let tokens = try q.tokens(query)
+            if lengths[row] > 0 {
+                video.withUnsafeMutableBufferPointer { vb in
+                    clips.withUnsafeBufferPointer { (vb.baseAddress! + row * lv * dv).update(from: $0.baseAddress!, count: lengths[row] * dv) }
                 }
             }
-        }
-        text.withUnsafeMutableBufferPointer { tb in
-            q.tokens.withUnsafeBufferPointer { t in
-                for (row, query) in queries.enumerated() {
-                    (tb.baseAddress! + row * lq * dt).update(from: t.baseAddress! + q.tokenOffsets[query] * dt, count: tokenCounts[row] * dt)
+            if tokenCounts[row] > 0 {
+                text.withUnsafeMutableBufferPointer { tb in
+                    tokens.withUnsafeBufferPointer { (tb.baseAddress! + row * lq * dt).update(from: $0.baseAddress!, count: tokenCounts[row] * dt) }
                 }
             }
         }

@@ -80,36 +80,40 @@ public final class Trainer {
         return config.learningRate * pow(config.lrGamma, Float(epoch / config.lrDrop))
     }
 
+    /// The random draws of one epoch's batch preparation, in one place so that the prefetching thread owns them.
+    final class EpochDraws: @unchecked Sendable {
+        var shuffle: SeededGenerator
+        var pairs: SeededGenerator?
+        init(shuffle: SeededGenerator, pairs: SeededGenerator?) {
+            self.shuffle = shuffle
+            self.pairs = pairs
+        }
+    }
+
+    /// Batches prepared ahead (read, synthesized, padded) while the current step computes.
+    public var prefetchDepth = 2
+
     /// One epoch of training; returns the mean of every loss term. `onStep(step, loss)` reports progress.
+    ///
+    /// Batches are prepared one or two steps ahead on a background thread, strictly in step order, so every
+    /// random draw happens in the same order as without prefetching and the result is the same bits.
     public func trainEpoch(_ epoch: Int, onStep: (Int, Float) -> Void) throws -> [String: Double] {
         optimizer.learningRate = learningRate(epoch: epoch)
         var order = Array(0..<train.queries.count)
         var shuffle = SeededGenerator(seed: config.seed &* 6_364_136_223_846_793_005 &+ UInt64(epoch) &+ 1)
         order.shuffle(using: &shuffle)
-        var pairs: SeededGenerator? = SeededGenerator(seed: config.seed &* 0x9E37_79B9 &+ UInt64(epoch) &* 31 &+ 7)
+        let draws = EpochDraws(shuffle: shuffle, pairs: SeededGenerator(seed: config.seed &* 0x9E37_79B9 &+ UInt64(epoch) &* 31 &+ 7))
+        let starts = Array(stride(from: 0, to: order.count, by: config.batchSize))
+        let batches = Prefetcher(count: starts.count, depth: prefetchDepth) { [self] step in
+            try prepareBatch(Array(order[starts[step]..<min(order.count, starts[step] + config.batchSize)]),
+                             epoch: epoch, step: step, draws: draws)
+        }
+        defer { batches.cancel() }
         var sums: [String: Double] = [:]
         var count = 0
         context.isTraining = true
-        for (step, start) in stride(from: 0, to: order.count, by: config.batchSize).enumerated() {
-            let originals = Array(order[start..<min(order.count, start + config.batchSize)])
-            var batch = builder.batch(train, queries: originals, generator: &pairs)
-            if var synthesizer = config.inBatchSynthesis {
-                synthesizer.seed = config.seed &* 0x2545_F491 &+ UInt64(epoch) &* 100_003 &+ UInt64(step)
-                let extra = try Self.synthesizeInBatch(train, queries: originals, synthesizer: synthesizer)
-                if extra.queries.count > 0 {
-                    batch = Self.concatenate(batch, builder.batch(extra, queries: Array(0..<extra.queries.count), generator: &pairs))
-                }
-            } else if let synthesized {
-                // VSDC: each original trains next to one of its synthesized samples.
-                let picks = originals.compactMap { q -> Int? in
-                    let options = synthesizedOf[q]
-                    return options.isEmpty ? nil : options[Int(shuffle.next() % UInt64(options.count))]
-                }
-                if !picks.isEmpty {
-                    let extra = builder.batch(synthesized, queries: picks, generator: &pairs)
-                    batch = Self.concatenate(batch, extra)
-                }
-            }
+        for step in starts.indices {
+            let batch = try batches.next(step)
             model.zeroGrad()
             let (total, terms) = model.trainingLoss(batch, context: context)
             guard total.scalar.isFinite else {
@@ -125,9 +129,31 @@ public final class Trainer {
         return sums.mapValues { $0 / Double(max(1, count)) }
     }
 
+    /// The batch of one step: the original queries plus, with VSDC, their synthesized samples.
+    func prepareBatch(_ originals: [Int], epoch: Int, step: Int, draws: EpochDraws) throws -> MomentBatch {
+        var batch = try builder.batch(train, queries: originals, generator: &draws.pairs)
+        if var synthesizer = config.inBatchSynthesis {
+            synthesizer.seed = config.seed &* 0x2545_F491 &+ UInt64(epoch) &* 100_003 &+ UInt64(step)
+            let extra = try Self.synthesizeInBatch(train, queries: originals, synthesizer: synthesizer)
+            if extra.queries.count > 0 {
+                batch = Self.concatenate(batch, try builder.batch(extra, queries: Array(0..<extra.queries.count), generator: &draws.pairs))
+            }
+        } else if let synthesized {
+            // VSDC: each original trains next to one of its synthesized samples.
+            let picks = originals.compactMap { q -> Int? in
+                let options = synthesizedOf[q]
+                return options.isEmpty ? nil : options[Int(draws.shuffle.next() % UInt64(options.count))]
+            }
+            if !picks.isEmpty {
+                batch = Self.concatenate(batch, try builder.batch(synthesized, queries: picks, generator: &draws.pairs))
+            }
+        }
+        return batch
+    }
+
     /// Predictions for every query of a split, in submission form.
-    public func predict(_ split: MomentSplit) -> [MomentPrediction] {
-        model.submission(for: split, builder: builder, batchSize: config.evalBatchSize)
+    public func predict(_ split: MomentSplit) throws -> [MomentPrediction] {
+        try model.submission(for: split, builder: builder, batchSize: config.evalBatchSize)
     }
 
     /// The batch's own VSDC samples: partners are the most similar videos within the batch (mean clip
@@ -137,7 +163,7 @@ public final class Trainer {
         let subset = split.subset(queries: queries)
         var miner = PairMiner(k: 1)
         miner.scope = .global
-        let pairs = miner.mine(subset.videos)
+        let pairs = try miner.mine(subset.videos)
         var s = synthesizer
         s.symmetric = false
         s.variants = 1
@@ -168,13 +194,19 @@ public final class Trainer {
 
 extension MomentModel {
     /// Predictions for every query of a split, in submission form (evaluation mode, no gradients).
-    public func submission(for split: MomentSplit, builder: BatchBuilder, batchSize: Int) -> [MomentPrediction] {
+    /// Batches are read one ahead on a background thread while the current one is predicted.
+    public func submission(for split: MomentSplit, builder: BatchBuilder, batchSize: Int) throws -> [MomentPrediction] {
         var out: [MomentPrediction] = []
-        var none: SeededGenerator? = nil
-        for start in stride(from: 0, to: split.queries.count, by: max(1, batchSize)) {
-            let queries = Array(start..<min(split.queries.count, start + batchSize))
-            let batch = builder.batch(split, queries: queries, generator: &none)
-            out += SubmissionWriter.predictions(split, queries: queries, retrievals: predict(batch))
+        let size = max(1, batchSize)
+        let starts = Array(stride(from: 0, to: split.queries.count, by: size))
+        let ranges = starts.map { Array($0..<min(split.queries.count, $0 + size)) }
+        let batches = Prefetcher(count: ranges.count, depth: 1) { i in
+            var none: SeededGenerator? = nil
+            return try builder.batch(split, queries: ranges[i], generator: &none)
+        }
+        defer { batches.cancel() }
+        for (i, queries) in ranges.enumerated() {
+            out += SubmissionWriter.predictions(split, queries: queries, retrievals: predict(try batches.next(i)))
         }
         return out
     }

@@ -4,7 +4,7 @@ import Foundation
 /// few seconds otherwise (logs stay readable).
 public final class Progress {
     private let label: String
-    private let total: Int
+    private var total: Int
     private let start = Date()
     private var lastPrint = Date.distantPast
     private let isTerminal = isatty(STDERR_FILENO) != 0
@@ -12,6 +12,12 @@ public final class Progress {
     public init(_ label: String, total: Int) {
         self.label = label
         self.total = total
+    }
+
+    /// Progress of a loop whose length is known only once it runs.
+    public func update(_ done: Int, total: Int, note: String = "") {
+        self.total = total
+        update(done, note: note)
     }
 
     public func update(_ done: Int, note: String = "") {

@@ -75,6 +75,14 @@ public final class StageOutputs {
         written.append(url)
     }
 
+    /// The path of output `name`, registered as written: a stage that streams into it (and renames into place
+    /// when done) gets it removed with the other outputs if it fails.
+    public func streamed(_ name: String) -> URL {
+        let url = self.url(name)
+        written.append(url)
+        return url
+    }
+
     public func write(_ data: Data, as name: String) throws {
         let url = self.url(name)
         try AtomicFile.write(data, to: url)

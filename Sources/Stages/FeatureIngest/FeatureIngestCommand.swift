@@ -13,12 +13,21 @@ public struct FeatureIngestCommand: ParsableCommand {
 
     public init() {}
 
-    /// Writes `SPLIT.videos.tshard`, `SPLIT.queries.tshard`, `SPLIT.annotations.jsonl`.
-    static func write(_ split: MomentSplit, params: JSONValue, to outputs: StageOutputs) throws {
-        try outputs.write(DatasetShards.videosShard(split.videos, split: split.name, params: params), as: "\(split.name).videos.tshard")
-        try outputs.write(DatasetShards.queriesShard(split.queries, split: split.name, params: params), as: "\(split.name).queries.tshard")
-        try outputs.write(Data((split.annotationLines().joined(separator: "\n") + "\n").utf8), as: "\(split.name).annotations.jsonl")
-        print("\(split.name): \(split.videos.count) videos, \(split.queries.count) queries, "
+    /// Streams a split into `SPLIT.videos.tshard` and `SPLIT.queries.tshard` record by record (`produce` feeds
+    /// the writer and returns the split's description), then writes `SPLIT.annotations.jsonl` from the shards.
+    static func stream(_ name: String, params: JSONValue, to outputs: StageOutputs,
+                       produce: (SplitShardWriter) throws -> SplitInfo) throws {
+        let videosURL = outputs.streamed("\(name).videos.tshard"), queriesURL = outputs.streamed("\(name).queries.tshard")
+        let writer = try SplitShardWriter(split: name, videos: videosURL, queries: queriesURL, params: params)
+        do {
+            try writer.finish(try produce(writer))
+        } catch {
+            writer.abandon()
+            throw error
+        }
+        let split = try DatasetShards.readSplit(videos: videosURL, queries: queriesURL, name: name)
+        try outputs.write(Data((split.annotationLines().joined(separator: "\n") + "\n").utf8), as: "\(name).annotations.jsonl")
+        print("\(name): \(split.videos.count) videos, \(split.queries.count) queries, "
               + "\(split.videos.offsets.last!) clips of \(split.videos.dim) dims, text \(split.queries.textDim) dims")
     }
 }
@@ -77,7 +86,13 @@ public struct SyntheticIngest: StageCommand {
         c.textNoise = p.float("text_noise")
         let benchmark = SyntheticBenchmark(config: c)
         for name in ["train", "val", "shifted"] {
-            try FeatureIngestCommand.write(benchmark.split(name), params: p.json, to: outputs)
+            try FeatureIngestCommand.stream(name, params: p.json, to: outputs) { writer in
+                writer.setWidths(video: c.videoDim + (c.tef ? 2 : 0), text: c.textDim)
+                var sink = writer
+                let progress = Progress("\(name) videos", total: benchmark.count(name))
+                try benchmark.generate(name, into: &sink) { done, _ in progress.update(done) }
+                return benchmark.info
+            }
         }
     }
 }
@@ -135,12 +150,13 @@ public struct FolderIngest: StageCommand {
             guard FileManager.default.fileExists(atPath: file.path) else {
                 throw StageError("\(file.path): annotation file not found (split \(parts[0]))")
             }
-            let progress = Progress("\(parts[0]) videos", total: 1)
-            let split = try ingest.ingest(annotations: file, split: parts[0]) { done, total in
-                _ = total
-                progress.update(min(done, 1))
+            try FeatureIngestCommand.stream(parts[0], params: p.json, to: outputs) { writer in
+                var sink = writer
+                let progress = Progress("\(parts[0]) annotations", total: 1)
+                return try ingest.ingest(annotations: file, into: &sink, widths: { writer.setWidths(video: $0, text: $1) }) { done, total in
+                    progress.update(done, total: total)
+                }
             }
-            try FeatureIngestCommand.write(split, params: p.json, to: outputs)
         }
     }
 }

@@ -69,7 +69,7 @@ public struct RunCommand: StageCommand {
             }
             var perWeights: [String: JSONValue] = [:]
             for (label, model) in weights {
-                let predictions = model.submission(for: named, builder: builder, batchSize: p.int("batch_size"))
+                let predictions = try model.submission(for: named, builder: builder, batchSize: p.int("batch_size"))
                 if index == 0 {
                     exampleSplit = named
                     exampleTop[label, default: [:]]["none"] = Array(predictions.prefix(Self.exampleCount))
@@ -82,7 +82,7 @@ public struct RunCommand: StageCommand {
                 }
                 for mask in masks {
                     let masked = mask.apply(to: named, seed: UInt64(p.int("mask_seed")))
-                    let maskedPredictions = model.submission(for: masked, builder: builder, batchSize: p.int("batch_size"))
+                    let maskedPredictions = try model.submission(for: masked, builder: builder, batchSize: p.int("batch_size"))
                     let (m, _) = try RetrievalSummary.evaluate(maskedPredictions, split: masked)
                     if index == 0 { exampleTop[label, default: [:]][mask.rawValue] = Array(maskedPredictions.prefix(Self.exampleCount)) }
                     entry[mask.rawValue] = Self.json(m)

@@ -39,7 +39,7 @@ public struct PairMiningCommand: StageCommand {
         miner.block = p.int("block")
         let progress = Progress("pair-mining rows", total: videos.count)
         let start = Date()
-        let result = miner.mine(videos) { done, _ in progress.update(min(done, videos.count)) }
+        let result = try miner.mine(videos) { done, _ in progress.update(min(done, videos.count)) }
         var w = ShardWriter(meta: ["kind": "pairs", "vids": .array(videos.vids.map { .string($0) }), "k": .number(Double(result.k)),
                                    "params": p.json])
         try w.add("partners", result.partners, shape: [videos.count, result.k])

@@ -158,15 +158,9 @@ public struct TrainCommand: StageCommand {
                 throw StageError("train: model \(p.string("model")) uses VSDC and needs --in synth_videos= and --in synth_queries= (from video-synthesis)")
             }
             let videosURL = try io.input("synth_videos", stage: stage)
-            let split = try DatasetShards.readSplit(videos: videosURL, queries: try io.input("synth_queries", stage: stage),
-                                                    name: "synthesized")
-            let reader = try ShardReader(url: videosURL)
-            let source = try reader.read("source_query", as: Int32.self).values.map(Int.init)
-            synthesisParams = reader.meta["params"] ?? .null
-            guard split.videos.dim == train.videos.dim, source.count == split.queries.count else {
-                throw StageError("\(videosURL.path): synthesized samples do not match the training split")
-            }
-            synthesized = (split, source)
+            synthesized = try DatasetShards.readSynthesized(videos: videosURL, queries: try io.input("synth_queries", stage: stage),
+                                                            base: train)
+            synthesisParams = try ShardReader(url: videosURL).meta["params"] ?? .null
         }
 
         var training = TrainingConfig()

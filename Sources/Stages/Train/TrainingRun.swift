@@ -72,7 +72,7 @@ struct TrainingRun {
                 bar.update(step, note: String(format: "loss %.4f", loss))
             }
             progress.step += trainer.stepsPerEpoch
-            let predictions = trainer.predict(val)
+            let predictions = try trainer.predict(val)
             let metrics = try score(predictions)
             let seconds = Date().timeIntervalSince(started)
             let lossJSON: [String: JSONValue] = losses.mapValues { JSONValue.number($0) }

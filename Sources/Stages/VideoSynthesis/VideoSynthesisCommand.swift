@@ -11,8 +11,9 @@ public struct VideoSynthesisCommand: StageCommand {
         abstract: "Compose new training videos from each video and its spurious partner, keeping the target moment intact.",
         discussion: """
             Inputs: --in videos=train.videos.tshard --in queries=train.queries.tshard --in pairs=pairs.tshard. \
-            Outputs: synthesized.videos.tshard (with provenance [clips, 2] = source video, source clip) and \
-            synthesized.queries.tshard, in the same format as feature-ingest's.
+            Outputs: synthesized.videos.tshard (provenance, not features: [clips, 2] = source video, source clip \
+            of every synthesized clip) and synthesized.queries.tshard (windows, saliency, source query); train \
+            gathers the clips from the training split when it reads a batch.
             """)
 
     public static let params: [ParamDecl] = [
@@ -57,14 +58,9 @@ public struct VideoSynthesisCommand: StageCommand {
         meta[rateKey] = .number(out.sharedEventRate)
         meta["skipped_queries"] = .number(Double(out.skipped))
         let echo = JSONValue.object(meta)
-        var videos = try DatasetShards.videosShard(out.split.videos, split: "synthesized", params: echo)
-        try videos.add("provenance", out.provenance, shape: [out.provenance.count / 2, 2])
-        try videos.add("source_query", out.sourceQuery, shape: [out.sourceQuery.count])
-        try videos.add("focus_video", out.focusVideo, shape: [out.focusVideo.count])
-        try videos.add("partner_video", out.partnerVideo, shape: [out.partnerVideo.count])
-        try outputs.write(videos, as: "synthesized.videos.tshard")
-        try outputs.write(DatasetShards.queriesShard(out.split.queries, split: "synthesized", params: echo),
-                          as: "synthesized.queries.tshard")
+        let shards = try DatasetShards.synthesizedShards(out, base: split, params: echo)
+        try outputs.write(shards.videos, as: "synthesized.videos.tshard")
+        try outputs.write(shards.queries, as: "synthesized.queries.tshard")
         print(String(format: "synthesized %d samples from %d queries (%d skipped); partners share the query's %@: %.1f%%",
                      out.split.queries.count, split.queries.count, out.skipped,
                      split.queries.eventType != nil ? "event" : "content words", 100 * out.sharedEventRate))
