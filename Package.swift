@@ -9,6 +9,7 @@ let package = Package(
     name: "MomentPipeline",
     products: [
         .executable(name: "pipeline", targets: ["pipeline"]),
+        .executable(name: "stage-launcher", targets: ["stage-launcher"]),
         .executable(name: "bench", targets: ["bench"]),
         .executable(name: "feature-ingest", targets: ["feature-ingest"]),
         .executable(name: "pair-mining", targets: ["pair-mining"]),
@@ -74,13 +75,16 @@ let package = Package(
         .target(
             name: "PipelineDriver",
             dependencies: ["Lineage", "Shards"]),
+        // Runs one stage as its own child and reports what that child used (C, so that it is small: a
+        // child's peak RSS starts at its parent's).
+        .executableTarget(name: "stage-launcher"),
         .executableTarget(
             name: "pipeline",
-            dependencies: ["PipelineDriver", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["PipelineDriver", "stage-launcher", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "bench",
             dependencies: [
-                "Shards", "Lineage", "PipelineDriver", "Retrieval", "NN", "Tensor", "CBLAS",
+                "Shards", "Lineage", "PipelineDriver", "stage-launcher", "Retrieval", "NN", "Tensor", "CBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised),
@@ -92,12 +96,12 @@ let package = Package(
         .testTarget(
             name: "StagesTests",
             dependencies: [
-                "Stages", "Retrieval", "Shards", "PipelineDriver",
+                "Stages", "Retrieval", "Shards", "PipelineDriver", "stage-launcher",
                 "feature-ingest", "pair-mining", "video-synthesis", "train", "mask-eval", "report",
             ],
             exclude: ["Fixtures"]),
         .testTarget(name: "LineageTests", dependencies: ["Lineage", "Shards", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "PipelineTests", dependencies: ["PipelineDriver", "Lineage", "Shards", "pipeline"]),
+        .testTarget(name: "PipelineTests", dependencies: ["PipelineDriver", "Lineage", "Shards", "pipeline", "stage-launcher"]),
     ],
     // Numeric kernels share buffers across threads under their own discipline; Swift 6's strict
     // concurrency checking would force copies or locks onto those hot paths.

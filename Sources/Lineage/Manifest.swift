@@ -44,6 +44,8 @@ public struct RunRecord: Equatable, Sendable {
     public var finishedAt: Double?
     public var status: String
     public var error: String?
+    /// What the stage's child process used; nil when it never started or the run predates schema version 4.
+    public var resources: RunResources?
     public var inputs: [ArtifactRef]
     public var outputs: [ArtifactRef]
 
@@ -52,7 +54,7 @@ public struct RunRecord: Equatable, Sendable {
 
     public init(id: Int64? = nil, stage: String, node: String, cacheKey: String, paramsJSON: String,
                 codeFingerprint: String, codePathsJSON: String = "{}", startedAt: Double, finishedAt: Double?, status: String,
-                error: String?, inputs: [ArtifactRef], outputs: [ArtifactRef]) {
+                error: String?, resources: RunResources? = nil, inputs: [ArtifactRef], outputs: [ArtifactRef]) {
         self.id = id
         self.stage = stage
         self.node = node
@@ -64,6 +66,7 @@ public struct RunRecord: Equatable, Sendable {
         self.finishedAt = finishedAt
         self.status = status
         self.error = error
+        self.resources = resources
         self.inputs = inputs
         self.outputs = outputs
     }
@@ -130,10 +133,11 @@ public final class Manifest: @unchecked Sendable {
             }
             try db.execute(sql: """
                 INSERT INTO runs(stage, node, cache_key, params_json, code_fingerprint, code_paths_json, started_at, finished_at,
-                                 status, error)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                 status, error, wall_seconds, cpu_seconds, peak_rss_bytes)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [run.stage, run.node, run.cacheKey, run.paramsJSON, run.codeFingerprint, run.codePathsJSON,
-                                 run.startedAt, run.finishedAt, run.status, run.error])
+                                 run.startedAt, run.finishedAt, run.status, run.error, run.resources?.wallSeconds,
+                                 run.resources?.cpuSeconds, run.resources?.peakRSSBytes])
             let id = db.lastInsertedRowID
             for input in run.inputs {
                 try db.execute(sql: "INSERT INTO run_inputs(run_id, artifact_hash, role) VALUES (?, ?, ?)",
@@ -170,6 +174,18 @@ public final class Manifest: @unchecked Sendable {
 
     public func allRuns() throws -> [RunRecord] {
         try pool.read { db in try Self.fetchRuns(db, where: "1", arguments: [], limit: nil) }
+    }
+
+    /// The most recently started runs, newest first. `node` keeps the runs whose node or stage is that name,
+    /// or whose node matches it as a glob (`train@*seed=2*`).
+    public func recentRuns(limit: Int, node: String? = nil) throws -> [RunRecord] {
+        try pool.read { db in
+            if let node {
+                return try Self.fetchRuns(db, where: "node = ? OR stage = ? OR node GLOB ?", arguments: [node, node, node],
+                                          order: "started_at DESC, id DESC", limit: limit)
+            }
+            return try Self.fetchRuns(db, where: "1", arguments: [], order: "started_at DESC, id DESC", limit: limit)
+        }
     }
 
     /// The successful run that produced an artifact (the newest, if several produced the same bytes).
@@ -260,14 +276,22 @@ public final class Manifest: @unchecked Sendable {
 
     // MARK: rows
 
+    private static func resources(_ row: Row) -> RunResources? {
+        let wall: Double? = row["wall_seconds"]
+        let cpu: Double? = row["cpu_seconds"]
+        let rss: Int64? = row["peak_rss_bytes"]
+        guard let wall, let cpu, let rss else { return nil }
+        return RunResources(wallSeconds: wall, cpuSeconds: cpu, peakRSSBytes: rss)
+    }
+
     private static func artifact(_ row: Row) -> ArtifactRecord {
         ArtifactRecord(hash: row["hash"], kind: row["kind"], path: row["path"], bytes: row["bytes"], createdAt: row["created_at"])
     }
 
     private static func fetchRuns(_ db: Database, where condition: String, arguments: StatementArguments,
-                                  limit: Int?) throws -> [RunRecord] {
+                                  order: String = "id DESC", limit: Int?) throws -> [RunRecord] {
         let suffix = limit.map { " LIMIT \($0)" } ?? ""
-        let rows = try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE \(condition) ORDER BY id DESC\(suffix)",
+        let rows = try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE \(condition) ORDER BY \(order)\(suffix)",
                                     arguments: arguments)
         return try rows.map { row in
             let id: Int64 = row["id"]
@@ -278,7 +302,7 @@ public final class Manifest: @unchecked Sendable {
             return RunRecord(id: id, stage: row["stage"], node: row["node"], cacheKey: row["cache_key"],
                              paramsJSON: row["params_json"], codeFingerprint: row["code_fingerprint"],
                              codePathsJSON: row["code_paths_json"], startedAt: row["started_at"], finishedAt: row["finished_at"], status: row["status"],
-                             error: row["error"], inputs: inputs, outputs: outputs)
+                             error: row["error"], resources: resources(row), inputs: inputs, outputs: outputs)
         }
     }
 }

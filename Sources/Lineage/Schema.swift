@@ -60,6 +60,13 @@ enum Schema {
         (3, [
             "ALTER TABLE runs ADD COLUMN code_paths_json TEXT NOT NULL DEFAULT '{}'",
         ]),
+        // Version 4: what the stage's child process used; NULL for runs recorded before, or whose child never started.
+        (4, [
+            "ALTER TABLE runs ADD COLUMN wall_seconds REAL",
+            "ALTER TABLE runs ADD COLUMN cpu_seconds REAL",
+            "ALTER TABLE runs ADD COLUMN peak_rss_bytes INTEGER",
+            "CREATE INDEX runs_started ON runs(started_at)",
+        ]),
     ]
 
     static var latestVersion: Int { migrations.last!.version }

@@ -22,6 +22,8 @@ public struct NodeEvaluation: Sendable {
     /// {code path: content hash} behind the fingerprint.
     public var codePaths: [String: String] = [:]
     public let outputs: [String: ArtifactRef]
+    /// For a fresh node, what the run that produced its outputs used (nil if that run predates the record).
+    public var resources: RunResources? = nil
 }
 
 extension Pipeline {
@@ -92,7 +94,7 @@ extension Pipeline {
             var outputs: [String: ArtifactRef] = [:]
             for o in run.outputs { outputs[o.role] = o }
             return NodeEvaluation(node: node.id, state: .fresh(runID: run.id!), cacheKey: key, inputs: inputs,
-                                  codeFingerprint: fp, outputs: outputs)
+                                  codeFingerprint: fp, outputs: outputs, resources: run.resources)
         }
         let reason = try staleReason(node, key: key, params: node.params, inputs: inputs, fingerprint: fp, codePaths: codePaths)
         return NodeEvaluation(node: node.id, state: .stale(reason: reason), cacheKey: key, inputs: inputs,

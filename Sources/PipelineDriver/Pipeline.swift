@@ -34,14 +34,17 @@ public final class Pipeline {
     let binDirectory: URL
     let log: (String) -> Void
 
-    public init(pipelineFile: URL, artifacts: URL, executor: StageExecutor = LocalExecutor(),
+    /// Without an `executor`, stages run as local child processes through the `stage-launcher` in
+    /// `binDirectory` (by default the driver's own directory).
+    public init(pipelineFile: URL, artifacts: URL, executor: StageExecutor? = nil,
                 binDirectory: URL? = nil, log: @escaping (String) -> Void = { print($0) }) throws {
         plan = try PipelinePlan(spec: PipelineSpec(url: pipelineFile))
         store = ArtifactStore(root: artifacts)
         manifest = try Manifest(url: store.manifestURL)
         contentHasher = try ContentHasher(manifest: manifest)
-        self.executor = executor
-        self.binDirectory = binDirectory ?? Self.ownDirectory()
+        let binDirectory = binDirectory ?? Self.ownDirectory()
+        self.executor = executor ?? LocalExecutor(launcher: binDirectory.appendingPathComponent(LocalExecutor.launcherProduct))
+        self.binDirectory = binDirectory
         self.log = log
     }
 
@@ -84,6 +87,7 @@ public final class Pipeline {
         var ran: [String] = []
         var running: [String: NodeEvaluation] = [:]
         var builtProducts = Set<String>()
+        var executorReady = false
         var abortError: Error?
         let completions = CompletionQueue()
 
@@ -134,6 +138,10 @@ public final class Pipeline {
                         launchedOrSettled = true
                         continue
                     }
+                    if !executorReady {
+                        try executor.checkReady()
+                        executorReady = true
+                    }
                     let definition = node.stage.definition
                     if options.build && definition.isPackageProduct && !builtProducts.contains(definition.command) {
                         try buildProduct(definition.command)
@@ -154,11 +162,12 @@ public final class Pipeline {
                 if launchedOrSettled && failed.isEmpty { continue }
                 break
             }
-            let (id, status, startedAt, tmp) = completions.next()
+            let completion = completions.next()
+            let id = completion.node
             let e = running.removeValue(forKey: id)!
             let node = plan.node(id)!
             do {
-                let produced = try finish(node, evaluation: e, status: status, startedAt: startedAt, tmp: tmp)
+                let produced = try finish(node, evaluation: e, completion: completion)
                 outputs[id] = produced
                 linkOutputs(id, produced)
                 done.insert(id)
@@ -213,24 +222,28 @@ public final class Pipeline {
         // A directory that survives a killed run of the same cache key, so a long stage (train) can resume.
         let environment = [Pipeline.scratchVariable: store.scratchDir(cacheKey: e.cacheKey ?? "none").path]
         Thread.detachNewThread {
-            let status = executor.run(executable: executable, arguments: commandLine, environment: environment,
-                                      workingDirectory: root, log: logURL, echoPrefix: prefix)
-            completions.post((node.id, status, started, tmp))
+            let exit = executor.run(executable: executable, arguments: commandLine, environment: environment,
+                                    workingDirectory: root, log: logURL, echoPrefix: prefix)
+            completions.post(Completion(node: node.id, exit: exit, startedAt: started, tmp: tmp))
         }
     }
 
-    /// Checks a finished child's outputs, stores them and records the run; a failure is recorded too.
-    private func finish(_ node: PlanNode, evaluation e: NodeEvaluation, status: Int32, startedAt: Double,
-                        tmp: URL) throws -> [String: ArtifactRef] {
+    /// Checks a finished child's outputs, stores them and records the run with what the child used; a
+    /// failure is recorded too.
+    private func finish(_ node: PlanNode, evaluation e: NodeEvaluation, completion: Completion) throws -> [String: ArtifactRef] {
+        let tmp = completion.tmp
+        let resources = completion.exit.resources
         defer { try? FileManager.default.removeItem(at: tmp) }
         let logPath = store.logURL(node: node.id).path
         func fail(_ message: String) throws -> Never {
             let run = RunRecord(stage: node.stage.name, node: node.id, cacheKey: e.cacheKey ?? "", paramsJSON: node.params.canonical,
-                                codeFingerprint: e.codeFingerprint, codePathsJSON: Self.codePathsJSON(e), startedAt: startedAt,
-                                finishedAt: Date().timeIntervalSince1970, status: RunRecord.failed, error: message, inputs: e.inputs, outputs: [])
+                                codeFingerprint: e.codeFingerprint, codePathsJSON: Self.codePathsJSON(e), startedAt: completion.startedAt,
+                                finishedAt: Date().timeIntervalSince1970, status: RunRecord.failed, error: message, resources: resources,
+                                inputs: e.inputs, outputs: [])
             try manifest.record(run, artifacts: [])
             throw PipelineError(message)
         }
+        let status = completion.exit.status
         if status != 0 {
             let how = status < 0 ? "killed by signal \(-status)" : "exit \(status)"
             let last = Self.lastLine(of: logPath).map { ": \($0)" } ?? ""
@@ -255,9 +268,9 @@ public final class Pipeline {
             refs[file] = ArtifactRef(role: file, hash: hash)
         }
         let run = RunRecord(stage: node.stage.name, node: node.id, cacheKey: e.cacheKey!, paramsJSON: node.params.canonical,
-                            codeFingerprint: e.codeFingerprint, codePathsJSON: Self.codePathsJSON(e), startedAt: startedAt,
-                            finishedAt: Date().timeIntervalSince1970, status: RunRecord.succeeded, error: nil, inputs: e.inputs,
-                            outputs: node.stage.definition.outputs.map { refs[$0]! })
+                            codeFingerprint: e.codeFingerprint, codePathsJSON: Self.codePathsJSON(e), startedAt: completion.startedAt,
+                            finishedAt: Date().timeIntervalSince1970, status: RunRecord.succeeded, error: nil, resources: resources,
+                            inputs: e.inputs, outputs: node.stage.definition.outputs.map { refs[$0]! })
         try manifest.record(run, artifacts: artifacts)
         try? FileManager.default.removeItem(at: store.scratchDir(cacheKey: e.cacheKey!))
         return refs
@@ -305,19 +318,27 @@ public final class Pipeline {
     }
 }
 
+/// A finished child: its node, how it ended and what it used, when it started, its output directory.
+struct Completion: Sendable {
+    let node: String
+    let exit: StageExit
+    let startedAt: Double
+    let tmp: URL
+}
+
 /// Finished children, handed from their threads to the driver's loop.
 final class CompletionQueue: @unchecked Sendable {
-    private var items: [(String, Int32, Double, URL)] = []
+    private var items: [Completion] = []
     private let condition = NSCondition()
 
-    func post(_ item: (String, Int32, Double, URL)) {
+    func post(_ item: Completion) {
         condition.lock()
         items.append(item)
         condition.signal()
         condition.unlock()
     }
 
-    func next() -> (String, Int32, Double, URL) {
+    func next() -> Completion {
         condition.lock()
         defer { condition.unlock() }
         while items.isEmpty { condition.wait() }

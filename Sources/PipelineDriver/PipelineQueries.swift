@@ -65,7 +65,8 @@ extension Pipeline {
             return
         }
         seen.insert(run.id!)
-        lines.append("\(pad)<- \(run.node) (run \(run.id!), \(when), code \(run.codeFingerprint.prefix(12)))")
+        let used = run.resources.map { ", \($0.summary)" } ?? ""
+        lines.append("\(pad)<- \(run.node) (run \(run.id!), \(when), code \(run.codeFingerprint.prefix(12))\(used))")
         lines.append("\(pad)   params \(run.paramsJSON)")
         for input in run.inputs {
             if let producer = try manifest.producer(of: input.hash) {
@@ -90,6 +91,36 @@ extension Pipeline {
         guard !matches.isEmpty else { throw PipelineError("no stage, node, artifact or file named '\(target)'") }
         guard matches.count == 1 else { throw PipelineError("'\(target)' matches \(matches.count) artifacts; give more of the hash") }
         return matches[0].hash
+    }
+
+    // MARK: runs
+
+    /// The most recently started runs, newest first, as a table for people: a header, then one line per run
+    /// with its id, node, status, wall time, CPU time, peak RSS and start time (`-` where a run has no
+    /// record of what it used). `node` keeps a stage's runs, a node's, or those whose node matches a glob.
+    public func runsTable(limit: Int, node: String? = nil) throws -> [String] {
+        let runs = try manifest.recentRuns(limit: limit, node: node)
+        guard !runs.isEmpty else { return [node.map { "no recorded runs match '\($0)'" } ?? "no recorded runs"] }
+        let formatter = ISO8601DateFormatter()
+        let rows: [[String]] = [["RUN", "NODE", "STATUS", "WALL", "CPU", "PEAK RSS", "STARTED"]] + runs.map { run in
+            let used = run.resources
+            return [String(run.id!), run.node, run.status,
+                    used.map { RunResources.duration($0.wallSeconds) } ?? "-",
+                    used.map { RunResources.duration($0.cpuSeconds) } ?? "-",
+                    used.map { RunResources.size($0.peakRSSBytes) } ?? "-",
+                    formatter.string(from: Date(timeIntervalSince1970: run.startedAt))]
+        }
+        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max()! }
+        // Numbers align on the right, names on the left.
+        let rightAligned: Set<Int> = [0, 3, 4, 5]
+        let last = rows[0].count - 1
+        return rows.map { row in
+            row.enumerated().map { column, cell in
+                let fill = String(repeating: " ", count: widths[column] - cell.count)
+                if rightAligned.contains(column) { return fill + cell }
+                return column == last ? cell : cell + fill
+            }.joined(separator: "  ")
+        }
     }
 
     // MARK: gc

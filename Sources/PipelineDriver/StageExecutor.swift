@@ -1,47 +1,116 @@
 import Foundation
+import Lineage
+
+/// How a stage's child process ended and what it used.
+public struct StageExit: Sendable {
+    /// The exit status, or a negative signal number when the child was killed.
+    public let status: Int32
+    /// Nil when the child never started (or an executor cannot measure it).
+    public let resources: RunResources?
+
+    public init(status: Int32, resources: RunResources?) {
+        self.status = status
+        self.resources = resources
+    }
+}
 
 /// How a stage command line gets run. Today: a local child process; the same command lines can later be
 /// submitted to a cluster scheduler (ARCHITECTURE.md section 12), which is why a stage takes every input,
 /// output and param on its command line.
 public protocol StageExecutor: Sendable {
-    /// Runs the command to completion, streaming its output to `log` (and the terminal); returns the exit
-    /// status, or a negative signal number when it was killed.
+    /// Throws, with a message for people, when no stage can be started (checked before the first one).
+    func checkReady() throws
+
+    /// Runs the command to completion in `workingDirectory`, streaming its output to `log` (and the
+    /// terminal); returns how it ended and what it used.
     func run(executable: URL, arguments: [String], environment: [String: String], workingDirectory: URL, log: URL,
-             echoPrefix: String?) -> Int32
+             echoPrefix: String?) -> StageExit
 }
 
-/// Runs stages as child processes of the driver.
+/// Runs stages as child processes of the driver, each through `stage-launcher`, which starts the stage as
+/// its only child and reports that child's wait4 resource usage on descriptor 3. Per-child figures stay
+/// exact when several stages run at once (unlike getrusage(RUSAGE_CHILDREN)), and the peak RSS does not
+/// start at the driver's own (see Sources/stage-launcher/main.c). Foundation's Process reaps its children
+/// itself and discards their usage, hence posix_spawn.
 public struct LocalExecutor: StageExecutor {
-    public init() {}
+    /// The launcher's product name; it is built beside the driver.
+    public static let launcherProduct = "stage-launcher"
+
+    /// Held from creating a child's pipes until it is spawned, so that no other stage's launcher inherits
+    /// them before they are close-on-exec.
+    private static let spawnLock = NSLock()
+
+    public let launcher: URL
+
+    public init(launcher: URL) {
+        self.launcher = launcher
+    }
+
+    public func checkReady() throws {
+        guard FileManager.default.isExecutableFile(atPath: launcher.path) else {
+            throw PipelineError("\(launcher.path) is missing; stages run through it so that each records its own CPU time "
+                                + "and peak memory (build it with `swift build --product \(Self.launcherProduct)`)")
+        }
+    }
 
     public func run(executable: URL, arguments: [String], environment: [String: String], workingDirectory: URL, log: URL,
-                    echoPrefix: String?) -> Int32 {
+                    echoPrefix: String?) -> StageExit {
         try? FileManager.default.createDirectory(at: log.deletingLastPathComponent(), withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        guard let logHandle = FileHandle(forWritingAtPath: log.path) else { return 127 }
+        guard let logHandle = FileHandle(forWritingAtPath: log.path) else { return StageExit(status: 127, resources: nil) }
         defer { try? logHandle.close() }
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.currentDirectoryURL = workingDirectory
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            let message = "cannot start \(executable.path): \(error.localizedDescription)\n"
-            logHandle.write(Data(message.utf8))
-            return 127
+        func refuse(_ code: Int32) -> StageExit {
+            logHandle.write(Data("cannot start \(launcher.path): \(String(cString: strerror(code)))\n".utf8))
+            return StageExit(status: 127, resources: nil)
         }
-        // Close our copy of the write end so reading ends when the child (and its children) exit.
-        try? pipe.fileHandleForWriting.close()
-        let reader = pipe.fileHandleForReading
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Like Process: the child starts with no blocked signals and default handlers.
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let argv = ([launcher.path, workingDirectory.path, executable.path] + arguments).map { strdup($0) } + [nil]
+        let merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+
+        Self.spawnLock.lock()
+        var output: [Int32] = [-1, -1]
+        var report: [Int32] = [-1, -1]
+        guard Self.closeOnExecPipe(&output) else { Self.spawnLock.unlock(); return refuse(errno) }
+        guard Self.closeOnExecPipe(&report) else {
+            let code = errno
+            output.forEach { close($0) }
+            Self.spawnLock.unlock()
+            return refuse(code)
+        }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, output[1], 2)
+        posix_spawn_file_actions_adddup2(&actions, report[1], 3)
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, launcher.path, &actions, &attributes, argv, envp)
+        Self.spawnLock.unlock()
+        // Our copies of the write ends go now, so reading ends when the child (and its children) exit.
+        close(output[1])
+        close(report[1])
+        let outputHandle = FileHandle(fileDescriptor: output[0], closeOnDealloc: true)
+        let reportHandle = FileHandle(fileDescriptor: report[0], closeOnDealloc: true)
+        guard spawned == 0 else { return refuse(spawned) }
+
         var pendingLine = Data()
         while true {
-            let chunk = reader.availableData
+            let chunk = outputHandle.availableData
             if chunk.isEmpty { break }
             logHandle.write(chunk)
             if let prefix = echoPrefix {
@@ -58,8 +127,41 @@ public struct LocalExecutor: StageExecutor {
         if let prefix = echoPrefix, !pendingLine.isEmpty {
             FileHandle.standardError.write(Data(prefix.utf8) + pendingLine + Data("\n".utf8))
         }
-        process.waitUntilExit()
-        if process.terminationReason == .uncaughtSignal { return -process.terminationStatus }
-        return process.terminationStatus
+        let reported = String(decoding: reportHandle.readDataToEndOfFile(), as: UTF8.self)
+
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 {
+            guard errno == EINTR else {
+                logHandle.write(Data("lost \(launcher.path) (process \(pid)): \(String(cString: strerror(errno)))\n".utf8))
+                return StageExit(status: 127, resources: nil)
+            }
+        }
+        if let exit = Self.parseReport(reported) { return exit }
+        // No report: the stage never started (the launcher said why, into the log) or the launcher was killed.
+        let signal = status & 0x7f
+        return StageExit(status: signal == 0 ? (status >> 8) & 0xff : -signal, resources: nil)
+    }
+
+    /// A pipe whose two ends are closed on exec.
+    private static func closeOnExecPipe(_ fds: inout [Int32]) -> Bool {
+        guard pipe(&fds) == 0 else { return false }
+        for fd in fds where fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 {
+            let code = errno
+            fds.forEach { close($0) }
+            errno = code
+            return false
+        }
+        return true
+    }
+
+    /// The launcher's line `EXIT WALL_NS USER_US SYSTEM_US MAXRSS_KIB`; nil unless it is complete.
+    static func parseReport(_ line: String) -> StageExit? {
+        let fields = line.split(separator: " ").map { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        guard fields.count == 5, let code = fields[0], let wallNs = fields[1], let userUs = fields[2],
+              let systemUs = fields[3], let maxRSSKiB = fields[4], let status = Int32(exactly: code) else { return nil }
+        return StageExit(status: status, resources: RunResources(wallSeconds: Double(wallNs) * 1e-9,
+                                                                 cpuSeconds: Double(userUs + systemUs) * 1e-6,
+                                                                 // Linux reports ru_maxrss in KiB.
+                                                                 peakRSSBytes: maxRSSKiB * 1024))
     }
 }

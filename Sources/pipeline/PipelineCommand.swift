@@ -25,7 +25,7 @@ struct PipelineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pipeline",
         abstract: "Runs the stage pipeline of pipeline.json, rerunning only what changed.",
-        subcommands: [Run.self, Status.self, Dag.self, LineageCommand.self, GC.self],
+        subcommands: [Run.self, Status.self, Dag.self, LineageCommand.self, Runs.self, GC.self],
         defaultSubcommand: Run.self)
 }
 
@@ -71,7 +71,8 @@ struct Run: ParsableCommand {
 }
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show each stage as fresh or stale, and why.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show each stage as fresh or stale, and why; for a fresh one, what the run that made its outputs used.")
     @OptionGroup var location: Location
 
     func run() throws {
@@ -82,7 +83,7 @@ struct Status: ParsableCommand {
             for e in rows {
                 let name = e.node.padding(toLength: width, withPad: " ", startingAt: 0)
                 switch e.state {
-                case .fresh(let id): print("\(name)  fresh  (run \(id))")
+                case .fresh(let id): print("\(name)  fresh  (run \(id)\(e.resources.map { ", \($0.summary)" } ?? ""))")
                 case .stale(let reason): print("\(name)  stale  \(reason)")
                 case .waiting(let up): print("\(name)  stale  upstream \(up) must run first")
                 }
@@ -111,6 +112,26 @@ struct LineageCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors { print(try location.open().lineage(of: target)) }
+    }
+}
+
+struct Runs: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List recent runs, newest first, with their wall time, CPU time and peak RSS.")
+    @OptionGroup var location: Location
+    @Option(help: "How many runs to show.")
+    var limit = 20
+    @Option(help: "Only runs of this stage or node, or of nodes matching this glob (e.g. 'train@*seed=2*').")
+    var node: String?
+
+    func validate() throws {
+        guard limit > 0 else { throw ValidationError("--limit must be at least 1") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            for line in try location.open().runsTable(limit: limit, node: node) { print(line) }
+        }
     }
 }
 

@@ -42,6 +42,43 @@ final class ManifestTests: XCTestCase {
         XCTAssertNil(try manifest.cachedHash(path: "/x", inode: 1, mtimeNs: 5, size: 3))
     }
 
+    func testManifestFromSchemaVersion3GainsResourceColumnsAndKeepsItsRuns() throws {
+        let url = dir.appendingPathComponent("manifest.sqlite")
+        // A manifest as schema version 3 left it, with one recorded run.
+        let old = try DatabaseQueue(path: url.path)
+        try old.write { db in
+            for migration in Schema.migrations where migration.version <= 3 {
+                for statement in migration.statements { try db.execute(sql: statement) }
+            }
+            try db.execute(sql: "PRAGMA user_version = 3")
+            try db.execute(sql: "INSERT INTO artifacts VALUES ('h1', 'json', 'objects/h1/h1.json', 10, 0)")
+            try db.execute(sql: """
+                INSERT INTO runs(stage, node, cache_key, params_json, code_fingerprint, started_at, finished_at, status)
+                VALUES ('train', 'train@seed=1', 'k1', '{}', 'c1', 5, 9, 'ok')
+                """)
+            try db.execute(sql: "INSERT INTO run_outputs VALUES (1, 'h1', 'metrics.json')")
+        }
+        try old.close()
+
+        let manifest = try Manifest(url: url)
+        XCTAssertEqual(try manifest.schemaVersion, 4)
+        let migrated = try XCTUnwrap(try manifest.successfulRun(cacheKey: "k1"))
+        XCTAssertEqual(migrated.node, "train@seed=1")
+        XCTAssertEqual(migrated.outputs, [ArtifactRef(role: "metrics.json", hash: "h1")])
+        XCTAssertNil(migrated.resources, "a run recorded before version 4 has no record of what it used")
+
+        let used = RunResources(wallSeconds: 12.5, cpuSeconds: 20.25, peakRSSBytes: 812_345_678_901)
+        let newer = RunRecord(stage: "train", node: "train@seed=2", cacheKey: "k2", paramsJSON: "{}", codeFingerprint: "c1",
+                              startedAt: 10, finishedAt: 23, status: RunRecord.failed, error: "exit 1", resources: used,
+                              inputs: [], outputs: [])
+        let id = try manifest.record(newer, artifacts: [])
+        XCTAssertEqual(try manifest.run(id: id)?.resources, used, "a failed run keeps what its child used, to the byte")
+        XCTAssertEqual(try manifest.recentRuns(limit: 10).map(\.node), ["train@seed=2", "train@seed=1"])
+        XCTAssertEqual(try manifest.recentRuns(limit: 1).map(\.node), ["train@seed=2"])
+        XCTAssertEqual(try manifest.recentRuns(limit: 10, node: "train@*=1").map(\.node), ["train@seed=1"])
+        XCTAssertEqual(try manifest.recentRuns(limit: 10, node: "train").count, 2)
+    }
+
     func testNewerSchemaIsRefusedWithAMessage() throws {
         let url = dir.appendingPathComponent("manifest.sqlite")
         let db = try DatabaseQueue(path: url.path)

@@ -200,13 +200,7 @@ final class PipelineSpecValidationTests: XCTestCase {
 
 /// The real `pipeline` executable, run as a user runs it.
 final class PipelineCommandTests: XCTestCase {
-    /// The products directory holds the test bundle (or is its bundle URL, depending on the platform).
-    var binary: URL {
-        let bundle = Bundle(for: Self.self).bundleURL
-        let beside = bundle.appendingPathComponent("pipeline")
-        return FileManager.default.fileExists(atPath: beside.path) ? beside
-            : bundle.deletingLastPathComponent().appendingPathComponent("pipeline")
-    }
+    var binary: URL { TestProject.binary }
 
     func launch(_ args: [String], in dir: URL, env: [String: String] = [:]) throws -> Process {
         let process = Process()

@@ -1,4 +1,5 @@
 import Foundation
+import Lineage
 import PipelineDriver
 import Shards
 
@@ -84,6 +85,23 @@ final class TestProject {
             """)
     }
 
+    /// Replaces stage `name`'s script with one that logs its name, runs `body` (bash), then writes its output.
+    func writeStage(_ name: String, running body: String) throws {
+        try write("\(name).sh", """
+            #!/usr/bin/env bash
+            set -euo pipefail
+            while [ $# -gt 0 ]; do case "$1" in --out) out="$2"; shift 2;; *) shift;; esac; done
+            echo "\(name)" >> "$(dirname "$0")/runs.log"
+            \(body)
+            echo "\(name) done" > "$out/out.txt"
+            """)
+        chmod(root.appendingPathComponent("\(name).sh").path, 0o755)
+    }
+
+    func manifest() throws -> Manifest {
+        try Manifest(url: artifacts.appendingPathComponent("manifest.sqlite"))
+    }
+
     func pipeline() throws -> Pipeline {
         try Pipeline(pipelineFile: pipelineFile, artifacts: artifacts, log: { _ in })
     }
@@ -97,6 +115,30 @@ final class TestProject {
         configure(&options)
         _ = try pipeline().run(options)
         return executed()
+    }
+
+    /// The real `pipeline` executable; the products directory holds the test bundle (or is its bundle URL,
+    /// depending on the platform).
+    static var binary: URL {
+        let bundle = Bundle(for: TestProject.self).bundleURL
+        let beside = bundle.appendingPathComponent("pipeline")
+        return FileManager.default.fileExists(atPath: beside.path) ? beside
+            : bundle.deletingLastPathComponent().appendingPathComponent("pipeline")
+    }
+
+    /// Runs `pipeline ARGS` in the project as a user would; returns its exit status and standard output.
+    func command(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = root
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
     }
 
     func executed() -> [String] {
