@@ -23,6 +23,18 @@ public struct NumpyArray {
 
     /// Parses a complete `.npy` byte string; `source` names it in errors (e.g. "vid.npz:features.npy").
     public init(npy data: Data, source: String) throws {
+        let header = try Self.parseHeader(data, source: source)
+        guard data.count - header.bodyStart == header.bodyLength else {
+            throw NumpyError(file: source, reason: "array data is \(data.count - header.bodyStart) bytes, shape \(header.shape) of \(header.type.rawValue) needs \(header.bodyLength)")
+        }
+        self.elementType = header.type
+        self.shape = header.shape
+        self.raw = data.subdata(in: data.startIndex + header.bodyStart..<data.endIndex)
+    }
+
+    /// The element type, shape, data offset and data length a `.npy` header declares (the header must be
+    /// complete in `data`; the array data need not be).
+    static func parseHeader(_ data: Data, source: String) throws -> (type: ElementType, shape: [Int], bodyStart: Int, bodyLength: Int) {
         func fail(_ reason: String) -> NumpyError { NumpyError(file: source, reason: reason) }
         let bytes = [UInt8](data.prefix(12))
         guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1...5]) == Array("NUMPY".utf8) else {
@@ -73,14 +85,27 @@ public struct NumpyArray {
         case .f4, .i4: size = 4
         case .f8, .i8: size = 8
         }
-        let needed = shape.reduce(1, *) * size
-        let bodyStart = headerStart + headerLength
-        guard data.count - bodyStart == needed else {
-            throw fail("array data is \(data.count - bodyStart) bytes, shape \(shape) of \(descrValue) needs \(needed)")
+        var needed = size
+        for d in shape {
+            let (p, overflow) = needed.multipliedReportingOverflow(by: d)
+            guard !overflow else { throw fail("shape \(shapeText) is too large to address") }
+            needed = p
         }
-        self.elementType = type
-        self.shape = shape
-        self.raw = data.subdata(in: data.startIndex + bodyStart..<data.endIndex)
+        return (type, shape, headerStart + headerLength, needed)
+    }
+
+    /// The total length (header + data) a `.npy` byte string's header declares, once its header is complete;
+    /// nil while it is not (or when it cannot be parsed: the full parse then reports why).
+    static func declaredLength(_ prefix: Data) -> Int? {
+        let bytes = [UInt8](prefix.prefix(12))
+        guard bytes.count >= 10 else { return nil }
+        let major = bytes[6]
+        let (headerLength, headerStart) = major == 1 ? (Int(bytes[8]) | Int(bytes[9]) << 8, 10)
+            : bytes.count >= 12 ? (Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24, 12) : (-1, 0)
+        guard headerLength >= 0, prefix.count >= headerStart + headerLength else { return nil }
+        guard let parsed = try? parseHeader(Data(prefix.prefix(headerStart + headerLength)), source: "") else { return nil }
+        let (total, overflow) = parsed.bodyStart.addingReportingOverflow(parsed.bodyLength)
+        return overflow ? Int.max : total
     }
 
     /// Reads a `.npy` file.
@@ -135,6 +160,8 @@ public struct NumpyArray {
 /// per call, which costs one read of its central directory.
 public struct NpzArchive {
     public let url: URL
+    /// The largest member read (a QVHighlights video's features are under 1 MB).
+    public static let maxMemberBytes = 1 << 30
 
     public init(url: URL) throws {
         self.url = url
@@ -167,9 +194,31 @@ public struct NpzArchive {
         guard let entry = archive[key + ".npy"] ?? archive[key] else {
             throw NumpyError(file: url.path, reason: "no array '\(key)' (has: \(try keys.joined(separator: ", ")))")
         }
+        let declared = Int(clamping: entry.uncompressedSize), compressed = Int(clamping: entry.compressedSize)
+        func refuse(_ reason: String) -> NumpyError { NumpyError(file: url.path, reason: "member '\(entry.path)' \(reason)") }
+        // Sizes a zip declares are checked before anything is inflated: deflate expands at most ~1032:1.
+        guard declared <= Self.maxMemberBytes else { throw refuse("declares \(declared) bytes, more than the \(Self.maxMemberBytes)-byte limit") }
+        guard declared <= compressed.multipliedReportingOverflow(by: 1032).partialValue + 1024 else {
+            throw refuse("declares \(declared) bytes from \(compressed) compressed bytes, more than deflate can expand to")
+        }
         var data = Data()
+        data.reserveCapacity(declared)
+        var checkedHeader = false
         do {
-            _ = try archive.extract(entry, skipCRC32: false) { data.append($0) }
+            _ = try archive.extract(entry, skipCRC32: false) { chunk in
+                data.append(chunk)
+                guard data.count <= declared else { throw refuse("inflates past its declared \(declared) bytes") }
+                // Once the .npy header is in, the array's size must be what the zip declares: a member whose
+                // header and size disagree is refused before the rest is inflated.
+                if !checkedHeader, let expected = NumpyArray.declaredLength(data) {
+                    checkedHeader = true
+                    guard expected == declared else {
+                        throw refuse("holds an array of \(expected) bytes by its .npy header, the zip declares \(declared)")
+                    }
+                }
+            }
+        } catch let error as NumpyError {
+            throw error
         } catch {
             throw NumpyError(file: url.path, reason: "member '\(entry.path)' is corrupt (\(error))")
         }

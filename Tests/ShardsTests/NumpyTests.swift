@@ -63,3 +63,83 @@ final class NumpyReaderTests: XCTestCase {
         }
     }
 }
+
+/// The `.npz` writer, and sizes a hostile archive declares, checked before anything is inflated.
+final class NpzLimitTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("npz-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func testWrittenArchivesReadBack() throws {
+        let url = dir.appendingPathComponent("v.npz")
+        let values = (0..<(75 * 6)).map { Float($0) * 0.5 - 7 }
+        try NpzWriter.write([("features", values, [75, 6]), ("extra", [1, 2, 3], [3])], to: url)
+        let npz = try NpzArchive(url: url)
+        XCTAssertEqual(try npz.keys, ["extra", "features"])
+        let a = try npz.array("features")
+        XCTAssertEqual(a.shape, [75, 6])
+        XCTAssertEqual(a.floats(), values)
+        XCTAssertEqual(try npz.array("extra").floats(), [1, 2, 3])
+        XCTAssertThrowsError(try NpzWriter.write([("x", [1, 2], [3])], to: dir.appendingPathComponent("bad.npz")))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("bad.npz").path))
+    }
+
+    func testAShapeTooLargeToAddressIsRefused() throws {
+        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }"
+        header += String(repeating: " ", count: (64 - (10 + header.utf8.count + 1) % 64) % 64) + "\n"
+        var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
+        withUnsafeBytes(of: UInt16(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(contentsOf: Array(header.utf8))
+        XCTAssertThrowsError(try NumpyArray(npy: data, source: "big.npy")) { e in
+            XCTAssertEqual("\(e)", "big.npy: shape (4294967296, 4294967296) is too large to address")
+        }
+    }
+
+    /// A stored archive whose one member's uncompressed size (local header and central directory) is `size`.
+    func archive(declaring size: UInt32, shape: [Int] = [4]) throws -> URL {
+        let url = dir.appendingPathComponent("a.npz")
+        try NpzWriter.write([("features", [Float](repeating: 1, count: shape.reduce(1, *)), shape)], to: url)
+        var d = try Data(contentsOf: url)
+        func patch(signature: UInt32, offset: Int) {
+            var i = 0
+            while i + 4 <= d.count {
+                let s = d.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: i, as: UInt32.self) }
+                if s == signature {
+                    withUnsafeBytes(of: size.littleEndian) { d.replaceSubrange((i + offset)..<(i + offset + 4), with: $0) }
+                }
+                i += 1
+            }
+        }
+        patch(signature: 0x0403_4B50, offset: 22)
+        patch(signature: 0x0201_4B50, offset: 24)
+        try d.write(to: url)
+        return url
+    }
+
+    func testADeclaredSizeOverTheLimitIsRefused() throws {
+        let url = try archive(declaring: 0xF000_0000)
+        XCTAssertThrowsError(try NpzArchive(url: url).array("features")) { e in
+            XCTAssertTrue("\(e)".contains("declares 4026531840 bytes, more than the 1073741824-byte limit"), "\(e)")
+        }
+    }
+
+    func testADeclaredSizeNoDeflateCanReachIsRefused() throws {
+        let url = try archive(declaring: 200_000_000)
+        XCTAssertThrowsError(try NpzArchive(url: url).array("features")) { e in
+            XCTAssertTrue("\(e)".contains("more than deflate can expand to"), "\(e)")
+        }
+    }
+
+    func testAnArrayHeaderDisagreeingWithTheDeclaredSizeIsRefusedEarly() throws {
+        // The .npy header says 4 floats (144 bytes in all); the zip declares 100 more bytes than that.
+        let url = try archive(declaring: 244)
+        XCTAssertThrowsError(try NpzArchive(url: url).array("features")) { e in
+            XCTAssertTrue("\(e)".contains("holds an array of 144 bytes by its .npy header, the zip declares 244"), "\(e)")
+        }
+    }
+}

@@ -38,6 +38,7 @@ extension StageCommand {
             print(Self.describeParams())
             return
         }
+        ProcessResources.markStart()
         try runReportingFailure {
             let params = try Self.resolve(io, stage: Self.stageName)
             let outputs = try StageOutputs(directory: io.outDirectory)

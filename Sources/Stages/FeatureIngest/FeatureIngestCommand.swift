@@ -9,7 +9,7 @@ public struct FeatureIngestCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "feature-ingest",
         abstract: "Ingest a dataset into video/query shards and annotation jsonl per split.",
-        subcommands: [SyntheticIngest.self, FolderIngest.self])
+        subcommands: [SyntheticIngest.self, FolderIngest.self, LayoutExport.self])
 
     public init() {}
 

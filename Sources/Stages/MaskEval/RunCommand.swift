@@ -102,6 +102,7 @@ public struct RunCommand: StageCommand {
         }
         summary["splits"] = .object(splits)
         if let split = exampleSplit { summary["examples"] = Self.examples(split, top: exampleTop) }
+        summary["resources"] = ProcessResources.current().json
         try outputs.write(Data(submission.utf8), as: "predictions.jsonl")
         try outputs.write(Data(("{\n    " + metricsFiles.joined(separator: ",\n    ") + "\n}\n").utf8), as: "metrics.json")
         try outputs.write(Data((JSONValue.object(summary).pretty + "\n").utf8), as: "summary.json")

@@ -297,10 +297,30 @@ struct ReportBuilder {
         for r in runs.sorted(by: { ($0.group, $0.seed) < ($1.group, $1.seed) }) { t.rows.append(["summary.json", String(r.hash.prefix(16)), r.group, String(r.seed)]) }
         for l in logs.sorted(by: { ($0.group, $0.seed) < ($1.group, $1.seed) }) { t.rows.append(["log.jsonl", String(l.hash.prefix(16)), l.group, String(l.seed)]) }
         doc.table(t)
+        resources(&doc)
         for g in groups {
             guard let r = runs(in: g).first else { continue }
             doc.paragraph("\(g): train params")
             doc.code(r.params.canonical + (r.synthesis == .null ? "" : "\nsynthesis " + r.synthesis.canonical))
         }
+    }
+
+    /// What each run cost, as the stage processes measured themselves (the driver's own records of the same
+    /// runs are in `pipeline runs`).
+    func resources(_ doc: inout ReportDocument) {
+        func cells(_ r: JSONValue?) -> [String] {
+            guard let r, let wall = r["wall_seconds"]?.doubleValue, let cpu = r["cpu_seconds"]?.doubleValue,
+                  let rss = r["peak_rss_bytes"]?.doubleValue else { return ["-", "-", "-"] }
+            return [String(format: "%.1f s", wall), String(format: "%.1f s", cpu), String(format: "%.0f MB", rss / 1e6)]
+        }
+        var t = ReportTable(header: ["configuration", "seed", "train wall", "train CPU", "train peak RSS", "eval wall", "eval CPU", "eval peak RSS"],
+                            rows: [])
+        for r in runs.sorted(by: { ($0.group, $0.seed) < ($1.group, $1.seed) }) {
+            let log = logs.first { $0.params == r.params }
+            t.rows.append([r.group, String(r.seed)] + cells(log?.epochs.last?["resources"]) + cells(r.summary["resources"]))
+        }
+        guard t.rows.contains(where: { $0[2] != "-" || $0[5] != "-" }) else { return }
+        doc.paragraph("Resources of each run: wall time, CPU time (user + system) and peak resident memory of the train process (the one that finished it, for a resumed run) and of the mask-eval process, as each measured itself. `swift run pipeline runs` lists the driver's records of every run.")
+        doc.table(t)
     }
 }

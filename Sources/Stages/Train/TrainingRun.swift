@@ -79,7 +79,7 @@ struct TrainingRun {
             let entry: [String: JSONValue] = [
                 "epoch": .number(Double(epoch + 1)), "lr": .number(Double(trainer.optimizer.learningRate)),
                 "seconds": .number((seconds * 1000).rounded() / 1000), "loss": .object(lossJSON), "val": metrics.brief,
-                "params": params.json,
+                "params": params.json, "resources": ProcessResources.current().json,
             ]
             progress.log.append(.object(entry))
             let total: Double = losses["loss_total"] ?? Double.nan
