@@ -17,6 +17,10 @@ let package = Package(
         .executable(name: "train", targets: ["train"]),
         .executable(name: "mask-eval", targets: ["mask-eval"]),
         .executable(name: "report", targets: ["report"]),
+        // The readers the fuzz harnesses in Fuzz/ drive.
+        .library(name: "Shards", targets: ["Shards"]),
+        .library(name: "Retrieval", targets: ["Retrieval"]),
+        .library(name: "PipelineDriver", targets: ["PipelineDriver"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -57,7 +57,7 @@ public struct FeatureFolderIngest: Sendable {
         }
         // The widths come from the first video and the first query's text features, before anything is streamed.
         let first = annotations[0]
-        let (firstRows, firstDims) = try loadVideo(vid: first.vid!, qid: first.qid)
+        let (firstRows, firstDims) = try loadVideo(vid: first.vid!, qid: first.qid, duration: first.duration)
         let textDim = try loadText(qid: first.qid).dim
         let featureDim = firstDims.reduce(0, +)
         widths?(featureDim + (config.tef ? 2 : 0), textDim)
@@ -66,7 +66,7 @@ public struct FeatureFolderIngest: Sendable {
         var clips: [Int] = []
         for (n, a) in annotations.enumerated() where videoIndex[a.vid!] == nil {
             let vid = a.vid!
-            let (rows, dims) = n == 0 ? (firstRows, firstDims) : try loadVideo(vid: vid, qid: a.qid)
+            let (rows, dims) = n == 0 ? (firstRows, firstDims) : try loadVideo(vid: vid, qid: a.qid, duration: a.duration)
             if dims != firstDims {
                 let f = dims.indices.first { dims[$0] != firstDims[$0] }!
                 throw DatasetError("\(videoURL(family: config.videoFamilies[f], vid: vid).path) (video \(vid), qid \(a.qid)): "
@@ -107,7 +107,7 @@ public struct FeatureFolderIngest: Sendable {
     }
 
     /// The normalised, trimmed, concatenated clip rows of one video (with tef), and each family's width.
-    func loadVideo(vid: String, qid: String) throws -> ([Float], [Int]) {
+    func loadVideo(vid: String, qid: String, duration: Double) throws -> ([Float], [Int]) {
         var families: [(values: [Float], clips: Int, dim: Int)] = []
         for family in config.videoFamilies {
             let url = videoURL(family: family, vid: vid)
@@ -127,7 +127,15 @@ public struct FeatureFolderIngest: Sendable {
             Self.normaliseRows(&values, dim: dim)
             families.append((values, clips, dim))
         }
-        let clips = min(families.map(\.clips).min()!, config.maxClips)
+        let available = families.map(\.clips).min()!
+        // Features cover the video (some releases subsample them): a duration far beyond what they could
+        // cover is a corrupt annotation, not a long video.
+        let covered = Double(available + 1) * config.clipLength
+        guard duration <= covered * Self.durationSlack else {
+            throw DatasetError("\(videoURL(family: config.videoFamilies[0], vid: vid).path) (video \(vid), qid \(qid)): duration \(duration) s "
+                               + "is more than \(Int(Self.durationSlack)) x the \(covered) s its \(available) feature clips cover")
+        }
+        let clips = min(available, config.maxClips)
         let dims = families.map(\.dim)
         let width = dims.reduce(0, +) + (config.tef ? 2 : 0)
         var rows = [Float](repeating: 0, count: clips * width)
@@ -164,6 +172,9 @@ public struct FeatureFolderIngest: Sendable {
         Self.normaliseRows(&values, dim: shape[1])
         return (values, shape[1])
     }
+
+    /// How far an annotated duration may exceed the span its feature clips cover.
+    static let durationSlack = 8.0
 
     static func normaliseRows(_ values: inout [Float], dim: Int) {
         values.withUnsafeMutableBufferPointer { buf in

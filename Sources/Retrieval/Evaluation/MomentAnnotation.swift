@@ -30,4 +30,9 @@ public struct MomentAnnotation: Equatable, Sendable {
 
     /// The number of annotators whose saliency scores each relevant clip carries.
     public static let annotatorCount = 3
+    /// Saliency scores are integers in this range.
+    public static let saliencyRange = 0.0...4.0
+    /// The longest video accepted (about 11.6 days): evaluation works per 2-s clip, so a corrupt duration must
+    /// not size its buffers.
+    public static let maxDuration = 1_000_000.0
 }

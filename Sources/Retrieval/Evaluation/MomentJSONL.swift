@@ -46,6 +46,9 @@ public enum MomentJSONL {
             guard let durationValue = record["duration"] else { throw reader.failure("missing field 'duration'") }
             let duration = try reader.number(durationValue, field: "duration")
             if duration < 0 { throw reader.failure("duration \(duration) is negative") }
+            if duration > MomentAnnotation.maxDuration {
+                throw reader.failure("duration \(duration) s is over the \(Int(MomentAnnotation.maxDuration)) s limit (file corrupt?)")
+            }
             guard let windowItems = try reader.optionalArray(record["relevant_windows"], field: "relevant_windows") else {
                 throw reader.failure("missing field 'relevant_windows'")
             }
@@ -61,7 +64,11 @@ public enum MomentJSONL {
             let saliency = try reader.optionalArray(record["saliency_scores"], field: "saliency_scores")
                 .map { rows throws(EvaluationError) in
                     try rows.enumerated().map { index, row throws(EvaluationError) in
-                        try reader.numbers(row, count: MomentAnnotation.annotatorCount, field: "saliency_scores[\(index)]")
+                        let scores = try reader.numbers(row, count: MomentAnnotation.annotatorCount, field: "saliency_scores[\(index)]")
+                        if let bad = scores.first(where: { !MomentAnnotation.saliencyRange.contains($0) || $0.rounded() != $0 }) {
+                            throw reader.failure("saliency_scores[\(index)] holds \(bad): scores are integers 0-4")
+                        }
+                        return scores
                     }
                 }
             let annotation = MomentAnnotation(

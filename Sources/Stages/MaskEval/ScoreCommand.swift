@@ -38,20 +38,49 @@ public struct ScoreCommand: ParsableCommand {
             let annotations = try MomentJSONL.loadAnnotations(from: URL(fileURLWithPath: gt))
             let json: String
             let table: String
-            switch metrics {
-            case .qvhighlights:
-                let evaluator = QVHighlightsEvaluator(options: .init(includeExtendedRecall: extended))
-                let result = try evaluator.evaluate(predictions: predictions, annotations: annotations)
-                json = result.jsonString()
-                table = result.briefTable()
-            case .grounding:
-                let result = try GroundingMetrics.evaluate(predictions: predictions, annotations: annotations,
-                                                           options: .init(nmsThreshold: nms))
-                json = result.jsonString()
-                table = result.table()
+            do {
+                switch metrics {
+                case .qvhighlights:
+                    let evaluator = QVHighlightsEvaluator(options: .init(includeExtendedRecall: extended))
+                    let result = try evaluator.evaluate(predictions: predictions, annotations: annotations)
+                    json = result.jsonString()
+                    table = result.briefTable()
+                case .grounding:
+                    let result = try GroundingMetrics.evaluate(predictions: predictions, annotations: annotations,
+                                                               options: .init(nmsThreshold: nms))
+                    json = result.jsonString()
+                    table = result.table()
+                }
+            } catch let error as EvaluationError {
+                throw StageError(Self.located(error, submission: submission, groundTruth: gt))
             }
             try AtomicFile.write(Data(json.utf8), to: URL(fileURLWithPath: out))
             print(table, terminator: table.hasSuffix("\n") ? "" : "\n")
         }
+    }
+
+    /// Errors found only when a submission meets its ground truth name no file: name the submission, and the
+    /// line of the qid involved.
+    static func located(_ error: EvaluationError, submission: String, groundTruth: String) -> String {
+        switch error {
+        case .qidMismatch:
+            return "\(submission): \(error) (ground truth \(groundTruth))"
+        case let .unscorable(qid, _):
+            let line = lineOfQID(qid, in: submission).map { ":\($0)" } ?? ""
+            return "\(submission)\(line): \(error) (ground truth \(groundTruth))"
+        default:
+            return "\(error)"
+        }
+    }
+
+    /// The 1-based line of the record whose qid is `qid` (integer or string), or nil.
+    static func lineOfQID(_ qid: String, in file: String) -> Int? {
+        guard let data = FileManager.default.contents(atPath: file) else { return nil }
+        for (i, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            guard line.contains(qid), let record = try? JSONValue.parse(Data(line.utf8), source: file) else { continue }
+            let value = record["qid"]
+            if value?.stringValue == qid || value?.intValue.map(String.init) == qid { return i + 1 }
+        }
+        return nil
     }
 }

@@ -1,0 +1,18 @@
+import FuzzSupport
+import Foundation
+import Shards
+
+/// Any bytes as a `.npy` array and as a `.npz` archive: a value or a `NumpyError`, never a trap or a bomb.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzNumpy(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    let bytes = UnsafeRawBufferPointer(start: start, count: count)
+    if let array = try? NumpyArray(npy: Data(bytes), source: "input.npy") {
+        _ = array.floats()
+        _ = array.int64s()
+    }
+    let url = ScratchFile.write(bytes, as: "input.npz")
+    if let archive = try? NpzArchive(url: url), let keys = try? archive.keys {
+        for key in keys.prefix(4) { _ = try? archive.array(key).floats() }
+    }
+    return 0
+}
