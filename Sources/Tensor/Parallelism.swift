@@ -85,6 +85,22 @@ public enum Parallelism {
         openblas_set_num_threads(Int32(threads))
     }
 
+    /// Makes the calling thread a background thread for the rest of its life: its parallel loops run serially
+    /// on it, leaving the workers to the compute thread, and it runs at the idle scheduling class (Linux
+    /// SCHED_IDLE), so it takes a core only when the compute thread and its workers leave one free. A thread
+    /// that prepares the next batch must not slow the current step: every fork-join kernel waits for its
+    /// slowest part, so a worker that loses its core to the background thread for one time slice stalls the
+    /// whole kernel.
+    public static func becomeBackgroundThread() {
+        WorkerPool.markBackgroundThread()
+        #if canImport(Glibc)
+        var parameters = sched_param()
+        // SCHED_IDLE = 5 (sched.h, under _GNU_SOURCE, which the Glibc module map does not expose); on the
+        // calling thread only (pid 0). Failure leaves the thread at the normal class.
+        _ = sched_setscheduler(0, 5, &parameters)
+        #endif
+    }
+
     /// Runs `body(i)` for `i` in `0..<iterations` on the calling thread and the `WorkerPool`'s workers.
     /// The closure runs synchronously and every caller partitions its writes by iteration, which is
     /// what makes sharing the (non-Sendable) pointers it captures across the threads sound.

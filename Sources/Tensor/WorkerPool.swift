@@ -40,6 +40,18 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Marks the calling thread as background work (batch prefetching): its loops run serially on it and never
+    /// take the workers, which the compute thread's next kernel would otherwise find busy and run serially.
+    static func markBackgroundThread() { pthread_setspecific(backgroundKey, UnsafeRawPointer(bitPattern: 1)) }
+
+    static var isBackgroundThread: Bool { pthread_getspecific(backgroundKey) != nil }
+
+    nonisolated(unsafe) private static let backgroundKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
     private let running = Atomic<Bool>(false)
     private let generation = Atomic<Int>(0)
     private let condition = NSCondition()
@@ -55,7 +67,7 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Runs `body(i)` for `i` in `0..<count` on the caller and up to `helpers` workers.
     func run(count: Int, helpers: Int, _ body: (Int) -> Void) {
-        guard count > 1, helpers > 0,
+        guard count > 1, helpers > 0, !Self.isBackgroundThread,
               running.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
         else {
             for index in 0..<count { body(index) }

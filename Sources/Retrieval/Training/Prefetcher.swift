@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// Produces items `0..<count` in order on a background thread, at most `depth` ahead of the consumer, so that
 /// reading and preparing the next batch overlaps the computation on the current one. Items are made strictly
@@ -20,6 +21,7 @@ final class Prefetcher<Item>: @unchecked Sendable {
     }
 
     private func produce(count: Int, make: (Int) throws -> Item) {
+        Parallelism.becomeBackgroundThread()
         for i in 0..<count {
             condition.lock()
             while !cancelled && i - consumed >= depth { condition.wait() }
