@@ -50,6 +50,9 @@ public enum ShardFormat {
     /// zstd's densest encoding (a 4-byte RLE block per 128 KiB) bounds how much a frame can expand; a chunk
     /// declaring more raw bytes than this allows for its compressed length is refused before any allocation.
     public static func maxRawLength(compressed clen: Int) -> Int { clen.multipliedReportingOverflow(by: 32_768).partialValue + (1 << 17) }
+    /// The largest raw chunk written or read (a record of a real dataset is under a megabyte; in-memory writes
+    /// use 4 MiB chunks), so that no file can make a reader allocate more than this for one chunk.
+    public static let maxChunkRawLength = 1 << 30
     public static let fileExtension = "tshard"
 }
 

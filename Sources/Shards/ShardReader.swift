@@ -129,6 +129,9 @@ public final class ShardReader {
                     guard Int(rlen) <= ShardFormat.maxRawLength(compressed: Int(clen)) else {
                         throw bad("\(rlen) raw bytes cannot come from a \(clen)-byte zstd frame")
                     }
+                    guard Int(rlen) <= ShardFormat.maxChunkRawLength else {
+                        throw bad("\(rlen) raw bytes exceed the \(ShardFormat.maxChunkRawLength)-byte chunk limit")
+                    }
                     let digest = Array(UnsafeRawBufferPointer(rebasing: raw[(base + 32)..<(base + 64)]))
                     chunks.append(ChunkInfo(offset: Int(offset), clen: Int(clen), rlen: Int(rlen), rows: Int(rows), frameDigest: digest))
                     extents.append((Int(offset), Int(offset + clen), d.name))
@@ -177,6 +180,8 @@ public final class ShardReader {
             guard rlen <= ShardFormat.maxRawLength(compressed: clen) else {
                 throw ShardError.sizeMismatch(file: file, tensor: name, reason: "\(rlen) raw bytes cannot come from a \(clen)-byte zstd frame")
             }
+            // A version-1 tensor is one frame: it may be larger than a v2 chunk, but not larger than memory.
+            try Self.checkAllocatable(rlen, file: file, tensor: name)
             let chunk = ChunkInfo(offset: payloadStart + offset, clen: clen, rlen: rlen, rows: shape.first ?? 1, frameDigest: nil)
             tensors[name] = try checkedTensor(name: name, dtype: dtype, shape: shape, digest: digest, chunks: [chunk], file: file)
         }
@@ -373,8 +378,18 @@ public final class ShardReader {
         }
     }
 
-    /// Before anything is allocated for them, each chunk's zstd frame must declare the size the index gives.
+    /// A read larger than this machine's physical memory is refused before allocating, whatever the file says.
+    static func checkAllocatable(_ bytes: Int, file: String, tensor: String) throws {
+        let memory = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard memory <= 0 || bytes <= memory else {
+            throw ShardError.sizeMismatch(file: file, tensor: tensor, reason: "reading it needs \(bytes) bytes, more than this machine's \(memory)-byte memory")
+        }
+    }
+
+    /// Before anything is allocated for them, each chunk's zstd frame must declare the size the index gives, and
+    /// all of them together must fit in memory.
     private func checkDeclaredSizes(_ t: TensorInfo, chunks: Range<Int>) throws {
+        try Self.checkAllocatable(t.chunks[chunks].reduce(0) { $0 + $1.rlen }, file: file, tensor: t.name)
         for c in t.chunks[chunks] {
             let head = try Self.pread(fd, count: min(c.clen, 18), at: c.offset, file: file)
             try checkDeclaredSize(head, c, tensor: t.name)
@@ -386,7 +401,10 @@ public final class ShardReader {
         if declared == ZSTD_CONTENTSIZE_ERROR {
             throw ShardError.corruptFrame(file: file, tensor: tensor, reason: "not a zstd frame")
         }
-        if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != UInt64(c.rlen) {
+        if declared == ZSTD_CONTENTSIZE_UNKNOWN {
+            throw ShardError.corruptFrame(file: file, tensor: tensor, reason: "a frame does not declare its size (shard frames always do)")
+        }
+        if declared != UInt64(c.rlen) {
             throw ShardError.sizeMismatch(file: file, tensor: tensor, reason: "a frame declares \(declared) bytes, the index says \(c.rlen)")
         }
     }

@@ -99,6 +99,9 @@ public final class ShardStreamWriter {
         }
         if values.isEmpty { return }
         let raw = UnsafeRawBufferPointer(values)
+        guard raw.count <= ShardFormat.maxChunkRawLength else {
+            throw ShardError.invalidTensor(name: name, reason: "a chunk of \(raw.count) bytes exceeds the \(ShardFormat.maxChunkRawLength)-byte limit (append fewer rows at a time)")
+        }
         tensors[name]!.hasher.update(bufferPointer: raw)
         let frame = try compress(raw)
         try appendFrame(name, frame: frame, rlen: raw.count, rows: values.count / perRow)

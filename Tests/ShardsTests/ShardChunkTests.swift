@@ -235,3 +235,38 @@ final class ShardChunkTests: XCTestCase {
         try assertRefused(d, containing: "declares 3 chunks, the index holds 4")
     }
 }
+
+/// Sizes a file declares never size an allocation beyond the format's limits.
+final class ShardAllocationLimitTests: XCTestCase {
+    func testAChunkOverTheLimitIsRefusedAtOpenAndAFrameWithoutADeclaredSizeOnRead() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("limits-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // One chunk of 2^27 bytes (a hole on disk): a zstd magic and a frame header that declares no content
+        // size, indexed as 2^32 raw bytes (within what 2^27 bytes of frame could expand to).
+        let frameLength = 1 << 27
+        func shard(rawLength: Int, rows: Int) throws -> URL {
+            let url = dir.appendingPathComponent("s-\(rawLength).tshard")
+            try Data(ShardFormat.magic + [0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x00]).write(to: url)
+            XCTAssertEqual(truncate(url.path, off_t(8 + frameLength)), 0)
+            func u64(_ v: Int) -> [UInt8] { withUnsafeBytes(of: UInt64(v).littleEndian) { Array($0) } }
+            let header = Array(#"{"meta":{},"tensors":{"x":{"chunks":1,"dtype":"u8","shape":[\#(rows)],"sha256":"\#(String(repeating: "0", count: 64))"}}}"#.utf8)
+            let tail = u64(8) + u64(frameLength) + u64(rawLength) + u64(rows) + [UInt8](repeating: 0, count: 32)
+                + header + u64(8 + frameLength) + u64(header.count) + ShardFormat.endMagic
+            let handle = try FileHandle(forWritingTo: url)
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(tail))
+            try handle.close()
+            return url
+        }
+        let huge = try shard(rawLength: 1 << 32, rows: 1 << 32)
+        XCTAssertThrowsError(try ShardReader(url: huge)) { e in
+            XCTAssertTrue("\(e)".contains("exceed the 1073741824-byte chunk limit"), "\(e)")
+        }
+        let small = try shard(rawLength: 1 << 20, rows: 1 << 20)
+        let reader = try ShardReader(url: small)
+        XCTAssertThrowsError(try reader.read("x", as: UInt8.self)) { e in
+            XCTAssertTrue("\(e)".contains("does not declare its size"), "\(e)")
+        }
+    }
+}

@@ -72,6 +72,7 @@ struct TrainingRun {
                 bar.update(step, note: String(format: "loss %.4f", loss))
             }
             progress.step += trainer.stepsPerEpoch
+            let trained = Date()
             let predictions = try trainer.predict(val)
             let metrics = try score(predictions)
             let seconds = Date().timeIntervalSince(started)
@@ -79,6 +80,7 @@ struct TrainingRun {
             let entry: [String: JSONValue] = [
                 "epoch": .number(Double(epoch + 1)), "lr": .number(Double(trainer.optimizer.learningRate)),
                 "seconds": .number((seconds * 1000).rounded() / 1000), "loss": .object(lossJSON), "val": metrics.brief,
+                "train_seconds": .number((trained.timeIntervalSince(started) * 1000).rounded() / 1000),
                 "params": params.json, "resources": ProcessResources.current().json,
             ]
             progress.log.append(.object(entry))
