@@ -105,11 +105,14 @@ public struct LocalExecutor: StageExecutor {
             pipes.append(fds)
         }
         let (output, errors, report) = (pipes[0], pipes[1], pipes[2])
+        // The duplications to 0...4 run in order, so no source may sit among those targets.
+        let lock = scratchLock > Self.lastTarget ? scratchLock : fcntl(scratchLock, F_DUPFD_CLOEXEC, Self.lastTarget + 1)
+        defer { if lock != scratchLock { close(lock) } }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, output[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
         posix_spawn_file_actions_adddup2(&actions, report[1], 3)
-        posix_spawn_file_actions_adddup2(&actions, scratchLock, 4)
+        posix_spawn_file_actions_adddup2(&actions, lock, 4)
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, launcher.path, &actions, &attributes, argv, envp)
         Self.spawnLock.unlock()
@@ -143,14 +146,27 @@ public struct LocalExecutor: StageExecutor {
         return StageExit(status: signal == 0 ? (status >> 8) & 0xff : -signal, resources: nil, errorLine: errorLine)
     }
 
-    /// A pipe whose two ends are closed on exec.
+    /// The highest descriptor the launcher is given (4, the scratch lock).
+    private static let lastTarget: Int32 = 4
+
+    /// A pipe whose two ends are closed on exec and lie above the launcher's descriptors (a driver started
+    /// with one of 0...2 closed would otherwise get them).
     private static func closeOnExecPipe(_ fds: inout [Int32]) -> Bool {
         guard pipe(&fds) == 0 else { return false }
-        for fd in fds where fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 {
+        for i in fds.indices {
+            let original = fds[i]
+            if original <= lastTarget {
+                fds[i] = fcntl(original, F_DUPFD_CLOEXEC, lastTarget + 1)
+            } else if fcntl(original, F_SETFD, FD_CLOEXEC) == -1 {
+                fds[i] = -1
+            }
             let code = errno
-            fds.forEach { close($0) }
-            errno = code
-            return false
+            if fds[i] != original { close(original) }
+            if fds[i] == -1 {
+                fds.filter { $0 >= 0 }.forEach { close($0) }
+                errno = code
+                return false
+            }
         }
         return true
     }
