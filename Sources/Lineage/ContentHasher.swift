@@ -54,20 +54,27 @@ public final class ContentHasher {
         return digest
     }
 
-    /// Reads the file: a shard is fully verified and identified by its logical hash.
+    /// Reads the file: a shard is fully verified and identified by its logical hash. Anything that is not
+    /// a regular file (a directory where a file should be, a device) is refused with an error, as is a
+    /// file that cannot be read to its end.
     public static func computeHash(of url: URL) throws -> String {
         if url.pathExtension == ShardFormat.fileExtension {
             return try ShardReader(url: url).verify()
         }
-        guard let handle = FileHandle(forReadingAtPath: url.path) else {
-            throw ManifestError("\(url.path): cannot open for hashing")
+        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ManifestError("\(url.path): cannot open for hashing (\(String(cString: strerror(errno))))") }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw ManifestError("\(url.path): not a regular file, cannot be hashed")
         }
-        defer { try? handle.close() }
         var hasher = SHA256()
-        while true {
-            let chunk = handle.readData(ofLength: 1 << 20)
-            if chunk.isEmpty { break }
-            hasher.update(data: chunk)
+        do {
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                hasher.update(data: chunk)
+            }
+        } catch {
+            throw ManifestError("\(url.path): cannot be read for hashing (\(error.localizedDescription))")
         }
         return Hex.encode(hasher.finalize())
     }

@@ -274,6 +274,15 @@ public final class Manifest: @unchecked Sendable {
         }
     }
 
+    /// Drops the remembered hashes of these paths (files removed from the store), so that nothing at the
+    /// same path later is taken for them.
+    public func forgetFileStates(paths: [String]) throws {
+        guard !paths.isEmpty else { return }
+        try pool.write { db in
+            for path in paths { try db.execute(sql: "DELETE FROM file_state WHERE path = ?", arguments: [path]) }
+        }
+    }
+
     // MARK: rows
 
     private static func resources(_ row: Row) -> RunResources? {

@@ -34,24 +34,81 @@ public struct ArtifactStore: Sendable {
 
     public func logURL(node: String) -> URL { logsDir.appendingPathComponent(Self.safeName(node) + ".log") }
 
-    /// Moves a verified output into the store under its hash (keeping an identical existing copy).
+    /// Moves a verified output into the store under its hash (keeping an identical existing copy). Whatever
+    /// holds the place and is not a good copy (edited or corrupt bytes, a directory, a link) is replaced.
     public func adopt(_ file: URL, hash: String) throws -> (relative: String, bytes: Int) {
         let rel = relativePath(hash: hash, fileName: file.lastPathComponent)
         let dest = url(relative: rel)
         let fm = FileManager.default
-        try fm.createDirectory(at: dest.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let bytes = (try fm.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.intValue ?? 0
-        if fm.fileExists(atPath: dest.path), (try? ContentHasher.computeHash(of: dest)) == hash {
-            try fm.removeItem(at: file)
-        } else {
-            // A stored copy that no longer verifies (edited or corrupt) is replaced by the new, good bytes.
-            guard rename(file.path, dest.path) == 0 else {
-                throw ManifestError("\(file.path): cannot move into the store (\(String(cString: strerror(errno))))")
-            }
-            // Stored artifacts are immutable: make accidental edits fail loudly.
-            chmod(dest.path, 0o444)
+        let folder = dest.deletingLastPathComponent()
+        var st = stat()
+        // A folder may be a link to a directory elsewhere; anything else in its place is damage.
+        if Self.kind(of: folder) != nil && (stat(folder.path, &st) != 0 || (st.st_mode & S_IFMT) != S_IFDIR) {
+            try Self.remove(folder, what: "a store folder that is not a directory")
         }
+        try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+        let bytes = (try fm.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.intValue ?? 0
+        switch Self.kind(of: dest) {
+        case .some(S_IFREG) where (try? ContentHasher.computeHash(of: dest)) == hash:
+            try fm.removeItem(at: file)
+            return (rel, bytes)
+        case .some(S_IFREG), nil:
+            break
+        default:
+            // rename(2) cannot replace a directory with a file.
+            try Self.remove(dest, what: "a store object that is not a regular file")
+        }
+        guard rename(file.path, dest.path) == 0 else {
+            throw ManifestError("\(file.path): cannot move into the store (\(String(cString: strerror(errno))))")
+        }
+        // Stored artifacts are immutable: make accidental edits fail loudly.
+        chmod(dest.path, 0o444)
         return (rel, bytes)
+    }
+
+    /// The file type bits of what is at `url` (not following a link), or nil when nothing is.
+    static func kind(of url: URL) -> mode_t? {
+        var st = stat()
+        guard lstat(url.path, &st) == 0 else { return nil }
+        return st.st_mode & S_IFMT
+    }
+
+    static func remove(_ url: URL, what: String) throws {
+        do {
+            try FileManager.default.removeItem(at: url)
+        } catch {
+            throw ManifestError("\(url.path): cannot remove \(what) (\(error.localizedDescription))")
+        }
+    }
+
+    /// An entry of the store's `objects/` folder: its path relative to the root, its URL and file type.
+    public struct Entry {
+        public let relative: String
+        public let url: URL
+        public let kind: mode_t
+    }
+
+    /// Everything under `objects/`: each entry of each `objects/XX/` folder (a folder may be a link to a
+    /// directory, as in `adopt`), and whatever sits in `objects/` itself that is not a folder. Entries that
+    /// are links are not followed.
+    public func objectEntries() -> [Entry] {
+        let fm = FileManager.default
+        var entries: [Entry] = []
+        for top in ((try? fm.contentsOfDirectory(atPath: objectsDir.path)) ?? []).sorted() {
+            let folder = objectsDir.appendingPathComponent(top)
+            guard let kind = Self.kind(of: folder) else { continue }
+            var st = stat()
+            guard stat(folder.path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+                entries.append(Entry(relative: "objects/\(top)", url: folder, kind: kind))
+                continue
+            }
+            for name in ((try? fm.contentsOfDirectory(atPath: folder.path)) ?? []).sorted() {
+                let url = folder.appendingPathComponent(name)
+                guard let kind = Self.kind(of: url) else { continue }
+                entries.append(Entry(relative: "objects/\(top)/\(name)", url: url, kind: kind))
+            }
+        }
+        return entries
     }
 
     /// Points `stages/NODE/FILE` at the stored artifact.

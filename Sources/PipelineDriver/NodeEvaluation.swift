@@ -101,12 +101,18 @@ extension Pipeline {
                               codeFingerprint: fp, outputs: [:])
     }
 
-    /// Nil when every output of the run is in the store with its recorded content.
+    /// Nil when every output of the run is in the store with its recorded content. A damaged object (one
+    /// that fails to verify, whatever the error, or is not a regular file) makes the node stale, so that
+    /// its producer runs again and the store repairs itself.
     func outputsProblem(_ run: RunRecord) throws -> String? {
         for o in run.outputs {
             guard let artifact = try manifest.artifact(hash: o.hash) else { return "output \(o.role) is not in the manifest" }
             let url = store.url(relative: artifact.path)
-            guard FileManager.default.fileExists(atPath: url.path) else { return "output \(o.role) is missing from the store" }
+            switch ArtifactStore.kind(of: url) {
+            case nil: return "output \(o.role) is missing from the store"
+            case .some(S_IFREG): break
+            default: return "output \(o.role) is damaged in the store (not a regular file)"
+            }
             let actual: String
             do { actual = try contentHasher.hash(of: url) } catch { return "output \(o.role) is corrupt (\(error))" }
             if actual != o.hash { return "output \(o.role) was modified in the store" }

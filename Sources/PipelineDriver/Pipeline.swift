@@ -148,8 +148,8 @@ public final class Pipeline {
                         builtProducts.insert(definition.command)
                     }
                     log("run        \(node.id)  (\(reason))")
+                    try launch(node, evaluation: e, echo: options.jobs > 1, completions: completions)
                     running[node.id] = e
-                    launch(node, evaluation: e, echo: options.jobs > 1, completions: completions)
                     launchedOrSettled = true
                 } catch {
                     // Stop launching, but let running stages finish and be recorded before reporting.
@@ -193,8 +193,13 @@ public final class Pipeline {
         return ids
     }
 
-    private func launch(_ node: PlanNode, evaluation e: NodeEvaluation, echo: Bool, completions: CompletionQueue) {
+    private func launch(_ node: PlanNode, evaluation e: NodeEvaluation, echo: Bool, completions: CompletionQueue) throws {
         let definition = node.stage.definition
+        // A directory that survives a killed run of the same cache key, so a long stage (train) can resume;
+        // locked for the life of the stage's processes.
+        let scratch = try ScratchDirectory.claim(store.scratchDir(cacheKey: e.cacheKey ?? "none")) { busy in
+            log("scratch    \(busy.path) is held by a process of an earlier run; \(node.id) uses another one")
+        }
         let tmp = store.tmpDir.appendingPathComponent(ArtifactStore.safeName(node.id) + ".\(getpid())")
         try? FileManager.default.removeItem(at: tmp)
         try? FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
@@ -219,12 +224,11 @@ public final class Pipeline {
         let started = Date().timeIntervalSince1970
         let prefix: String? = echo ? "[\(node.id)] " : nil
         let commandLine = arguments
-        // A directory that survives a killed run of the same cache key, so a long stage (train) can resume.
-        let environment = [Pipeline.scratchVariable: store.scratchDir(cacheKey: e.cacheKey ?? "none").path]
+        let environment = [Pipeline.scratchVariable: scratch.url.path]
         Thread.detachNewThread {
             let exit = executor.run(executable: executable, arguments: commandLine, environment: environment,
-                                    workingDirectory: root, log: logURL, echoPrefix: prefix)
-            completions.post(Completion(node: node.id, exit: exit, startedAt: started, tmp: tmp))
+                                    scratchLock: scratch.descriptor, workingDirectory: root, log: logURL, echoPrefix: prefix)
+            completions.post(Completion(node: node.id, exit: exit, startedAt: started, tmp: tmp, scratch: scratch))
         }
     }
 
@@ -246,8 +250,8 @@ public final class Pipeline {
         let status = completion.exit.status
         if status != 0 {
             let how = status < 0 ? "killed by signal \(-status)" : "exit \(status)"
-            let last = Self.lastLine(of: logPath).map { ": \($0)" } ?? ""
-            try fail("\(how)\(last) (log: \(logPath))")
+            let why = (completion.exit.errorLine ?? Self.lastLine(of: logPath)).map { ": \($0)" } ?? ""
+            try fail("\(how)\(why) (log: \(logPath))")
         }
         var refs: [String: ArtifactRef] = [:]
         var artifacts: [ArtifactRecord] = []
@@ -262,7 +266,8 @@ public final class Pipeline {
             }
             let hash: String
             do { hash = try ContentHasher.computeHash(of: url) } catch { try fail("output \(file) does not verify: \(error)") }
-            let (rel, bytes) = try store.adopt(url, hash: hash)
+            let rel: String, bytes: Int
+            do { (rel, bytes) = try store.adopt(url, hash: hash) } catch { try fail("output \(file) cannot be stored: \(error)") }
             artifacts.append(ArtifactRecord(hash: hash, kind: (file as NSString).pathExtension, path: rel, bytes: bytes,
                                             createdAt: Date().timeIntervalSince1970))
             refs[file] = ArtifactRef(role: file, hash: hash)
@@ -272,7 +277,8 @@ public final class Pipeline {
                             finishedAt: Date().timeIntervalSince1970, status: RunRecord.succeeded, error: nil, resources: resources,
                             inputs: e.inputs, outputs: node.stage.definition.outputs.map { refs[$0]! })
         try manifest.record(run, artifacts: artifacts)
-        try? FileManager.default.removeItem(at: store.scratchDir(cacheKey: e.cacheKey!))
+        // Still locked by this driver: nothing else can be using it.
+        try? FileManager.default.removeItem(at: completion.scratch.url)
         return refs
     }
 
@@ -318,12 +324,14 @@ public final class Pipeline {
     }
 }
 
-/// A finished child: its node, how it ended and what it used, when it started, its output directory.
+/// A finished child: its node, how it ended and what it used, when it started, its output directory and
+/// its scratch directory (locked until the completion is dropped).
 struct Completion: Sendable {
     let node: String
     let exit: StageExit
     let startedAt: Double
     let tmp: URL
+    let scratch: ScratchDirectory
 }
 
 /// Finished children, handed from their threads to the driver's loop.

@@ -125,9 +125,11 @@ extension Pipeline {
 
     // MARK: gc
 
-    /// Removes scratch files, failed runs, and files in the store that no run references. With
-    /// `workspace`, also forgets successful runs that are not the current result of any node (the run cache
-    /// of earlier parameter values) and deletes their artifacts and any resumable state of unfinished runs.
+    /// Removes scratch files, failed runs, and files in the store that no run references, and anything in
+    /// the store that is not a regular file (no store write makes one, so it is damage: removing it makes
+    /// its producer run again). With `workspace`, also forgets successful runs that are not the current
+    /// result of any node (the run cache of earlier parameter values) and deletes their artifacts and the
+    /// resumable state of unfinished runs, except a scratch directory a live process still holds.
     /// Returns what was removed, for people.
     public func gc(workspace: Bool, dryRun: Bool) throws -> [String] {
         let lock = dryRun ? nil : try PipelineLock(root: store.root, onWait: log)
@@ -150,20 +152,32 @@ extension Pipeline {
         var removedFiles = 0
         var freed = 0
         let fm = FileManager.default
-        if let walker = fm.enumerator(at: store.objectsDir, includingPropertiesForKeys: [.fileSizeKey]) {
-            for case let file as URL in walker {
-                let rel = "objects/" + file.deletingLastPathComponent().lastPathComponent + "/" + file.lastPathComponent
-                guard (try? file.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true,
-                      !referenced.contains(rel) else { continue }
-                freed += (try? file.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0
-                try? fm.removeItem(at: file)
-                removedFiles += 1
+        for entry in store.objectEntries() {
+            if entry.kind != S_IFREG {
+                do {
+                    try ArtifactStore.remove(entry.url, what: "a store object that is not a regular file")
+                    report.append("removed \(entry.url.path): not a regular file")
+                } catch {
+                    report.append("\(error)")
+                }
+                continue
             }
+            guard !referenced.contains(entry.relative) else { continue }
+            freed += (try? fm.attributesOfItem(atPath: entry.url.path)[.size] as? NSNumber)?.intValue ?? 0
+            try? fm.removeItem(at: entry.url)
+            removedFiles += 1
         }
         try? fm.removeItem(at: store.tmpDir)
         if workspace {
             // Resumable state of runs that never finished; the next run of such a node starts over.
-            try? fm.removeItem(at: store.scratchRoot)
+            for name in (try? fm.contentsOfDirectory(atPath: store.scratchRoot.path)) ?? [] {
+                let scratch = store.scratchRoot.appendingPathComponent(name)
+                if ScratchDirectory.isHeld(scratch) {
+                    report.append("kept \(scratch.path): a process of an earlier run still uses it")
+                } else {
+                    try? fm.removeItem(at: scratch)
+                }
+            }
         }
         report.append("artifacts forgotten: \(orphans.count); files removed: \(removedFiles) (\(freed) bytes)")
         return report

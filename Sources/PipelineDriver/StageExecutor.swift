@@ -7,10 +7,13 @@ public struct StageExit: Sendable {
     public let status: Int32
     /// Nil when the child never started (or an executor cannot measure it).
     public let resources: RunResources?
+    /// The line of its standard error that says why it failed (see `ErrorLine`), if it wrote one.
+    public let errorLine: String?
 
-    public init(status: Int32, resources: RunResources?) {
+    public init(status: Int32, resources: RunResources?, errorLine: String? = nil) {
         self.status = status
         self.resources = resources
+        self.errorLine = errorLine
     }
 }
 
@@ -22,16 +25,18 @@ public protocol StageExecutor: Sendable {
     func checkReady() throws
 
     /// Runs the command to completion in `workingDirectory`, streaming its output to `log` (and the
-    /// terminal); returns how it ended and what it used.
-    func run(executable: URL, arguments: [String], environment: [String: String], workingDirectory: URL, log: URL,
-             echoPrefix: String?) -> StageExit
+    /// terminal); returns how it ended and what it used. `scratchLock`, an open descriptor holding the lock
+    /// on the stage's scratch directory, must stay open in the stage's processes for as long as they live.
+    func run(executable: URL, arguments: [String], environment: [String: String], scratchLock: Int32,
+             workingDirectory: URL, log: URL, echoPrefix: String?) -> StageExit
 }
 
 /// Runs stages as child processes of the driver, each through `stage-launcher`, which starts the stage as
 /// its only child and reports that child's wait4 resource usage on descriptor 3. Per-child figures stay
 /// exact when several stages run at once (unlike getrusage(RUSAGE_CHILDREN)), and the peak RSS does not
 /// start at the driver's own (see Sources/stage-launcher/main.c). Foundation's Process reaps its children
-/// itself and discards their usage, hence posix_spawn.
+/// itself and discards their usage, hence posix_spawn. The launcher also ties the stage's life to the
+/// driver's and keeps the scratch lock (descriptor 4) open in it.
 public struct LocalExecutor: StageExecutor {
     /// The launcher's product name; it is built beside the driver.
     public static let launcherProduct = "stage-launcher"
@@ -53,15 +58,16 @@ public struct LocalExecutor: StageExecutor {
         }
     }
 
-    public func run(executable: URL, arguments: [String], environment: [String: String], workingDirectory: URL, log: URL,
-                    echoPrefix: String?) -> StageExit {
+    public func run(executable: URL, arguments: [String], environment: [String: String], scratchLock: Int32,
+                    workingDirectory: URL, log: URL, echoPrefix: String?) -> StageExit {
         try? FileManager.default.createDirectory(at: log.deletingLastPathComponent(), withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         guard let logHandle = FileHandle(forWritingAtPath: log.path) else { return StageExit(status: 127, resources: nil) }
         defer { try? logHandle.close() }
         func refuse(_ code: Int32) -> StageExit {
-            logHandle.write(Data("cannot start \(launcher.path): \(String(cString: strerror(code)))\n".utf8))
-            return StageExit(status: 127, resources: nil)
+            let line = "cannot start \(launcher.path): \(String(cString: strerror(code)))"
+            logHandle.write(Data((line + "\n").utf8))
+            return StageExit(status: 127, resources: nil, errorLine: line)
         }
 
         var actions = posix_spawn_file_actions_t()
@@ -84,72 +90,83 @@ public struct LocalExecutor: StageExecutor {
         let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }
 
+        // Standard output and standard error apart, so that the error line is found even when a stage's
+        // buffered standard output is flushed after it.
         Self.spawnLock.lock()
-        var output: [Int32] = [-1, -1]
-        var report: [Int32] = [-1, -1]
-        guard Self.closeOnExecPipe(&output) else { Self.spawnLock.unlock(); return refuse(errno) }
-        guard Self.closeOnExecPipe(&report) else {
-            let code = errno
-            output.forEach { close($0) }
-            Self.spawnLock.unlock()
-            return refuse(code)
+        var pipes: [[Int32]] = []
+        for _ in 0..<3 {
+            var fds: [Int32] = [-1, -1]
+            guard Self.closeOnExecPipe(&fds) else {
+                let code = errno
+                pipes.joined().forEach { close($0) }
+                Self.spawnLock.unlock()
+                return refuse(code)
+            }
+            pipes.append(fds)
         }
+        let (output, errors, report) = (pipes[0], pipes[1], pipes[2])
+        // The duplications to 0...4 run in order, so no source may sit among those targets.
+        let lock = scratchLock > Self.lastTarget ? scratchLock : fcntl(scratchLock, F_DUPFD_CLOEXEC, Self.lastTarget + 1)
+        defer { if lock != scratchLock { close(lock) } }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, output[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, output[1], 2)
+        posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
         posix_spawn_file_actions_adddup2(&actions, report[1], 3)
+        posix_spawn_file_actions_adddup2(&actions, lock, 4)
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, launcher.path, &actions, &attributes, argv, envp)
         Self.spawnLock.unlock()
         // Our copies of the write ends go now, so reading ends when the child (and its children) exit.
-        close(output[1])
-        close(report[1])
-        let outputHandle = FileHandle(fileDescriptor: output[0], closeOnDealloc: true)
+        pipes.forEach { close($0[1]) }
         let reportHandle = FileHandle(fileDescriptor: report[0], closeOnDealloc: true)
-        guard spawned == 0 else { return refuse(spawned) }
+        guard spawned == 0 else {
+            close(output[0])
+            close(errors[0])
+            return refuse(spawned)
+        }
 
-        var pendingLine = Data()
-        while true {
-            let chunk = outputHandle.availableData
-            if chunk.isEmpty { break }
-            logHandle.write(chunk)
-            if let prefix = echoPrefix {
-                pendingLine.append(chunk)
-                while let newline = pendingLine.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = pendingLine[pendingLine.startIndex...newline]
-                    FileHandle.standardError.write(Data(prefix.utf8) + line)
-                    pendingLine = Data(pendingLine[(newline + 1)...])
-                }
-            } else {
-                FileHandle.standardError.write(chunk)
-            }
-        }
-        if let prefix = echoPrefix, !pendingLine.isEmpty {
-            FileHandle.standardError.write(Data(prefix.utf8) + pendingLine + Data("\n".utf8))
-        }
+        let streams = [StageStream(fd: output[0], echoPrefix: echoPrefix, scansErrors: false),
+                       StageStream(fd: errors[0], echoPrefix: echoPrefix, scansErrors: true)]
+        StageStream.pump(streams, into: logHandle)
         let reported = String(decoding: reportHandle.readDataToEndOfFile(), as: UTF8.self)
+        let errorLine = streams[1].errorLine.best
 
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 {
             guard errno == EINTR else {
                 logHandle.write(Data("lost \(launcher.path) (process \(pid)): \(String(cString: strerror(errno)))\n".utf8))
-                return StageExit(status: 127, resources: nil)
+                return StageExit(status: 127, resources: nil, errorLine: errorLine)
             }
         }
-        if let exit = Self.parseReport(reported) { return exit }
+        if let exit = Self.parseReport(reported) {
+            return StageExit(status: exit.status, resources: exit.resources, errorLine: errorLine)
+        }
         // No report: the stage never started (the launcher said why, into the log) or the launcher was killed.
         let signal = status & 0x7f
-        return StageExit(status: signal == 0 ? (status >> 8) & 0xff : -signal, resources: nil)
+        return StageExit(status: signal == 0 ? (status >> 8) & 0xff : -signal, resources: nil, errorLine: errorLine)
     }
 
-    /// A pipe whose two ends are closed on exec.
+    /// The highest descriptor the launcher is given (4, the scratch lock).
+    private static let lastTarget: Int32 = 4
+
+    /// A pipe whose two ends are closed on exec and lie above the launcher's descriptors (a driver started
+    /// with one of 0...2 closed would otherwise get them).
     private static func closeOnExecPipe(_ fds: inout [Int32]) -> Bool {
         guard pipe(&fds) == 0 else { return false }
-        for fd in fds where fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 {
+        for i in fds.indices {
+            let original = fds[i]
+            if original <= lastTarget {
+                fds[i] = fcntl(original, F_DUPFD_CLOEXEC, lastTarget + 1)
+            } else if fcntl(original, F_SETFD, FD_CLOEXEC) == -1 {
+                fds[i] = -1
+            }
             let code = errno
-            fds.forEach { close($0) }
-            errno = code
-            return false
+            if fds[i] != original { close(original) }
+            if fds[i] == -1 {
+                fds.filter { $0 >= 0 }.forEach { close($0) }
+                errno = code
+                return false
+            }
         }
         return true
     }

@@ -25,7 +25,7 @@ struct PipelineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pipeline",
         abstract: "Runs the stage pipeline of pipeline.json, rerunning only what changed.",
-        subcommands: [Run.self, Status.self, Dag.self, LineageCommand.self, Runs.self, GC.self],
+        subcommands: [Run.self, Status.self, Dag.self, LineageCommand.self, Runs.self, GC.self, Verify.self],
         defaultSubcommand: Run.self)
 }
 
@@ -147,6 +147,26 @@ struct GC: ParsableCommand {
     func run() throws {
         try reportingErrors {
             for line in try location.open().gc(workspace: workspace, dryRun: dryRun) { print(line) }
+        }
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Re-read every object in the store, ignoring the cached file states; list the damaged ones.",
+        discussion: "Exits non-zero when an object is damaged and was not removed.")
+    @OptionGroup var location: Location
+    @Flag(help: "Remove damaged objects, so that the next run rebuilds them.")
+    var repair = false
+
+    func run() throws {
+        try reportingErrors {
+            let result = try location.open().verify(repair: repair)
+            for line in result.lines { print(line) }
+            if result.damaged > 0 && !result.repaired {
+                throw PipelineError("\(result.damaged) damaged object(s) in the store; `pipeline verify --repair` removes them "
+                                    + "and the next `pipeline run` rebuilds them")
+            }
         }
     }
 }

@@ -89,4 +89,41 @@ final class TrainResumeTests: XCTestCase {
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.errorLines.first?.contains("resumable state belongs to other params") ?? false, result.stderr)
     }
+
+    func testADamagedResumeStateIsSetAsideAndTrainingRestartsClean() throws {
+        let root = try StageProcess.temporaryDirectory("train-resume", for: self)
+        var inputs = try makeData(root)
+        inputs[inputs.count - 1] = params.replacingOccurrences(of: #""epochs": 6"#, with: #""epochs": 2"#)
+        let resumeDir = root.appendingPathComponent("s")
+        func train(_ out: String) throws -> StageProcess.Result {
+            try StageProcess.run("train", ["--out", root.appendingPathComponent(out).path, "--resume-dir", resumeDir.path] + inputs)
+        }
+        func flipByte(in file: URL) throws {
+            var bytes = try Data(contentsOf: file)
+            bytes[bytes.count / 2] ^= 0xFF
+            try bytes.write(to: file)
+        }
+        let clean = try train("clean")
+        XCTAssertEqual(clean.status, 0, clean.stderr)
+        let cleanResult = try ShardReader(url: root.appendingPathComponent("clean/last.tshard")).verify()
+
+        let state = resumeDir.appendingPathComponent("state.tshard")
+        try flipByte(in: state)
+        let afterState = try train("after-state")
+        XCTAssertEqual(afterState.status, 0, afterState.stderr)
+        XCTAssertTrue(afterState.stderr.contains("warning: \(state.path) set aside as state.tshard.corrupt: "), afterState.stderr)
+        XCTAssertFalse(afterState.stdout.contains("resuming"), afterState.stdout)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: state.path + ".corrupt"))
+        XCTAssertEqual(try ShardReader(url: root.appendingPathComponent("after-state/last.tshard")).verify(), cleanResult,
+                       "a clean restart trains the same model")
+
+        // The state is good again; now its best checkpoint is damaged, which would be adopted as the output.
+        let best = resumeDir.appendingPathComponent("best.tshard")
+        try flipByte(in: best)
+        let afterBest = try train("after-best")
+        XCTAssertEqual(afterBest.status, 0, afterBest.stderr)
+        XCTAssertTrue(afterBest.stderr.contains("warning: \(best.path) set aside as best.tshard.corrupt: "), afterBest.stderr)
+        XCTAssertEqual(try ShardReader(url: root.appendingPathComponent("after-best/checkpoint.tshard")).verify(),
+                       try ShardReader(url: root.appendingPathComponent("clean/checkpoint.tshard")).verify())
+    }
 }

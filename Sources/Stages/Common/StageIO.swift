@@ -56,15 +56,25 @@ public struct StageIO: ParsableArguments {
     public var outDirectory: URL { URL(fileURLWithPath: out) }
 }
 
-/// Collects a stage's output files; if the stage fails, `discard()` removes what was written, so a
-/// failed stage leaves nothing behind under a final name.
+/// Collects a stage's output files; if the stage fails, `discard()` removes what was written, and the
+/// output directory too when this stage created it, so a failed stage leaves nothing behind. A directory
+/// that existed before is never removed.
 public final class StageOutputs {
     public let directory: URL
     private var written: [URL] = []
+    /// The outermost directory that `init` created (the output directory or an ancestor), if any.
+    private var created: URL?
 
     public init(directory: URL) throws {
         self.directory = directory
+        var missing: URL?
+        var ancestor = directory.standardizedFileURL
+        while !FileManager.default.fileExists(atPath: ancestor.path) && ancestor.path != "/" {
+            missing = ancestor
+            ancestor = ancestor.deletingLastPathComponent()
+        }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        created = missing
     }
 
     public func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
@@ -107,5 +117,8 @@ public final class StageOutputs {
     public func discard() {
         for url in written { try? FileManager.default.removeItem(at: url) }
         written.removeAll()
+        // Everything in a directory this stage made is its own (a stream's temporary file, a checkpoint in progress).
+        if let created { try? FileManager.default.removeItem(at: created) }
+        created = nil
     }
 }

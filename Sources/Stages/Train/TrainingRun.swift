@@ -46,13 +46,10 @@ struct TrainingRun {
         var progress = TrainingProgress(epoch: 0, step: 0, bestEpoch: -1, bestScore: -.infinity, log: [])
         var bestMetrics = ""
 
-        if let stateURL, FileManager.default.fileExists(atPath: stateURL.path) {
-            let (step, generator, meta) = try Checkpoint.load(from: stateURL, into: trainer.model, optimizer: trainer.optimizer)
-            guard meta["params"] == params.json else {
-                throw StageError("\(stateURL.path): resumable state belongs to other params; remove it or use another --resume-dir")
-            }
-            trainer.context.generator = generator
-            progress.step = step
+        if let stateURL, let saved = try loadState(stateURL, best: bestURL) {
+            let meta = saved.meta
+            trainer.context.generator = saved.generator
+            progress.step = saved.step
             progress.epoch = meta["epoch"]?.intValue ?? 0
             progress.bestEpoch = meta["best_epoch"]?.intValue ?? -1
             progress.bestScore = meta["best_score"]?.doubleValue ?? -.infinity
@@ -114,6 +111,55 @@ struct TrainingRun {
         try outputs.write(Data((progress.log.map { (entry: JSONValue) in entry.canonical }.joined(separator: "\n") + "\n").utf8), as: "log.jsonl")
         try outputs.write(Data(bestMetrics.utf8), as: "val_metrics.json")
         print("best epoch \(progress.bestEpoch): val \(progress.bestScore)")
+    }
+
+    /// Loads the state saved at the last epoch end into the trainer and returns its step, generator and
+    /// meta; nil when there is none. A state that cannot be read (damaged on disk, or of another model or
+    /// an impossible epoch), or whose best checkpoint is missing or damaged, is set aside with a warning and
+    /// training restarts clean: a damaged file in a scratch directory must not fail every rerun. A state of
+    /// other params is refused instead, since it is someone's choice of `--resume-dir`. Nothing is loaded
+    /// into the model before the state and the best checkpoint have been checked.
+    func loadState(_ stateURL: URL, best bestURL: URL) throws -> (step: Int, generator: SeededGenerator, meta: JSONValue)? {
+        guard FileManager.default.fileExists(atPath: stateURL.path) else { return nil }
+        let extra: JSONValue
+        do {
+            extra = try ShardReader(url: stateURL).meta["extra"] ?? .null
+        } catch {
+            try setAside([(stateURL, "\(error)")])
+            return nil
+        }
+        if let saved = extra["params"], saved != params.json {
+            throw StageError("\(stateURL.path): resumable state belongs to other params; remove it or use another --resume-dir")
+        }
+        if let bestEpoch = extra["best_epoch"]?.intValue, bestEpoch >= 1 {
+            do {
+                _ = try ShardReader(url: bestURL).verify()
+            } catch {
+                try setAside([(bestURL, "\(error)"), (stateURL, "its best checkpoint \(bestURL.lastPathComponent) is damaged")])
+                return nil
+            }
+        }
+        do {
+            guard extra["params"] != nil, let epoch = extra["epoch"]?.intValue, epoch >= 0, epoch <= trainer.config.epochs else {
+                throw StageError("\(stateURL.path): meta.extra has no params or no epoch in 0...\(trainer.config.epochs)")
+            }
+            return try Checkpoint.load(from: stateURL, into: trainer.model, optimizer: trainer.optimizer)
+        } catch {
+            try setAside([(stateURL, "\(error)")])
+            return nil
+        }
+    }
+
+    /// Renames damaged resumable files to `NAME.corrupt` (replacing older ones) and says so on stderr.
+    func setAside(_ files: [(url: URL, reason: String)]) throws {
+        for (file, reason) in files where FileManager.default.fileExists(atPath: file.path) {
+            let aside = file.appendingPathExtension("corrupt")
+            guard rename(file.path, aside.path) == 0 else {
+                throw StageError("\(file.path): damaged resumable state cannot be set aside (\(String(cString: strerror(errno))))")
+            }
+            FileHandle.standardError.write(Data("warning: \(file.path) set aside as \(aside.lastPathComponent): \(reason)\n".utf8))
+        }
+        FileHandle.standardError.write(Data("warning: training restarts from the first epoch\n".utf8))
     }
 
     /// What every checkpoint carries besides weights: the resolved params and model config, for mask-eval.
