@@ -31,12 +31,47 @@ final class StoreRepairTests: XCTestCase {
         return p
     }
 
+    /// A format-v2 shard whose one tensor declares shape [2^40] of f32 (4 TiB) with sizes that agree with
+    /// each other: one chunk of 2^27 bytes (a hole on disk), the largest raw length a frame that long could
+    /// expand to, a zstd frame header that does not declare its content size, and the frame's true digest in
+    /// the index. Only a bound on what a reader allocates refuses it.
+    static func writeHugeTensorShard(to url: URL, scratch: URL) throws {
+        let rows: UInt64 = 1 << 40, rawLength = rows * 4, frameLength: UInt64 = 1 << 27
+        // The zstd magic, a frame header without content size or checksum, a 1 KiB window.
+        let frameHead: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x00]
+        let frame = scratch.appendingPathComponent("frame.bin")
+        try Data(frameHead).write(to: frame)
+        XCTAssertEqual(truncate(frame.path, off_t(frameLength)), 0)
+        let digest = try ContentHasher.computeHash(of: frame)
+        try FileManager.default.removeItem(at: frame)
+
+        func u64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+        var digestBytes: [UInt8] = []
+        var hex = Substring(digest)
+        while !hex.isEmpty {
+            digestBytes.append(UInt8(hex.prefix(2), radix: 16)!)
+            hex = hex.dropFirst(2)
+        }
+        let start = UInt64(ShardFormat.magic.count)
+        let index = u64(start) + u64(frameLength) + u64(rawLength) + u64(rows) + digestBytes
+        let header = Array(#"{"meta":{},"tensors":{"x":{"chunks":1,"dtype":"f32","shape":[\#(rows)],"sha256":"\#(String(repeating: "0", count: 64))"}}}"#.utf8)
+        let trailer = u64(start + frameLength) + u64(UInt64(header.count)) + ShardFormat.endMagic
+
+        try Data(ShardFormat.magic + frameHead).write(to: url)
+        XCTAssertEqual(truncate(url.path, off_t(start + frameLength)), 0)
+        let handle = try FileHandle(forWritingTo: url)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(index + header + trailer))
+        try handle.close()
+    }
+
     func testADamagedShardInTheStoreMakesItsProducerRerunWithoutCrashingTheDriver() throws {
         let p = try shardProject()
         try p.run()
         let stored = object(p, "s", "out.tshard")
         let good = try Data(contentsOf: stored)
         let damages: [(String, (URL) throws -> Void)] = [
+            ("a header declaring a 4 TiB tensor", { try Self.writeHugeTensorShard(to: $0, scratch: p.root) }),
             ("a cut file", { try good.prefix(good.count / 2).write(to: $0) }),
             ("a flipped byte in a chunk", { url in
                 var bytes = good
