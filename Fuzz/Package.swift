@@ -10,7 +10,8 @@ let package = Package(
     products: targets.map { .executable(name: $0, targets: [$0]) },
     dependencies: [.package(name: "MomentPipeline", path: "..")],
     targets: [
-        .target(name: "FuzzSupport", dependencies: [.product(name: "Shards", package: "MomentPipeline")]),
+        .target(name: "CFuzzer"),
+        .target(name: "FuzzSupport", dependencies: ["CFuzzer", .product(name: "Shards", package: "MomentPipeline")]),
     ] + targets.map { name in
         .executableTarget(
             name: name,

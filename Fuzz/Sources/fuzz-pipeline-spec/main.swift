@@ -5,8 +5,8 @@ import PipelineDriver
 /// Any bytes as a pipeline.json (first byte even) or as a stage file (odd), in a scratch project holding a
 /// copy of the real stage files (`FUZZ_PROJECT` names the project root): a spec or a `PipelineSpecError`.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzPipelineSpec(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
-    let bytes = UnsafeRawBufferPointer(start: start, count: count)
+public func fuzzPipelineSpec(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+    let bytes = FuzzDriver.bytes(start, count)
     let project = ScratchProject.root
     if count > 0 && bytes[0] % 2 == 1 {
         let url = project.appendingPathComponent("stages/fuzz.json")
@@ -32,4 +32,10 @@ enum ScratchProject {
         }
         return dir
     }()
+}
+
+/// The executable's entry point (SwiftPM's name for it): libFuzzer's loop over `fuzzPipelineSpec`.
+@_cdecl("fuzz_pipeline_spec_main")
+public func fuzzEntry(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    FuzzDriver.run(argc, argv, fuzzPipelineSpec)
 }

@@ -5,8 +5,8 @@ import Shards
 /// Any bytes as a shard file: opening, reading every tensor, chunk and row range, and verifying must end in a
 /// value or a `ShardError`, never a trap, an unbounded allocation or a sanitizer report.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzShardReader(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
-    let url = ScratchFile.write(UnsafeRawBufferPointer(start: start, count: count), as: "input.tshard")
+public func fuzzShardReader(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+    let url = ScratchFile.write(FuzzDriver.bytes(start, count), as: "input.tshard")
     guard let reader = try? ShardReader(url: url) else { return 0 }
     for name in reader.tensorNames {
         guard let info = try? reader.info(name) else { continue }
@@ -26,4 +26,10 @@ public func fuzzShardReader(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     }
     _ = try? reader.verify()
     return 0
+}
+
+/// The executable's entry point (SwiftPM's name for it): libFuzzer's loop over `fuzzShardReader`.
+@_cdecl("fuzz_shard_reader_main")
+public func fuzzEntry(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    FuzzDriver.run(argc, argv, fuzzShardReader)
 }
