@@ -74,19 +74,21 @@ final class ScoreCommandTests: XCTestCase {
     func testAGroundTruthDurationThatWouldSizeHugeBuffersIsRefused() throws {
         // 1e13 used to abort allocating 120 TB; 1e300 trapped.
         for duration in ["1e13", "1e300"] {
-            let (result, gt, _) = try scoreFailure("duration") { lines in
+            // Labelled: in the Swift 5 language mode an unlabelled trailing closure binds to the last closure
+            // parameter, the submission's.
+            let (result, gt, _) = try scoreFailure("duration", editGroundTruth: { lines in
                 lines[0] = lines[0].replacingOccurrences(of: #""duration": 150"#, with: #""duration": "# + duration)
-            }
+            })
             XCTAssertTrue(result.stderr.contains(gt.path + ":1"), result.stderr)
             XCTAssertTrue(result.stderr.contains("over the 1000000 s limit"), result.stderr)
         }
     }
 
     func testAnEmptySaliencyListNamesTheSubmissionLineAndQid() throws {
-        let (result, _, preds) = try scoreFailure("saliency") { lines in
+        let (result, _, preds) = try scoreFailure("saliency", editSubmission: { lines in
             let range = lines[4].range(of: #""pred_saliency_scores": \[[^\]]*\]"#, options: .regularExpression)!
             lines[4].replaceSubrange(range, with: #""pred_saliency_scores": []"#)
-        }
+        })
         XCTAssertTrue(result.stderr.contains(preds.path + ":5: qid "), result.stderr)
     }
 }
