@@ -95,8 +95,11 @@ let package = Package(
 
         .testTarget(name: "ShardsTests", dependencies: ["Shards", .product(name: "Crypto", package: "swift-crypto")], exclude: ["Fixtures"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "Shards"]),
-        .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Shards", "NN", "Tensor"], exclude: ["Fixtures"]),
+        // The finite-difference checker the NN and model tests share (its tolerances are stated once).
+        .target(name: "GradientChecking", dependencies: ["NN"], path: "Tests/GradientChecking"),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "Shards", "GradientChecking"]),
+        .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Shards", "NN", "Tensor", "GradientChecking"],
+                    exclude: ["Fixtures"]),
         .testTarget(
             name: "StagesTests",
             dependencies: [

@@ -112,33 +112,90 @@ final class ManifestTests: XCTestCase {
 }
 
 final class CacheKeyAndHashingTests: XCTestCase {
-    func testCacheKeyIgnoresInputOrderAndKeyOrderButNotValues() {
+    func testCacheKeyIgnoresRoleOrderAndKeyOrderButNotValuesOrTheOrderWithinARole() {
         let inputs = [ArtifactRef(role: "b", hash: "2"), ArtifactRef(role: "a", hash: "1")]
         let k1 = CacheKey.make(stage: "s", codeFingerprint: "c", params: ["x": 1, "y": "z"], inputs: inputs)
         let k2 = CacheKey.make(stage: "s", codeFingerprint: "c", params: ["y": "z", "x": 1.0], inputs: inputs.reversed())
         XCTAssertEqual(k1, k2)
+        // Within a role the order is the pipeline file's: mask-eval pairs its i-th videos with its i-th queries,
+        // so swapping two sources of one role is another computation.
+        let pairs = [ArtifactRef(role: "videos", hash: "v1"), ArtifactRef(role: "queries", hash: "q1"),
+                     ArtifactRef(role: "videos", hash: "v2"), ArtifactRef(role: "queries", hash: "q2")]
+        let swapped = [pairs[2], pairs[1], pairs[0], pairs[3]]
+        let interleaved = [pairs[1], pairs[3], pairs[0], pairs[2]]
+        let key = { (inputs: [ArtifactRef]) in CacheKey.make(stage: "s", codeFingerprint: "c", params: [:], inputs: inputs) }
+        XCTAssertEqual(key(pairs), key(interleaved), "roles are sorted; the order within each role is kept")
+        XCTAssertNotEqual(key(pairs), key(swapped))
+        XCTAssertNotEqual(key(pairs), key([ArtifactRef(role: "videos", hash: "v1"), ArtifactRef(role: "queries", hash: "q1"),
+                                           ArtifactRef(role: "queries", hash: "v2"), ArtifactRef(role: "queries", hash: "q2")]),
+                          "the role is part of the key")
         XCTAssertNotEqual(k1, CacheKey.make(stage: "s", codeFingerprint: "c", params: ["x": 2, "y": "z"], inputs: inputs))
         XCTAssertNotEqual(k1, CacheKey.make(stage: "s", codeFingerprint: "d", params: ["x": 1, "y": "z"], inputs: inputs))
         XCTAssertNotEqual(k1, CacheKey.make(stage: "t", codeFingerprint: "c", params: ["x": 1, "y": "z"], inputs: inputs))
     }
 
-    func testContentHasherReusesStateAndNoticesEdits() throws {
+    /// Sets a file's access and modification times to the whole second `seconds` (since 1970).
+    static func setModificationTime(_ url: URL, seconds: Int) {
+        var times = [timeval(tv_sec: seconds, tv_usec: 0), timeval(tv_sec: seconds, tv_usec: 0)]
+        XCTAssertEqual(utimes(url.path, &times), 0)
+    }
+
+    /// Replaces a file's bytes in place (same inode), leaving its times to the caller.
+    static func overwriteInPlace(_ url: URL, _ text: String) throws {
+        let handle = try FileHandle(forWritingTo: url)
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: Data(text.utf8))
+        try handle.close()
+    }
+
+    func testContentHasherReusesStoredStateWithoutReadingTheFileAndNoticesEdits() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hash-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("sub"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let manifest = try Manifest(url: dir.appendingPathComponent("m.sqlite"))
         let file = dir.appendingPathComponent("sub/a.txt")
         try Data("one".utf8).write(to: file)
+        // Older than ContentHasher's 2-second racy-clean window, so its state may be stored.
+        let past = Int(Date().timeIntervalSince1970) - 60
+        Self.setModificationTime(file, seconds: past)
         let hasher = try ContentHasher(manifest: manifest)
         let h1 = try hasher.hash(of: file)
         try hasher.flush()
-        // A new hasher finds the stored state without reading the file.
-        XCTAssertEqual(try ContentHasher(manifest: manifest).hash(of: file), h1)
-        try Data("two".utf8).write(to: file)
-        XCTAssertNotEqual(try ContentHasher(manifest: manifest).hash(of: file), h1)
+        XCTAssertEqual(try manifest.allFileStates()[file.standardizedFileURL.path]?.hash, h1, "the state is stored")
+
+        // New bytes of the same size, same inode, the old modification time: a new hasher that answers from the
+        // stored state, and so never reads the file, still gives the old hash.
+        try Self.overwriteInPlace(file, "two")
+        Self.setModificationTime(file, seconds: past)
+        XCTAssertEqual(try ContentHasher(manifest: manifest).hash(of: file), h1, "the stored state was used, the file not read")
+        // Any change of (inode, mtime, size) makes it read the file again.
+        Self.setModificationTime(file, seconds: past + 1)
+        XCTAssertEqual(try ContentHasher(manifest: manifest).hash(of: file), try ContentHasher.computeHash(of: file))
+        XCTAssertNotEqual(try ContentHasher.computeHash(of: file), h1)
+
         let tree1 = try hasher.hash(of: dir.appendingPathComponent("sub"))
         try Data("x".utf8).write(to: dir.appendingPathComponent("sub/b.txt"))
         XCTAssertNotEqual(try hasher.hash(of: dir.appendingPathComponent("sub")), tree1)
+    }
+
+    func testAFileModifiedWithinTwoSecondsIsHashedButItsStateNotStored() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hash-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let manifest = try Manifest(url: dir.appendingPathComponent("m.sqlite"))
+        let file = dir.appendingPathComponent("fresh.txt")
+        try Data("one".utf8).write(to: file)
+        let hasher = try ContentHasher(manifest: manifest)
+        let h1 = try hasher.hash(of: file)
+        XCTAssertEqual(h1, try ContentHasher.computeHash(of: file))
+        try hasher.flush()
+        XCTAssertNil(try manifest.allFileStates()[file.standardizedFileURL.path],
+                     "a file that could still change within its timestamp's granularity is not trusted")
+        // So its next edit, of the same size and possibly within the same timestamp, is seen.
+        try Self.overwriteInPlace(file, "two")
+        let h2 = try ContentHasher(manifest: manifest).hash(of: file)
+        XCTAssertNotEqual(h2, h1)
+        XCTAssertEqual(h2, try ContentHasher.computeHash(of: file))
     }
 
     func testShardHashIsItsLogicalHash() throws {

@@ -29,7 +29,17 @@ final class OpGradientTests: XCTestCase {
     func testMaximumMinimumGradients() {
         let a = randomVariable([4, 3], seed: 6)
         let b = Variable(Elementwise.affine(a.value, scale: -1, shift: 0.05), requiresGrad: true)
-        let c = randomVariable([3], seed: 7)
+        // Each c_j in the middle of the widest gap between column j's values of a, so that no step of the
+        // check crosses the kink of minimum(a, c).
+        let c = Variable(Tensor(shape: [3]) { out in
+            for j in 0..<3 {
+                let values: [Float] = [-1, 1] + (0..<4).map { a.value[$0, j] }
+                let column = values.sorted()
+                let widths: [Float] = (1..<column.count).map { column[$0] - column[$0 - 1] }
+                let gap = widths.indices.max { widths[$0] < widths[$1] }!
+                out[j] = (column[gap] + column[gap + 1]) / 2
+            }
+        }, requiresGrad: true)
         checker.check([a, b, c]) { maximum(a, b) * 2 + minimum(a, c) }
     }
 

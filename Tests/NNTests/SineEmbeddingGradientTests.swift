@@ -18,7 +18,7 @@ final class SineEmbeddingGradientTests: XCTestCase {
             for i in 0..<out.count { out[i] = generator.nextUniform(in: 0.05, 0.95) }
         }
         let x = Variable(values, requiresGrad: true)
-        GradientChecker(epsilon: 1e-3, absoluteTolerance: 5e-3, relativeTolerance: 2e-2)
+        GradientChecker()
             .check([x]) { sineEmbedding(x, featuresPerCoordinate: 6) }
     }
 }

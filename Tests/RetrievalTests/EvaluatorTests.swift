@@ -57,9 +57,30 @@ final class EvaluatorTests: XCTestCase {
             let values = recall.keys.compactMap { recall[$0]?.number }
             XCTAssertEqual(values.count, 9)
             XCTAssertEqual(values, values.sorted(by: >))
-            let meanIoU = try XCTUnwrap(extended[bucket]?["MR-mIoU"]?.number)
-            XCTAssertGreaterThan(meanIoU, 0)
-            XCTAssertLessThan(meanIoU, 100)
+        }
+    }
+
+    func testTopOneMeanIoUAndExtendedRecallEqualTheirDefinitionOnTheSampleFile() throws {
+        let annotations = try Fixtures.annotations(Self.groundTruthName)
+        let predictions = try Fixtures.predictions("sample_val_preds.jsonl")
+        let brief = try XCTUnwrap(try QVHighlightsEvaluator(options: .init(includeExtendedRecall: true))
+            .evaluate(predictions: predictions, annotations: annotations).tree()["brief"])
+        // Recomputed from the files: per query, the first listed window's IoU with its best ground-truth window.
+        var byQid: [String: MomentPrediction] = [:]
+        for p in predictions { byQid[p.qid] = p }
+        let ious = annotations.map { a -> Double in
+            guard let top = byQid[a.qid]?.windows?.first?.window else { return 0 }
+            return a.relevantWindows.map { g in
+                let intersection = max(0, min(top.end, g.end) - max(top.start, g.start))
+                return intersection / ((top.end - top.start) + (g.end - g.start) - intersection)
+            }.max() ?? 0
+        }
+        XCTAssertEqual(ious.count, 1550)
+        let meanIoU = 100 * ious.reduce(0, +) / Double(ious.count)
+        XCTAssertEqual(try XCTUnwrap(brief["MR-full-mIoU"]?.number), meanIoU, accuracy: 0.005 + 1e-9)
+        for threshold in [0.1, 0.3, 0.9] {
+            let recall = 100 * Double(ious.filter { $0 >= threshold }.count) / Double(ious.count)
+            XCTAssertEqual(try XCTUnwrap(brief["MR-full-R1@\(threshold)"]?.number), recall, accuracy: 0.005 + 1e-9, "R1@\(threshold)")
         }
     }
 

@@ -1,6 +1,8 @@
 import Foundation
 import PipelineDriver
+import Retrieval
 import Shards
+@testable import Stages
 import XCTest
 
 /// All six stages under the real driver on a tiny configuration: the report's lineage reaches the
@@ -71,5 +73,28 @@ final class EndToEndPipelineTests: XCTestCase {
         let summary = try JSONValue.parse(Data(contentsOf: root.appendingPathComponent("artifacts/stages/eval_td/summary.json")), source: "summary")
         XCTAssertEqual(summary["params"]?["beta"], .number(0.7))
         XCTAssertNotNil(summary["splits"]?["shifted"]?["untrained"]?["erase"]?["R1@0.3"], "the untrained control is evaluated under every mask")
+
+        // The reported erase R1@0.3 on shifted, recomputed: the trained checkpoint's top windows on the shifted split
+        // with each query's moment erased (mask-eval's default seed and batch size), scored by IoU here.
+        let artifacts = root.appendingPathComponent("artifacts/stages")
+        let loaded = try LoadedCheckpoint(url: artifacts.appendingPathComponent("train_td/checkpoint.tshard"))
+        var shifted = try DatasetShards.readSplit(videos: artifacts.appendingPathComponent("ingest/shifted.videos.tshard"),
+                                                  queries: artifacts.appendingPathComponent("ingest/shifted.queries.tshard"), name: "eval")
+        shifted.name = "shifted"
+        let defaults = try JSONValue.parse(Data(contentsOf: StageProcess.repositoryRoot.appendingPathComponent("stages/mask-eval.json")),
+                                           source: "mask-eval.json")["params"]
+        let erased = GroundTruthMask.erase.apply(to: shifted, seed: UInt64(try XCTUnwrap(defaults?["mask_seed"]?["default"]?.intValue)))
+        let predictions = try loaded.trained.submission(for: erased, builder: BatchBuilder(maxClips: loaded.maxClips, maxTokens: loaded.maxTokens),
+                                                        batchSize: try XCTUnwrap(defaults?["batch_size"]?["default"]?.intValue))
+        XCTAssertEqual(predictions.count, 8)
+        let hits = zip(predictions, erased.queries.windows).filter { prediction, windows in
+            guard let top = prediction.windows?.first?.window else { return false }
+            return windows.contains { w in
+                let intersection = max(0, min(top.end, w[1]) - max(top.start, w[0]))
+                return intersection / ((top.end - top.start) + (w[1] - w[0]) - intersection) >= 0.3
+            }
+        }.count
+        let reported = try XCTUnwrap(summary["splits"]?["shifted"]?["trained"]?["erase"]?["R1@0.3"]?.doubleValue)
+        XCTAssertEqual(reported, 100 * Double(hits) / 8, accuracy: 0.005)
     }
 }

@@ -46,6 +46,10 @@ final class ReportTests: XCTestCase {
         // beta 0.7 over seeds: 50 + 7 + 1 and + 2 -> R1@0.5 = 48.50 ± 0.71.
         XCTAssertTrue(md.contains("| 0.7 | 48.50 ± 0.71 |"), md)
         XCTAssertTrue(md.contains("Ablation: VSDC x TDEM"))
+        // The grid's rows: R1@0.5, R1@0.7, mAP, HD-mAP, then zero and erase R1@0.3, each over seeds 1 and 2.
+        XCTAssertTrue(md.contains("| - | - | QD-DETR | 31.50 ± 0.71 | 5.00 ± 0.00 | 20.75 ± 0.35 | 20.00 ± 0.00 | 41.50 ± 0.71 | 41.50 ± 0.71 |"), md)
+        XCTAssertTrue(md.contains("| yes | - | VSDC only | 35.00 ± 0.00 | 5.00 ± 0.00 | 22.50 ± 0.00 | 20.00 ± 0.00 | 45.00 ± 0.00 | 45.00 ± 0.00 |"), md)
+        XCTAssertTrue(md.contains("| yes | yes | TD-DETR (beta=0.5) | 46.50 ± 0.71 | 5.00 ± 0.00 | 28.25 ± 0.35 | 20.00 ± 0.00 | 56.50 ± 0.71 | 56.50 ± 0.71 |"), md)
         let sensitivity = try String(contentsOf: out.appendingPathComponent("sensitivity.svg"), encoding: .utf8)
         XCTAssertTrue(sensitivity.contains("Sensitivity to beta") && sensitivity.contains("stroke-dasharray"),
                       "a line plot whose series differ by dash pattern, not colour alone")

@@ -74,6 +74,8 @@ final class ScoreCommandTests: XCTestCase {
     func testAGroundTruthDurationThatWouldSizeHugeBuffersIsRefused() throws {
         // 1e13 used to abort allocating 120 TB; 1e300 trapped.
         for duration in ["1e13", "1e300"] {
+            // Labelled: in the Swift 5 language mode an unlabelled trailing closure binds to the last closure
+            // parameter, the submission's.
             let (result, gt, _) = try scoreFailure("duration", editGroundTruth: { lines in
                 lines[0] = lines[0].replacingOccurrences(of: #""duration": 150"#, with: #""duration": "# + duration)
             })

@@ -25,7 +25,7 @@ final class TrainResumeTests: XCTestCase {
                 "--in", "synth_queries=\(root.path)/synth/synthesized.queries.tshard", "--params", params]
     }
 
-    /// The log without wall-clock times.
+    /// The log without wall-clock times and the process's own resource figures, which no two runs share.
     func epochs(_ url: URL) throws -> [JSONValue] {
         try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map { line in
             guard case .object(var o) = try JSONValue.parse(String(line), source: url.path) else { return .null }

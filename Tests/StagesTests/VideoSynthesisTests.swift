@@ -296,8 +296,17 @@ final class VideoSynthesisTests: XCTestCase {
         let types = split.queries.eventType!
         var synth = VideoSynthesizer()
         let plain = try synth.synthesize(split, pairs: pairs)
+        // The rate recomputed from the data: a sample's partner shares the event when one of the partner
+        // video's queries names the focus query's event type.
+        let shared = (0..<plain.sourceQuery.count).map { s -> Bool in
+            let q = Int(plain.sourceQuery[s]), partner = Int(plain.partnerVideo[s])
+            return (0..<split.queries.count).contains { split.queries.videoIndex[$0] == partner && types[$0] == types[q] }
+        }
+        XCTAssertEqual(plain.partnerSharesEvent, shared)
+        let rate = Double(shared.filter { $0 }.count) / Double(shared.count)
+        XCTAssertEqual(plain.sharedEventRate, rate, accuracy: 1e-12)
         // Cosine-nearest partners share the event type more often than chance (1 in 8 types).
-        XCTAssertGreaterThan(plain.sharedEventRate, 1.0 / 8)
+        XCTAssertGreaterThan(rate, 1.0 / 8)
         synth.filter = .sharedEvent
         let filtered = try synth.synthesize(split, pairs: pairs)
         try assertInvariants(filtered, source: split, synthesizer: synth)

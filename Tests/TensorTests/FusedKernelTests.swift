@@ -30,57 +30,97 @@ final class FusedKernelTests: XCTestCase {
         XCTAssertEqual(DropoutMask.apply(x, probability: 0.3, seed: 5), Elementwise.multiply(x, DropoutMask.make(shape: [70_001], probability: 0.3, seed: 5)))
     }
 
-    func testBiasActivationDropoutMatchesTheUnfusedChain() {
-        let (rows, width, p, seed) = (37, 45, Float(0.25), UInt64(9))
-        let x = random([rows, width], seed: 2, scale: 2)
-        let bias = random([width], seed: 3)
-        let mask = DropoutMask.make(shape: [rows, width], probability: p, seed: seed)
-        let shifted = Elementwise.add(x, bias)
-        for activation in [PointwiseActivation.identity, .relu, .gelu] {
-            var y = x
-            let saved = BiasActivationDropout.forward(&y, bias: bias, activation: activation, dropout: p, seed: seed)
-            let activated: Tensor
-            switch activation {
-            case .identity: activated = shifted
-            case .relu: activated = Activation.relu(shifted)
-            case .gelu: activated = Activation.gelu(shifted)
-            }
-            XCTAssertEqual(y, Elementwise.multiply(activated, mask), "\(activation) forward")
+    // MARK: plain references, written here from the definitions
 
-            let g = random([rows, width], seed: 4)
-            let (dPre, dBias) = BiasActivationDropout.backward(outputGradient: g, output: y, saved: saved, biasGradient: true)
-            let dropped = Elementwise.multiply(g, mask)
-            let expected: Tensor
-            switch activation {
-            case .identity: expected = dropped
-            case .relu: expected = Activation.reluBackward(outputGradient: dropped, input: shifted)
-            case .gelu: expected = Activation.geluBackward(outputGradient: dropped, input: shifted)
-            }
-            for i in 0..<expected.count {
-                XCTAssertEqual(dPre[flat: i], expected[flat: i], accuracy: 1e-6 * max(1, abs(expected[flat: i])), "\(activation) element \(i)")
-            }
-            let columnSums = Reduction.sum(dPre, axis: 0)
-            for j in 0..<width { XCTAssertEqual(dBias![flat: j], columnSums[flat: j], accuracy: 1e-5) }
+    /// Inverted dropout as documented on `DropoutMask`: element `i` is dropped when 16-bit quarter `i % 4` of
+    /// `CounterHash.bits(seed, i / 4)` is below `round(p * 65536)`, and kept scaled by `1 / (1 - p)` otherwise.
+    static func referenceMask(count: Int, probability p: Float, seed: UInt64) -> [Double] {
+        let threshold = UInt64((Double(p) * 65_536).rounded())
+        return (0..<count).map { i in
+            let quarter = (CounterHash.bits(seed: seed, counter: i / 4) >> UInt64(16 * (i % 4))) & 0xFFFF
+            return quarter < threshold ? 0 : Double(1 / (1 - p))
         }
     }
 
-    func testResidualLayerNormMatchesSumThenNormalise() {
+    static func gelu(_ z: Double) -> Double { 0.5 * z * (1 + Foundation.erf(z / 2.0.squareRoot())) }
+    static func geluDerivative(_ z: Double) -> Double {
+        0.5 * (1 + Foundation.erf(z / 2.0.squareRoot())) + z * Foundation.exp(-z * z / 2) / (2 * Double.pi).squareRoot()
+    }
+
+    func testReferenceMaskDropsAboutPAndScalesTheRest() {
+        let mask = Self.referenceMask(count: 40_000, probability: 0.25, seed: 3)
+        let kept = mask.filter { $0 != 0 }
+        XCTAssertTrue(kept.allSatisfy { $0 == Double(Float(1) / 0.75) })
+        // Binomial sd at n = 40000 is 0.0022: 4.5 sigma.
+        XCTAssertEqual(Double(kept.count) / 40_000, 0.75, accuracy: 0.01)
+        XCTAssertEqual(DropoutMask.make(shape: [40_000], probability: 0.25, seed: 3).data.map(Double.init), mask)
+    }
+
+    func testBiasActivationDropoutMatchesAPlainReference() {
+        let (rows, width, p, seed) = (37, 45, Float(0.25), UInt64(9))
+        let x = random([rows, width], seed: 2, scale: 2)
+        let bias = random([width], seed: 3)
+        let g = random([rows, width], seed: 4)
+        let mask = Self.referenceMask(count: rows * width, probability: p, seed: seed)
+        for activation in [PointwiseActivation.identity, .relu, .gelu] {
+            var y = x
+            let saved = BiasActivationDropout.forward(&y, bias: bias, activation: activation, dropout: p, seed: seed)
+            let (dPre, dBias) = BiasActivationDropout.backward(outputGradient: g, output: y, saved: saved, biasGradient: true)
+            var biasGradient = [Double](repeating: 0, count: width)
+            for r in 0..<rows {
+                for j in 0..<width {
+                    let i = r * width + j
+                    let z = Double(x[r, j]) + Double(bias[flat: j])
+                    let (value, slope): (Double, Double)
+                    switch activation {
+                    case .identity: (value, slope) = (z, 1)
+                    case .relu: (value, slope) = (max(z, 0), z > 0 ? 1 : 0)
+                    case .gelu: (value, slope) = (Self.gelu(z), Self.geluDerivative(z))
+                    }
+                    XCTAssertEqual(Double(y[r, j]), value * mask[i], accuracy: 1e-5 * max(1, abs(value)), "\(activation) forward \(i)")
+                    let expected = Double(g[r, j]) * mask[i] * slope
+                    XCTAssertEqual(Double(dPre[r, j]), expected, accuracy: 1e-5 * max(1, abs(expected)), "\(activation) backward \(i)")
+                    biasGradient[j] += expected
+                }
+            }
+            for j in 0..<width { XCTAssertEqual(Double(dBias![flat: j]), biasGradient[j], accuracy: 1e-4, "\(activation) bias \(j)") }
+        }
+    }
+
+    func testResidualLayerNormMatchesAPlainReference() {
         let (rows, width, p, seed) = (29, 19, Float(0.2), UInt64(4))
         let x = random([rows, width], seed: 5, scale: 3), sub = random([rows, width], seed: 6)
         let gamma = random([width], seed: 7), beta = random([width], seed: 8)
-        let mask = DropoutMask.make(shape: [rows, width], probability: p, seed: seed)
-        let sum = Elementwise.add(x, Elementwise.multiply(sub, mask))
-        let (y, saved) = LayerNormKernel.residualForward(x, sublayer: sub, dropout: p, seed: seed, gamma: gamma, beta: beta, epsilon: 1e-5)
-        let (reference, referenceSaved) = LayerNormKernel.forward(sum, gamma: gamma, beta: beta, epsilon: 1e-5)
-        XCTAssertEqual(y, reference)
-
         let g = random([rows, width], seed: 9)
-        let fused = LayerNormKernel.residualBackward(outputGradient: g, gamma: gamma, saved: saved)
-        let plain = LayerNormKernel.backward(outputGradient: g, input: sum, gamma: gamma, saved: referenceSaved)
-        XCTAssertEqual(fused.input, plain.input)
-        XCTAssertEqual(fused.sublayer, Elementwise.multiply(plain.input, mask))
-        XCTAssertEqual(fused.gamma, plain.gamma)
-        XCTAssertEqual(fused.beta, plain.beta)
+        let mask = Self.referenceMask(count: rows * width, probability: p, seed: seed)
+        let (y, saved) = LayerNormKernel.residualForward(x, sublayer: sub, dropout: p, seed: seed, gamma: gamma, beta: beta, epsilon: 1e-5)
+        let grads = LayerNormKernel.residualBackward(outputGradient: g, gamma: gamma, saved: saved)
+        var dGamma = [Double](repeating: 0, count: width), dBeta = [Double](repeating: 0, count: width)
+        for r in 0..<rows {
+            let sum = (0..<width).map { Double(x[r, $0]) + Double(sub[r, $0]) * mask[r * width + $0] }
+            let mean = sum.reduce(0, +) / Double(width)
+            let variance = sum.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(width)
+            let rstd = 1 / (variance + 1e-5).squareRoot()
+            let normalised = sum.map { ($0 - mean) * rstd }
+            // d normalised = g * gamma; dx = rstd (dn - mean(dn) - n * mean(dn * n)).
+            let dn = (0..<width).map { Double(g[r, $0]) * Double(gamma[flat: $0]) }
+            let meanDn = dn.reduce(0, +) / Double(width)
+            let meanDnN = zip(dn, normalised).map { $0 * $1 }.reduce(0, +) / Double(width)
+            for j in 0..<width {
+                let out = normalised[j] * Double(gamma[flat: j]) + Double(beta[flat: j])
+                XCTAssertEqual(Double(y[r, j]), out, accuracy: 1e-5 * max(1, abs(out)), "forward \(r), \(j)")
+                let dx = rstd * (dn[j] - meanDn - normalised[j] * meanDnN)
+                XCTAssertEqual(Double(grads.input[r, j]), dx, accuracy: 1e-4 * max(1, abs(dx)), "input gradient \(r), \(j)")
+                XCTAssertEqual(Double(grads.sublayer[r, j]), dx * mask[r * width + j], accuracy: 1e-4 * max(1, abs(dx)),
+                               "sublayer gradient \(r), \(j)")
+                dGamma[j] += Double(g[r, j]) * normalised[j]
+                dBeta[j] += Double(g[r, j])
+            }
+        }
+        for j in 0..<width {
+            XCTAssertEqual(Double(grads.gamma[flat: j]), dGamma[j], accuracy: 1e-4 * max(1, abs(dGamma[j])), "gamma \(j)")
+            XCTAssertEqual(Double(grads.beta[flat: j]), dBeta[j], accuracy: 1e-4 * max(1, abs(dBeta[j])), "beta \(j)")
+        }
     }
 
     func testColumnSumsSplitAcrossThreadsKeepTheSerialOrder() {
@@ -154,32 +194,38 @@ final class FusedKernelTests: XCTestCase {
         }
     }
 
-    func testAttentionDropoutAppliesTheMaskItReports() {
-        let (batch, length, width, heads) = (2, 5, 8, 2)
+    func testAttentionWithDropoutMatchesAPlainReference() {
+        let (batch, length, width, heads, p, seed) = (2, 5, 8, 2, Float(0.4), UInt64(21))
         let q = random([batch, length, width], seed: 16)
         let k = random([batch, length, width], seed: 17)
         let v = random([batch, length, width], seed: 18)
         let (out, saved) = AttentionKernel.forward(query: q, key: k, value: v, heads: heads, keyIsPadding: nil,
-                                                   dropout: 0.4, dropoutSeed: 21)
-        let mask = saved.dropoutMask!
-        XCTAssertEqual(mask.shape, [batch, heads, length, length])
+                                                   dropout: p, dropoutSeed: seed)
         let headWidth = width / heads
+        var kept = 0
         for b in 0..<batch {
             for h in 0..<heads {
+                // Each (sample, head) slice draws its mask from its own seed, derived from the call's.
+                let mask = Self.referenceMask(count: length * length, probability: p,
+                                              seed: CounterHash.bits(seed: seed, counter: b * heads + h))
+                kept += mask.filter { $0 != 0 }.count
                 for i in 0..<length {
+                    let scores = (0..<length).map { j in
+                        (0..<headWidth).map { d in Double(q[b, i, h * headWidth + d]) * Double(k[b, j, h * headWidth + d]) }
+                            .reduce(0, +) / Double(headWidth).squareRoot()
+                    }
+                    let top = scores.max()!
+                    let total = scores.map { Foundation.exp($0 - top) }.reduce(0, +)
+                    let weights = (0..<length).map { Foundation.exp(scores[$0] - top) / total * mask[i * length + $0] }
+                    for j in 0..<length { XCTAssertEqual(Double(saved.dropoutMask![b, h, i, j]), mask[i * length + j]) }
                     for d in 0..<headWidth {
-                        var value: Float = 0
-                        for j in 0..<length {
-                            value += saved.probabilities[b, h, i, j] * mask[b, h, i, j] * v[b, j, h * headWidth + d]
-                        }
-                        XCTAssertEqual(out[b, i, h * headWidth + d], value, accuracy: 1e-5)
+                        let expected = (0..<length).map { weights[$0] * Double(v[b, $0, h * headWidth + d]) }.reduce(0, +)
+                        XCTAssertEqual(Double(out[b, i, h * headWidth + d]), expected, accuracy: 1e-5, "\(b) \(h) \(i) \(d)")
                     }
                 }
             }
         }
-        let kept = mask.data.filter { $0 != 0 }
-        XCTAssertTrue(kept.allSatisfy { abs($0 - 1 / 0.6) < 1e-6 })
-        XCTAssertGreaterThan(kept.count, 0)
-        XCTAssertLessThan(kept.count, mask.count)
+        XCTAssertGreaterThan(kept, 0)
+        XCTAssertLessThan(kept, batch * heads * length * length, "some weights were dropped")
     }
 }

@@ -85,12 +85,9 @@ struct TrainingRun {
             print(String(format: "epoch %d/%d  loss %.4f  val %@ %.2f  %.1fs", epoch + 1, epochs, total,
                          metrics.name, metrics.value, seconds))
             progress.epoch += 1
-            // A non-finite score (e.g. an empty split) never beats a real one, but the first epoch still
-            // gives a best checkpoint.
-            let value = metrics.value.isFinite ? metrics.value : -Double.infinity
-            if progress.bestEpoch < 0 || value > progress.bestScore {
-                progress.bestScore = value
-                progress.bestEpoch = epoch + 1
+            var best = (epoch: progress.bestEpoch, score: progress.bestScore)
+            if Self.updateBest(&best, epoch: epoch + 1, score: metrics.value) {
+                (progress.bestEpoch, progress.bestScore) = best
                 bestMetrics = metrics.json
                 try Checkpoint.save(module: trainer.model, optimizer: nil, step: progress.step, generator: trainer.context.generator,
                                     extra: extra(progress), to: bestURL)
@@ -160,6 +157,17 @@ struct TrainingRun {
             FileHandle.standardError.write(Data("warning: \(file.path) set aside as \(aside.lastPathComponent): \(reason)\n".utf8))
         }
         FileHandle.standardError.write(Data("warning: training restarts from the first epoch\n".utf8))
+    }
+
+    /// Takes epoch `epoch`'s val score into the best so far (`epoch` -1 before the first), returning whether
+    /// it became the best. The first epoch always gives a best checkpoint; a later one only with a strictly
+    /// higher score (a tie keeps the earlier epoch); a non-finite score (e.g. an empty split) counts as
+    /// minus infinity, so it never beats a real one and a real one always beats it.
+    static func updateBest(_ best: inout (epoch: Int, score: Double), epoch: Int, score: Double) -> Bool {
+        let value = score.isFinite ? score : -Double.infinity
+        guard best.epoch < 0 || value > best.score else { return false }
+        best = (epoch, value)
+        return true
     }
 
     /// What every checkpoint carries besides weights: the resolved params and model config, for mask-eval.

@@ -79,18 +79,82 @@ final class CDNetLossTests: XCTestCase {
         XCTAssertEqual(giou.scalar, 1.0 / 3, accuracy: 1e-5)
     }
 
-    func testTotalIsTheWeightedSumOfTheNamedTerms() {
+    func testTotalIsTheWeightedSumOfHandComputedTerms() {
+        // Two samples of three clips (centres 1/6, 1/2, 5/6), one positive clip each, so the contrastive
+        // anchors are fixed; every term worked out below from its definition, none taken from the criterion.
         var config = CDNetTests.tinyConfig()
         config.weights = CDNetLossWeights(intra: 0.1, inter: 0.2, token: 0.3, focal: 1.5, smoothL1: 2, giou: 0.5)
-        var generator = SeededGenerator(seed: 5)
-        let model = CDNet(config: config, generator: &generator)
-        let (total, terms) = model.trainingLoss(TinyModel.batch(seed: 6), context: ForwardContext(isTraining: true))
-        let names = ["loss_intra", "loss_inter", "loss_token", "loss_focal", "loss_smooth_l1", "loss_giou"]
-        XCTAssertEqual(Set(terms.keys), Set(names + ["loss_total"]))
-        let weights: [Float] = [0.1, 0.2, 0.3, 1.5, 2, 0.5]
-        let expected = zip(names, weights).reduce(Float(0)) { $0 + terms[$1.0]! * $1.1 }
-        XCTAssertEqual(total.scalar, expected, accuracy: 1e-4)
-        XCTAssertEqual(terms["loss_total"]!, total.scalar)
-        for name in names { XCTAssertGreaterThan(terms[name]!, 0, name) }
+        config.contrastiveTemperature = 0.5
+        config.focalGamma = 2
+        config.focalAlpha = -1
+        config.smoothL1Beta = 0.1
+        let video = constant([2, 3, 2], [1, 0, 0, 1, 1, 1, 2, 1, 0, 1, -1, 1])
+        let global = constant([2, 1, 2], [1, 1, 0, 2])
+        let guided = constant([2, 3, 2], [0, 1, 1, 1, 1, 0, 1, 0, 1, 2, 0, 1])
+        let confidence = constant([2, 3], [1.5, -0.5, 0.2, -1, 2, 0.3])
+        let offsets = constant([2, 3, 2], [0.1, 0.1, 0.2, 0.2, 0.3, 0.3, 0.2, 0.2, 0.05, 0.2, 0.3, 0.1])
+        let outputs = CDNetOutputs(
+            video: video,
+            disentanglement: DisentanglementOutputs(globalQuery: global, guidedText: guided, relevance: constant([2, 3], [0, 0, 0, 0, 0, 0]),
+                                                    video: video),
+            denoised: video, confidence: confidence, offsets: offsets)
+        // Sample 0: window [0.05, 0.25] holds clip 0; sample 1: window [0.4, 0.6] holds clip 1.
+        let batch = MomentBatch(videoFeatures: Tensor(zeros: [2, 3, 6]), videoMask: Tensor(repeating: 1, shape: [2, 3]),
+                                textFeatures: Tensor(zeros: [2, 3, 5]), textMask: Tensor(repeating: 1, shape: [2, 3]),
+                                windows: [[SpanTarget(center: 0.15, width: 0.2)], [SpanTarget(center: 0.5, width: 0.2)]],
+                                saliency: nil, durations: [6, 6])
+        var generator = SeededGenerator(seed: 1)
+        let (total, terms) = CDNetCriterion(config: config)(outputs, batch: batch, generator: &generator)
+
+        func cosine(_ a: [Double], _ b: [Double]) -> Double {
+            zip(a, b).map { $0 * $1 }.reduce(0, +) / (sqrt(a.map { $0 * $0 }.reduce(0, +)) * sqrt(b.map { $0 * $0 }.reduce(0, +)))
+        }
+        func infoNCE(_ scores: [Double], positive: Int) -> Double { -(scores[positive] - log(scores.map { exp($0) }.reduce(0, +))) }
+        let v: [[[Double]]] = [[[1, 0], [0, 1], [1, 1]], [[2, 1], [0, 1], [-1, 1]]]
+        let g: [[Double]] = [[1, 1], [0, 2]]
+        let t: [[[Double]]] = [[[0, 1], [1, 1], [1, 0]], [[1, 0], [1, 2], [0, 1]]]
+        let anchors = [0, 1], tau = 0.5
+        // Intra: the anchor against the video's other (negative) clips, scored by cosine to g.
+        let intra = (0..<2).map { b in infoNCE((0..<3).map { cosine(v[b][$0], g[b]) / tau }, positive: anchors[b]) }.reduce(0, +) / 2
+        // Inter: the anchor against every sample's g.
+        let inter = (0..<2).map { b in infoNCE((0..<2).map { cosine(v[b][anchors[b]], g[$0]) / tau }, positive: b) }.reduce(0, +) / 2
+        // Token: each clip against its own guided token.
+        let token = (0..<2).map { b in infoNCE((0..<3).map { cosine(v[b][$0], t[b][$0]) / tau }, positive: anchors[b]) }.reduce(0, +) / 2
+        // Focal (gamma 2, no alpha) over the six clips, divided by the two positives.
+        let logits: [[Double]] = [[1.5, -0.5, 0.2], [-1, 2, 0.3]]
+        var focal = 0.0
+        for b in 0..<2 {
+            for c in 0..<3 {
+                let p = 1 / (1 + exp(-logits[b][c]))
+                focal += c == anchors[b] ? pow(1 - p, 2) * -log(p) : pow(p, 2) * -log(1 - p)
+            }
+        }
+        focal /= 2
+        // Boundaries at the positive clips: sample 0 clip 0 (centre 1/6) targets (1/6 - 0.05, 0.25 - 1/6),
+        // predicted (0.1, 0.1); sample 1 clip 1 (centre 1/2) targets (0.1, 0.1), predicted (0.05, 0.2).
+        func smoothL1(_ x: Double) -> Double { abs(x) < 0.1 ? 0.5 * x * x / 0.1 : abs(x) - 0.05 }
+        let targets: [(Double, Double)] = [(1.0 / 6 - 0.05, 0.25 - 1.0 / 6), (0.1, 0.1)]
+        let predicted: [(Double, Double)] = [(0.1, 0.1), (0.05, 0.2)]
+        let centres = [1.0 / 6, 0.5]
+        let windows: [(Double, Double)] = [(0.05, 0.25), (0.4, 0.6)]
+        var smooth = 0.0, giou = 0.0
+        for i in 0..<2 {
+            smooth += smoothL1(predicted[i].0 - targets[i].0) + smoothL1(predicted[i].1 - targets[i].1)
+            let (s, e) = (centres[i] - predicted[i].0, centres[i] + predicted[i].1)
+            let intersection = max(0, min(e, windows[i].1) - max(s, windows[i].0))
+            let union = (e - s) + (windows[i].1 - windows[i].0) - intersection
+            let hull = max(e, windows[i].1) - min(s, windows[i].0)
+            giou += 1 - (intersection / union - (hull - union) / hull)
+        }
+        smooth /= 4
+        giou /= 2
+
+        let named: [String: Double] = ["loss_intra": intra, "loss_inter": inter, "loss_token": token, "loss_focal": focal,
+                                       "loss_smooth_l1": smooth, "loss_giou": giou]
+        XCTAssertEqual(Set(terms.keys), Set(named.keys).union(["loss_total"]))
+        for (name, value) in named { XCTAssertEqual(Double(terms[name]!), value, accuracy: 1e-5, name) }
+        let expected = 0.1 * intra + 0.2 * inter + 0.3 * token + 1.5 * focal + 2 * smooth + 0.5 * giou
+        XCTAssertEqual(Double(total.scalar), expected, accuracy: 1e-5 * expected)
+        XCTAssertEqual(terms["loss_total"], total.scalar)
     }
 }

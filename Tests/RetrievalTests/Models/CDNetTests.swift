@@ -134,17 +134,31 @@ final class CDNetTests: XCTestCase {
         XCTAssertEqual(retrievals[0].saliency, (0..<clips).map { outputs.disentanglement.relevance.value[0, $0] })
     }
 
-    func testNMSDropsOverlappingProposals() {
-        var config = Self.tinyConfig()
-        config.nmsThreshold = 1
-        let m = model(config)
-        let batch = TinyModel.batch(seed: 6, batch: 1)
-        let unsuppressed = m.predict(batch)[0].windows
-        config.nmsThreshold = 0.7
-        let suppressed = model(config).predict(batch)[0].windows
-        XCTAssertEqual(unsuppressed.count, min(batch.validClipCount(0), 10))
-        XCTAssertLessThanOrEqual(suppressed.count, unsuppressed.count)
-        XCTAssertEqual(suppressed.first, unsuppressed.first)
+    func testDecodingSuppressesWindowsOverlappingAHigherRankedOneBeyondTheNMSThreshold() {
+        // One sample of 4 clips (centres 1/8, 3/8, 5/8, 7/8) over 8 s. Proposals by descending confidence:
+        // clip 0 [0, 4] s, clip 1 [0, 4] s (IoU 1 with clip 0), clip 2 [4, 6] s, clip 3 [4, 8] s (IoU 0.5 with clip 2).
+        func constant(_ shape: [Int], _ data: [Float]) -> Variable { Variable(Tensor(shape: shape, data: data)) }
+        let zeros = constant([1, 4, 2], [Float](repeating: 0, count: 8))
+        let outputs = CDNetOutputs(
+            video: zeros,
+            disentanglement: DisentanglementOutputs(globalQuery: constant([1, 1, 2], [0, 0]), guidedText: nil,
+                                                    relevance: constant([1, 4], [0.1, 0.2, 0.3, 0.4]), video: zeros),
+            denoised: zeros, confidence: constant([1, 4], [2, 1, 0, -1]),
+            offsets: constant([1, 4, 2], [0.125, 0.375, 0.375, 0.125, 0.125, 0.125, 0.375, 0.125]))
+        let batch = MomentBatch(videoFeatures: Tensor(zeros: [1, 4, 6]), videoMask: Tensor(repeating: 1, shape: [1, 4]),
+                                textFeatures: Tensor(zeros: [1, 3, 5]), textMask: Tensor(repeating: 1, shape: [1, 3]),
+                                windows: [[]], saliency: nil, durations: [8])
+        func windows(threshold: Float) -> [[Float]] {
+            var config = Self.tinyConfig()
+            config.nmsThreshold = threshold
+            return model(config).retrievals(from: outputs, batch: batch)[0].windows.map { [$0.start, $0.end] }
+        }
+        XCTAssertEqual(windows(threshold: 0.7), [[0, 4], [4, 6], [4, 8]], "the duplicate of the top window goes")
+        XCTAssertEqual(windows(threshold: 0.5), [[0, 4], [4, 6], [4, 8]], "an IoU equal to the threshold is kept")
+        XCTAssertEqual(windows(threshold: 0.4), [[0, 4], [4, 6]])
+        XCTAssertEqual(windows(threshold: 1), [[0, 4], [0, 4], [4, 6], [4, 8]], "no IoU exceeds 1")
+        let scores = model(Self.tinyConfig()).retrievals(from: outputs, batch: batch)[0].windows.map(\.score)
+        XCTAssertEqual(scores, ([2, 0, -1] as [Float]).map { 1 / (1 + Foundation.exp(-$0)) })
     }
 
     func testOverfittingFourSamplesDrivesTheLossDown() {

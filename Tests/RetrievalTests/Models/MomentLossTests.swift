@@ -1,6 +1,6 @@
 import Foundation
 import NN
-import Retrieval
+@testable import Retrieval
 import XCTest
 
 /// Every loss term against values worked out by hand from its definition.
@@ -57,24 +57,57 @@ final class MomentLossTests: XCTestCase {
         XCTAssertEqual(Double(loss.scalar), expected, accuracy: 1e-5)
     }
 
-    func testTotalIsTheCoefficientWeightedSumOfTermsOverAllDecoderLayers() {
+    func testTotalIsTheCoefficientWeightedSumOfHandComputedTermsOverBothDecoderLayers() {
+        // One sample, one query, two decoder layers (auxiliary losses on), four clips; every term worked
+        // out below from its definition, none taken from the criterion.
         var config = TinyModel.config(tdem: false)
-        config.coefficients = .paper
-        var generator = SeededGenerator(seed: 3)
-        let model = MomentDETR(config: config, generator: &generator)
-        let batch = TinyModel.batch(seed: 4)
-        let outputs = model.forward(batch, context: ForwardContext(isTraining: false))
-        let (total, terms) = model.loss(outputs, batch: batch)
-        let c = LossCoefficients.paper
-        var expected: Float = 0
-        for suffix in ["", "_0"] {
-            expected += c.span * terms["loss_span" + suffix]! + c.giou * terms["loss_giou" + suffix]!
-                + c.label * terms["loss_label" + suffix]!
-        }
-        expected += c.margin * terms["loss_saliency_margin"]! + c.contrastive * terms["loss_saliency_contrastive"]!
-            + c.negative * terms["loss_saliency_negative"]!
-        XCTAssertEqual(total.scalar, expected, accuracy: 1e-4 * max(1, abs(expected)))
-        XCTAssertEqual(terms["loss_total"]!, total.scalar)
-        XCTAssertNil(terms["loss_span_1"], "the final layer has no suffix")
+        config.coefficients = LossCoefficients(span: 10, giou: 2, label: 4, margin: 3, contrastive: 5, negative: 0.5)
+        config.auxiliaryLosses = true
+        config.saliencyMargin = 0.2
+        config.backgroundWeight = 0.1
+        config.rankTemperature = 0.5
+        let criterion = MomentCriterion(config: config)
+        let c = config.coefficients
+        func constant(_ shape: [Int], _ data: [Float]) -> Variable { Variable(Tensor(shape: shape, data: data)) }
+        let outputs = MomentOutputs(
+            layers: [DecoderPrediction(logits: constant([1, 1, 2], [1, 0]), spans: constant([1, 1, 2], [0.5, 0.4])),
+                     DecoderPrediction(logits: constant([1, 1, 2], [2, -1]), spans: constant([1, 1, 2], [0.45, 0.3]))],
+            saliency: constant([1, 4], [0.5, 1.0, -0.5, 0.2]),
+            negativeSaliency: constant([1, 4], [0.1, -0.3, 0.4, 0]))
+        let batch = MomentBatch(
+            videoFeatures: Tensor(zeros: [1, 4, 6]), videoMask: Tensor(repeating: 1, shape: [1, 4]),
+            textFeatures: Tensor(zeros: [1, 3, 5]), textMask: Tensor(repeating: 1, shape: [1, 3]),
+            windows: [[SpanTarget(center: 0.4, width: 0.2)]],
+            saliency: SaliencyTargets(scores: Tensor(shape: [1, 4], data: [0, 8, 3, 0]), positiveClips: [[1, 3]],
+                                      negativeClips: [[2, 0]]),
+            durations: [8])
+        let (total, terms) = criterion(outputs, batch: batch)
+
+        // Layer 0 (suffix _0): span [0.3, 0.7] vs target [0.3, 0.5]: L1 (0.1 + 0.2) / 2; IoU 0.2 / 0.4 and the
+        // hull is the union, so gIoU 0.5; the one query is foreground: -log softmax([1, 0])[0].
+        let span0 = 0.15, giou0 = 0.5, label0 = log(1 + exp(-1.0))
+        // Layer 1 (final): span [0.3, 0.6]: L1 (0.05 + 0.1) / 2; IoU 0.2 / 0.3, hull = union.
+        let span1 = 0.075, giou1 = 1 - 2.0 / 3, label1 = log(1 + exp(-3.0))
+        // Hinge over pairs (1, 2) and (3, 0): relu(0.2 - 0.5 - 1.0) = 0, relu(0.2 + 0.5 - 0.2) = 0.5; x 2 / 2 pairs.
+        let margin = 0.5
+        // Rank-aware contrastive over the 8 columns [saliency, negative] / 0.5: ranks 1-3 have clips 1 and 2
+        // as positives, ranks 4-8 clip 1 only; divided by 12.
+        let logits = [0.5, 1.0, -0.5, 0.2, 0.1, -0.3, 0.4, 0].map { $0 / 0.5 }
+        let logSum = log(logits.map { exp($0) }.reduce(0, +))
+        let logP1 = logits[1] - logSum, logP2 = logits[2] - logSum
+        let contrastive = -(3 * (logP1 + logP2) / (2 + 1e-6) + 5 * logP1 / (1 + 1e-6)) / 12
+        // Negative pair: sum of log(1 + e^x) over the clips.
+        let negative = [0.1, -0.3, 0.4, 0].map { log(1 + exp($0)) }.reduce(0, +)
+
+        let expected = Double(c.span) * (span0 + span1) + Double(c.giou) * (giou0 + giou1) + Double(c.label) * (label0 + label1)
+            + Double(c.margin) * margin + Double(c.contrastive) * contrastive + Double(c.negative) * negative
+        XCTAssertEqual(Double(total.scalar), expected, accuracy: 1e-5 * expected)
+        let named: [String: Double] = ["loss_span_0": span0, "loss_giou_0": giou0, "loss_label_0": label0,
+                                       "loss_span": span1, "loss_giou": giou1, "loss_label": label1,
+                                       "loss_saliency_margin": margin, "loss_saliency_contrastive": contrastive,
+                                       "loss_saliency_negative": negative]
+        XCTAssertEqual(Set(terms.keys), Set(named.keys).union(["loss_total"]))
+        for (name, value) in named { XCTAssertEqual(Double(terms[name]!), value, accuracy: 1e-5, name) }
+        XCTAssertEqual(terms["loss_total"], total.scalar)
     }
 }

@@ -1,0 +1,356 @@
+import Foundation
+import Lineage
+import PipelineDriver
+import Shards
+import XCTest
+
+/// The driver's commands and run options that users read the output of: `dag`, `status`, `run --dry-run`,
+/// `gc --dry-run`, `--jobs N`, `foreach`, `file:` inputs, and the failures of a stage that exits 0.
+final class DriverTests: XCTestCase {
+    override func tearDown() {
+        unsetenv("FAIL_STAGE")
+        unsetenv("SLOW_STAGE")
+    }
+
+    /// A driver over `p` whose log lines are collected.
+    func pipeline(_ p: TestProject, log: LogLines) throws -> Pipeline {
+        try Pipeline(pipelineFile: p.pipelineFile, artifacts: p.artifacts, log: { log.append($0) })
+    }
+
+    func testDagListsEveryEdgeWithItsFileAndRole() throws {
+        let p = try TestProject()
+        XCTAssertEqual(try p.pipeline().dag(dot: false).split(separator: "\n"), [
+            "a  (no inputs)",
+            "a -> b  [out.txt as src]",
+            "b -> c  [out.txt as src]",
+            "a -> d  [out.txt as src]",
+            "c -> e  [out.txt as parts]",
+            "d -> e  [out.txt as parts]",
+        ])
+        let dot = try p.command(["dag", "--dot"])
+        XCTAssertEqual(dot.status, 0)
+        XCTAssertTrue(dot.output.hasPrefix("digraph pipeline {\n  \"a\";\n  \"b\";\n  \"a\" -> \"b\" [label=\"out.txt\"];\n"), dot.output)
+        XCTAssertTrue(dot.output.hasSuffix("  \"d\" -> \"e\" [label=\"out.txt\"];\n}\n"), dot.output)
+        XCTAssertEqual(try p.command(["dag"]).output, try p.pipeline().dag(dot: false) + "\n")
+    }
+
+    func testStatusSaysWhichInputChangedAndWhichUpstreamMustRunFirst() throws {
+        let p = try TestProject()
+        try p.run()
+        let oldA = try ContentHasher.computeHash(of: p.artifacts.appendingPathComponent("stages/a/out.txt"))
+        try p.writePipeline(params: ["a": "\"seed\": 2"])
+        try p.run { $0.only = ["a"] }
+        let newA = try ContentHasher.computeHash(of: p.artifacts.appendingPathComponent("stages/a/out.txt"))
+        let status = try p.command(["status"])
+        XCTAssertEqual(status.status, 0)
+        let lines = status.output.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines[0].hasPrefix("a  fresh  (run 6, "), lines[0])
+        XCTAssertEqual(lines[1], "b  stale  input src changed \(oldA.prefix(8)) -> \(newA.prefix(8))")
+        XCTAssertEqual(lines[2], "c  stale  upstream b must run first")
+        XCTAssertEqual(lines[3], "d  stale  input src changed \(oldA.prefix(8)) -> \(newA.prefix(8))")
+        XCTAssertEqual(lines[4], "e  stale  upstream c must run first")
+    }
+
+    func testDryRunSaysWhatWouldRunAndWhyAndRunsNothing() throws {
+        let p = try TestProject()
+        try p.run()
+        try p.writePipeline(params: ["b": "\"alpha\": 0.3"])
+        let log = LogLines()
+        var options = RunOptions()
+        options.dryRun = true
+        options.build = false
+        try? FileManager.default.removeItem(at: p.runLog)
+        XCTAssertEqual(try pipeline(p, log: log).run(options), [])
+        XCTAssertEqual(log.lines, ["fresh      a", "would run  b  (params.alpha changed 0.5 -> 0.3)", "would run  c  (after b runs)",
+                                   "fresh      d", "would run  e  (after c runs)"])
+        XCTAssertEqual(p.executed(), [], "a dry run runs nothing")
+        let never = try TestProject()
+        let first = LogLines()
+        _ = try pipeline(never, log: first).run(options)
+        XCTAssertEqual(first.lines, ["would run  a  (never run)", "would run  b  (after a runs)", "would run  c  (after b runs)",
+                                     "would run  d  (after a runs)", "would run  e  (after c runs)"])
+    }
+
+    func testGCDryRunCountsWhatItWouldForgetAndRemovesNothing() throws {
+        let p = try TestProject()
+        try p.run()
+        try p.writePipeline(params: ["a": "\"seed\": 2"])
+        try p.run()
+        try p.writePipeline(params: ["a": "\"seed\": 2", "e": "\"title\": \"new\""])
+        setenv("FAIL_STAGE", "e", 1)
+        XCTAssertThrowsError(try p.run())
+        unsetenv("FAIL_STAGE")
+        let objects = p.objectCount()
+        XCTAssertEqual(try p.manifest().allRuns().count, 11)
+        // Plain gc forgets the failed run; --workspace also the five runs of seed 1, which no node uses now.
+        XCTAssertEqual(try p.command(["gc", "--dry-run"]).output, "runs to forget: 1\n")
+        XCTAssertEqual(try p.pipeline().gc(workspace: true, dryRun: true), ["runs to forget: 6"])
+        XCTAssertEqual(try p.manifest().allRuns().count, 11, "a dry run forgets nothing")
+        XCTAssertEqual(p.objectCount(), objects, "a dry run deletes nothing")
+        _ = try p.pipeline().gc(workspace: false, dryRun: false)
+        XCTAssertEqual(try p.manifest().allRuns().count, 10)
+        _ = try p.pipeline().gc(workspace: true, dryRun: false)
+        XCTAssertEqual(try p.manifest().allRuns().count, 5)
+    }
+
+    func testJobsRunIndependentStagesAtOnce() throws {
+        let p = try TestProject()
+        for name in ["b", "d"] { try p.writeStage(name, running: "sleep 2; echo \"\(name) end\" >> \"$(dirname \"$0\")/runs.log\"") }
+        try p.run { $0.jobs = 2 }
+        let order = p.executed()
+        XCTAssertEqual(order.count, 7, "\(order)")
+        let started = [order.firstIndex(of: "b")!, order.firstIndex(of: "d")!].max()!
+        let ended = [order.firstIndex(of: "b end")!, order.firstIndex(of: "d end")!].min()!
+        XCTAssertLessThan(started, ended, "b and d both started before either finished: \(order)")
+        // One at a time, one of them ends before the other starts.
+        try p.writeStage("b", running: "sleep 1; echo \"b end\" >> \"$(dirname \"$0\")/runs.log\"")
+        try p.writeStage("d", running: "sleep 1; echo \"d end\" >> \"$(dirname \"$0\")/runs.log\"")
+        let serial = try p.run { $0.jobs = 1 }
+        XCTAssertLessThan([serial.firstIndex(of: "b end")!, serial.firstIndex(of: "d end")!].min()!,
+                          [serial.firstIndex(of: "b")!, serial.firstIndex(of: "d")!].max()!, "\(serial)")
+    }
+
+    func testNodesWithTheSameCacheKeyRunOnceEvenWhenReadyTogether() throws {
+        // d ignores its swept k, so both points write the same bytes and f, run per point of d, has the same
+        // cache key at both: with two jobs the second waits for the first's result instead of running.
+        let p = try TestProject()
+        try p.writeStage("d", running: "sleep 0.2")
+        try p.writeStage("f", running: "sleep 2")
+        try p.write("stages/f.json", #"{"version": 1, "command": "./f.sh", "outputs": ["out.txt"], "inputs": {"src": {}}, "params": {}}"#)
+        try p.write("pipeline.json", """
+            {"version": 1, "stages": {
+              "a": {"uses": "stages/a.json"},
+              "d": {"uses": "stages/d.json", "inputs": {"src": "a/out.txt"}, "matrix": {"k": [1, 2]}},
+              "f": {"uses": "stages/f.json", "inputs": {"src": "d/out.txt"}, "foreach": "d"}
+            }}
+            """)
+        XCTAssertEqual(try p.run { $0.jobs = 2 }.sorted(), ["a", "d", "d", "f"])
+        let status = try p.pipeline().status()
+        let f1 = status.first { $0.node == "f@k=1" }!, f2 = status.first { $0.node == "f@k=2" }!
+        XCTAssertNotNil(f1.stateRunID)
+        XCTAssertEqual(f1.stateRunID, f2.stateRunID, "one run serves both nodes")
+        XCTAssertEqual(try p.output("f@k=1"), try p.output("f@k=2"))
+    }
+
+    func testForeachRunsOncePerUpstreamSweepPointOnThatPointsOutput() throws {
+        let p = try TestProject()
+        try p.write("stages/f.json", #"{"version": 1, "command": "./f.sh", "outputs": ["out.txt"], "inputs": {"src": {}}, "params": {}}"#)
+        try TestProject.script.write(to: p.root.appendingPathComponent("f.sh"), atomically: true, encoding: .utf8)
+        chmod(p.root.appendingPathComponent("f.sh").path, 0o755)
+        try p.write("pipeline.json", """
+            {"version": 1, "stages": {
+              "a": {"uses": "stages/a.json"},
+              "d": {"uses": "stages/d.json", "inputs": {"src": "a/out.txt"}, "matrix": {"k": [1, 2]}},
+              "f": {"uses": "stages/f.json", "inputs": {"src": "d/out.txt"}, "foreach": "d"}
+            }}
+            """)
+        let plan = try p.pipeline().plan
+        XCTAssertEqual(plan.nodes.map(\.id), ["a", "d@k=1", "d@k=2", "f@k=1", "f@k=2"])
+        XCTAssertEqual(plan.node("f@k=2")!.inputs.map { $0.source }, [.output(node: "d@k=2", file: "out.txt")])
+        XCTAssertEqual(plan.node("f@k=2")!.params, .object([:]), "the upstream's sweep labels the node, not its params")
+        XCTAssertEqual(try p.run().sorted(), ["a", "d", "d", "f", "f"])
+        XCTAssertTrue(try p.output("f@k=1").contains("\"k\":1") && !p.output("f@k=1").contains("\"k\":2"))
+        XCTAssertTrue(try p.output("f@k=2").contains("\"k\":2") && !p.output("f@k=2").contains("\"k\":1"))
+        // Without foreach, a role that takes one input cannot take a sweep.
+        try p.write("pipeline.json", """
+            {"version": 1, "stages": {
+              "a": {"uses": "stages/a.json"},
+              "d": {"uses": "stages/d.json", "inputs": {"src": "a/out.txt"}, "matrix": {"k": [1, 2]}},
+              "f": {"uses": "stages/f.json", "inputs": {"src": "d/out.txt"}}
+            }}
+            """)
+        XCTAssertThrowsError(try p.pipeline()) { error in
+            XCTAssertEqual("\(error)", #"pipeline.json: stages.f.inputs.src: 'd' is a sweep of 2 points; add "foreach": "d" or use an input that takes many"#)
+        }
+    }
+
+    func testFileInputsAreHashedByContent() throws {
+        let p = try TestProject()
+        try FileManager.default.createDirectory(at: p.root.appendingPathComponent("data/sub"), withIntermediateDirectories: true)
+        try "hello\n".write(to: p.root.appendingPathComponent("data/x.txt"), atomically: true, encoding: .utf8)
+        try "folder file\n".write(to: p.root.appendingPathComponent("data/sub/y.txt"), atomically: true, encoding: .utf8)
+        // e takes a folder, which the default script would try to cat.
+        try p.writeStage("e", running: "ls \"$(dirname \"$0\")/data/sub\" > /dev/null")
+        try p.write("pipeline.json", """
+            {"version": 1, "stages": {
+              "b": {"uses": "stages/b.json", "inputs": {"src": "file:data/x.txt"}},
+              "e": {"uses": "stages/e.json", "inputs": {"parts": ["file:data/sub", "b/out.txt"]}}
+            }}
+            """)
+        XCTAssertEqual(try p.pipeline().dag(dot: false).split(separator: "\n"),
+                       ["file:data/x.txt -> b  [as src]", "file:data/sub -> e  [as parts]", "b -> e  [out.txt as parts]"])
+        XCTAssertEqual(try p.run(), ["b", "e"])
+        XCTAssertTrue(try p.output("b").contains("input src\nhello\n"))
+        // Rewriting the same bytes (a new mtime) changes nothing; new bytes rerun what reads them.
+        let x = p.root.appendingPathComponent("data/x.txt")
+        let before = try ContentHasher.computeHash(of: x)
+        try "hello\n".write(to: x, atomically: false, encoding: .utf8)
+        XCTAssertEqual(try p.run(), [])
+        try "goodbye\n".write(to: x, atomically: false, encoding: .utf8)
+        let after = try ContentHasher.computeHash(of: x)
+        let b = try p.pipeline().status().first { $0.node == "b" }!
+        XCTAssertEqual(b.state, .stale(reason: "input src changed \(before.prefix(8)) -> \(after.prefix(8))"))
+        XCTAssertEqual(try p.run(), ["b", "e"])
+        // A folder is hashed by its files: a new file reruns its reader, an editor's dotfile does not.
+        try "swap".write(to: p.root.appendingPathComponent("data/sub/.y.txt.swp"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try p.run(), [])
+        try "more".write(to: p.root.appendingPathComponent("data/sub/z.txt"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try p.run(), ["e"])
+        try FileManager.default.removeItem(at: x)
+        XCTAssertThrowsError(try p.run()) { error in
+            XCTAssertEqual("\(error)", "pipeline.json: stages.b.inputs.src: input file 'data/x.txt' does not exist")
+        }
+    }
+
+    func testAStageThatExitsZeroWithoutItsOutputFailsAndSaysSo() throws {
+        let p = try TestProject()
+        try p.write("a.sh", "#!/usr/bin/env bash\nexit 0\n")
+        chmod(p.root.appendingPathComponent("a.sh").path, 0o755)
+        XCTAssertThrowsError(try p.run()) { error in XCTAssertEqual("\(error)", "stage a failed; earlier results are kept (see `pipeline status`)") }
+        let a = try p.pipeline().status().first { $0.node == "a" }!
+        XCTAssertEqual(a.state, .stale(reason: "last run failed: exited 0 but did not write its output out.txt (log: \(p.artifacts.path)/logs/a.log)"))
+        XCTAssertEqual(try p.manifest().allRuns().map(\.status), [RunRecord.failed])
+        XCTAssertEqual(p.objectCount(), 0)
+    }
+
+    func testAShardOutputThatDoesNotVerifyFailsTheRun() throws {
+        let p = try TestProject()
+        try p.write("stages/a.json", #"{"version": 1, "command": "./a.sh", "outputs": ["out.tshard"], "params": {}}"#)
+        try p.write("a.sh", """
+            #!/usr/bin/env bash
+            while [ $# -gt 0 ]; do case "$1" in --out) out="$2"; shift 2;; *) shift;; esac; done
+            printf 'TSHARD\\0\\2 not really a shard' > "$out/out.tshard"
+            """)
+        chmod(p.root.appendingPathComponent("a.sh").path, 0o755)
+        try p.write("pipeline.json", #"{"version": 1, "stages": {"a": {"uses": "stages/a.json"}}}"#)
+        XCTAssertThrowsError(try p.run())
+        let a = try p.pipeline().status().first { $0.node == "a" }!
+        guard case .stale(let reason) = a.state else { return XCTFail("a should be stale") }
+        XCTAssertTrue(reason.hasPrefix("last run failed: output out.tshard does not verify: "), reason)
+        XCTAssertTrue(reason.contains("out.tshard"), reason)
+        XCTAssertEqual(p.objectCount(), 0, "nothing that fails verification enters the store")
+    }
+
+    func testANoOpRunReadsNoFileWhoseStatIsUnchanged() throws {
+        // The manifest remembers each file's hash by (path, inode, mtime, size). Once every file is older than
+        // the racy-clean window, a no-op run trusts that state: a same-size edit of a stage's code with its
+        // mtime put back goes unseen, which is only possible if the file was not read.
+        let p = try TestProject()
+        try p.run()
+        let past = Int(Date().timeIntervalSince1970) - 60
+        func backdate() {
+            let walker = FileManager.default.enumerator(atPath: p.root.path)!
+            for case let path as String in walker {
+                var times = [timeval(tv_sec: past, tv_usec: 0), timeval(tv_sec: past, tv_usec: 0)]
+                _ = utimes(p.root.appendingPathComponent(path).path, &times)
+            }
+        }
+        backdate()
+        XCTAssertEqual(try p.run(), [], "new mtimes, same bytes: nothing reruns, and the states are stored")
+        let states = try p.manifest().allFileStates()
+        let script = p.root.appendingPathComponent("b.sh")
+        XCTAssertNotNil(states[script.standardizedFileURL.path])
+        XCTAssertNotNil(states.keys.first { $0.contains("/objects/") }, "store objects are remembered too")
+        let text = try String(contentsOf: script, encoding: .utf8)
+        let handle = try FileHandle(forWritingTo: script)
+        try handle.write(contentsOf: Data(text.replacingOccurrences(of: "set -euo", with: "set -eeo").utf8))
+        try handle.close()
+        backdate()
+        XCTAssertEqual(try p.run(), [], "the edit is invisible to a run that reads nothing")
+        XCTAssertNotEqual(try ContentHasher.computeHash(of: script), states[script.standardizedFileURL.path]!.hash)
+    }
+}
+
+/// Lines a driver logs, collected for a test.
+final class LogLines: @unchecked Sendable {
+    private(set) var lines: [String] = []
+    private let lock = NSLock()
+
+    func append(_ line: String) {
+        lock.lock()
+        lines.append(line)
+        lock.unlock()
+    }
+}
+
+/// The pipelines shipped at the repository root, loaded by the driver: their graphs as the README describes them.
+final class ShippedPipelineTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func plan(_ file: String) throws -> PipelinePlan {
+        try PipelinePlan(spec: PipelineSpec(url: Self.root.appendingPathComponent(file)))
+    }
+
+    /// Every output input names a node of the plan that writes that file, and every node's upstream comes first.
+    func assertInputsResolve(_ plan: PipelinePlan, file: StaticString = #filePath, line: UInt = #line) {
+        var seen = Set<String>()
+        for node in plan.nodes {
+            for (role, source) in node.inputs {
+                guard case let .output(up, output) = source else { continue }
+                XCTAssertTrue(seen.contains(up), "\(node.id).\(role): \(up) is not an earlier node", file: file, line: line)
+                XCTAssertTrue(plan.node(up)?.stage.definition.outputs.contains(output) == true,
+                              "\(node.id).\(role): \(up) does not write \(output)", file: file, line: line)
+            }
+            seen.insert(node.id)
+        }
+    }
+
+    func count(_ plan: PipelinePlan) -> [String: Int] {
+        Dictionary(grouping: plan.nodes, by: \.stage.name).mapValues(\.count)
+    }
+
+    func testDefaultPipelineTrainsThreeModelsOverThreeSeedsAndEvaluatesEach() throws {
+        let plan = try plan("pipeline.json")
+        XCTAssertEqual(plan.nodes.count, 22)
+        XCTAssertEqual(count(plan), ["ingest": 1, "pairs": 1, "synthesis": 1, "train_qd": 3, "train_td": 3, "train_cd": 3,
+                                     "eval_qd": 3, "eval_td": 3, "eval_cd": 3, "report": 1])
+        assertInputsResolve(plan)
+        let eval = try XCTUnwrap(plan.node("eval_td@seed=2"))
+        XCTAssertEqual(eval.inputs.map { $0.role }, ["checkpoint", "queries", "queries", "videos", "videos"])
+        XCTAssertEqual(eval.inputs[0].source, .output(node: "train_td@seed=2", file: "checkpoint.tshard"))
+        // val then shifted, in the same order for queries and videos: mask-eval pairs them by position.
+        XCTAssertEqual(eval.inputs[1...].map { $0.source }, [.output(node: "ingest", file: "val.queries.tshard"),
+                                                         .output(node: "ingest", file: "shifted.queries.tshard"),
+                                                         .output(node: "ingest", file: "val.videos.tshard"),
+                                                         .output(node: "ingest", file: "shifted.videos.tshard")])
+        let report = try XCTUnwrap(plan.node("report"))
+        XCTAssertEqual(report.inputs.filter { $0.role == "summaries" }.count, 9)
+        XCTAssertEqual(report.inputs.filter { $0.role == "logs" }.count, 9)
+        XCTAssertEqual(Set(plan.nodes.filter { $0.stage.name.hasPrefix("train") }.map { $0.params["model"]!.stringValue! }),
+                       ["qd-detr", "td-detr", "cdnet"])
+    }
+
+    func testExperimentsPipelineSweepsTheGridAlphaBetaAndCDNetAblations() throws {
+        let plan = try plan("experiments.json")
+        XCTAssertEqual(count(plan), ["ingest": 1, "pairs": 1, "synthesis": 1, "synthesis_alpha": 5, "train_grid": 12,
+                                     "train_alpha": 15, "train_beta": 15, "train_cd": 48, "eval_grid": 12, "eval_alpha": 15,
+                                     "eval_beta": 15, "eval_cd": 48, "report": 1])
+        XCTAssertEqual(plan.nodes.count, 189)
+        assertInputsResolve(plan)
+        let alphas = Set(plan.nodes.filter { $0.stage.name == "synthesis_alpha" }.map { $0.params["alpha"]!.doubleValue! })
+        // The grid's TD-DETR runs use the default synthesis (alpha 0.5); the sweep adds the other values.
+        XCTAssertEqual(alphas, [0.1, 0.3, 0.7, 0.9, 1.0])
+        XCTAssertEqual(plan.nodes.first { $0.stage.name == "synthesis" }!.params["alpha"]!.doubleValue, 0.5)
+        let trainAlpha = try XCTUnwrap(plan.node("train_alpha@alpha=0.3,seed=2"))
+        XCTAssertTrue(trainAlpha.inputs.contains { $0.source == .output(node: "synthesis_alpha@alpha=0.3", file: "synthesized.videos.tshard") })
+        XCTAssertEqual(Set(plan.nodes.filter { $0.stage.name == "train_beta" }.map { $0.params["beta"]!.doubleValue! }), [0.1, 0.3, 0.7, 0.9, 1.0])
+        XCTAssertEqual(Set(plan.nodes.filter { $0.stage.name == "train_grid" }.map { $0.params["model"]!.stringValue! }),
+                       ["qd-detr", "td-detr", "vsdc-only", "tdem-only"])
+        XCTAssertEqual(plan.node("report")!.inputs.filter { $0.role == "summaries" }.count, 12 + 15 + 15 + 48)
+    }
+
+    func testQVHighlightsPipelineReadsThePublicLayoutAndScaleRunsOneConfigurationEach() throws {
+        let qv = try plan("qvhighlights.json")
+        XCTAssertEqual(Set(qv.nodes.map(\.id)), ["ingest", "pairs", "synthesis", "train_qd", "train_td", "eval_qd", "eval_td", "report"])
+        assertInputsResolve(qv)
+        XCTAssertEqual(qv.node("ingest")!.inputs.map { $0.source }, [
+            .file(path: "data/qvhighlights/annotations"),
+            .file(path: "data/qvhighlights/features/clip_text_features"),
+            .file(path: "data/qvhighlights/features/slowfast_features"),
+            .file(path: "data/qvhighlights/features/clip_features"),
+        ])
+        let scale = try plan("scale.json")
+        XCTAssertEqual(Set(scale.nodes.map(\.id)), ["ingest", "pairs", "synthesis", "train_qd", "train_td", "eval_qd", "eval_td"])
+        assertInputsResolve(scale)
+    }
+}

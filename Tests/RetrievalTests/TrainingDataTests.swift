@@ -1,0 +1,78 @@
+import Foundation
+import Tensor
+import XCTest
+@testable import Retrieval
+
+/// How queries of a split become a padded batch, and model windows a submission.
+final class BatchBuilderTests: XCTestCase {
+    /// Videos of 3, 5 and 6 clips (features `[100 v + c, -1]`); queries of 2, 4 and 1 tokens.
+    func split() -> MomentSplit {
+        var split = HandSplit.make(lengths: [3, 5, 6], windows: [[[2, 4]], [[6, 10], [8.5, 10]], [[10, 12]]],
+                                   saliency: [[0, 4, 0], [0, 0, 0, 3, 2], [0, 0, 0, 0, 0, 4]])
+        split.queries.tokenSource = MemoryRows(values: [1, 2, 3, 4, 5, 6, 7], offsets: [0, 2, 6, 7], width: 1)
+        split.queries.tokenOffsets = [0, 2, 6, 7]
+        return split
+    }
+
+    func testVideosAndTextAreCutPaddedAndMaskedAndWindowsNormalisedByTheKeptDuration() throws {
+        var none: SeededGenerator?
+        let batch = try BatchBuilder(maxClips: 4, maxTokens: 3).batch(split(), queries: [0, 1], generator: &none)
+        XCTAssertEqual(batch.videoFeatures.shape, [2, 4, 2])
+        XCTAssertEqual(batch.videoFeatures.data, [0, -1, 1, -1, 2, -1, 0, 0, 100, -1, 101, -1, 102, -1, 103, -1])
+        XCTAssertEqual(batch.videoMask.data, [1, 1, 1, 0, 1, 1, 1, 1])
+        XCTAssertEqual(batch.textFeatures.data, [1, 2, 0, 3, 4, 5])
+        XCTAssertEqual(batch.textMask.data, [1, 1, 0, 1, 1, 1])
+        // Video 1 keeps 4 clips = 8 s: [6, 10] becomes [6, 8] of 8 s; [8.5, 10] lies wholly in the cut and goes.
+        XCTAssertEqual(batch.durations, [6, 8])
+        XCTAssertEqual(batch.windows, [[SpanTarget(center: 0.5, width: 1.0 / 3)], [SpanTarget(center: 0.875, width: 0.25)]])
+        XCTAssertNil(batch.saliency, "evaluation batches carry no saliency targets")
+    }
+
+    func testSaliencyTargetsSumTheAnnotatorsAndPairHardAndEasyClipsInsideTheKeptClips() throws {
+        var generator: SeededGenerator? = SeededGenerator(seed: 3)
+        let batch = try BatchBuilder(maxClips: 4, maxTokens: 3).batch(split(), queries: [0, 1, 2], generator: &generator)
+        let saliency = try XCTUnwrap(batch.saliency)
+        // Three annotators per clip; video 1's clip 4 (score 2) is cut.
+        XCTAssertEqual(saliency.scores.data, [0, 12, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0])
+        // Query 0: the one relevant clip is both hard positive and hard negative; the easy negative is outside it.
+        XCTAssertEqual(saliency.positiveClips[0], [1, 1])
+        XCTAssertEqual(saliency.negativeClips[0][0], 1)
+        XCTAssertTrue([0, 2].contains(saliency.negativeClips[0][1]), "\(saliency.negativeClips[0])")
+        // Query 1: clip 3 is the only relevant clip left after the cut.
+        XCTAssertEqual(saliency.positiveClips[1], [3, 3])
+        XCTAssertEqual(saliency.negativeClips[1][0], 3)
+        XCTAssertTrue([0, 1, 2].contains(saliency.negativeClips[1][1]), "\(saliency.negativeClips[1])")
+        // Query 2: its moment (clip 5) is cut away: no window, and a zero hinge pair on clip 0.
+        XCTAssertEqual(batch.windows[2], [])
+        XCTAssertEqual(saliency.positiveClips[2], [0, 0])
+        XCTAssertEqual(saliency.negativeClips[2], [0, 0])
+    }
+}
+
+final class SubmissionWriterTests: XCTestCase {
+    func testWindowsAreSnappedToClipsClampedAtLeastOneClipLongSortedAndCapped() {
+        let split = HandSplit.make(lengths: [10], windows: [[[4, 8]]])
+        var windows = [RetrievedMoment(start: 3.1, end: 7.2, score: 0.5),   // -> [4, 8]
+                       RetrievedMoment(start: -1, end: 1.2, score: 0.9),    // -> [0, 2]
+                       RetrievedMoment(start: 19.5, end: 25, score: 0.7),   // -> [20, 20], one clip: [18, 20]
+                       RetrievedMoment(start: 5, end: 5.4, score: 0.8)]     // -> [6, 6], one clip: [6, 8]
+        windows += (0..<8).map { RetrievedMoment(start: 0, end: 4, score: 0.1 - Float($0) / 100) }
+        let retrieval = MomentRetrieval(windows: windows, saliency: [0.5, 0.25] + [Float](repeating: 0, count: 8))
+        let prediction = SubmissionWriter.predictions(split, queries: [0], retrievals: [retrieval])[0]
+        let kept = prediction.windows!.map { [$0.window.start, $0.window.end] }
+        XCTAssertEqual(Array(kept.prefix(4)), [[0, 2], [6, 8], [18, 20], [4, 8]])
+        XCTAssertEqual(kept.count, 10, "at most 10 windows")
+        XCTAssertEqual(prediction.windows!.map(\.score), prediction.windows!.map(\.score).sorted(by: >))
+        XCTAssertEqual(prediction.windows!.last!.score, Double(Float(0.1) - Float(5) / 100), "the lowest-scored two are dropped")
+        XCTAssertEqual(prediction.qid, "1")
+        XCTAssertEqual(prediction.vid, "video0")
+
+        let line = SubmissionWriter.jsonl([MomentPrediction(qid: "7", query: "a \"b\"", vid: "v",
+                                                            windows: [ScoredWindow(start: 0, end: 2, score: 0.25),
+                                                                      ScoredWindow(start: 2.5, end: 4, score: 1)],
+                                                            saliencyScores: [0.5, 1])])
+        XCTAssertEqual(line, #"{"qid": 7, "query": "a \"b\"", "vid": "v", "pred_relevant_windows": [[0.0, 2.0, 0.2500], [2.5000, 4.0, 1.0]], "pred_saliency_scores": [0.5000, 1.0]}"# + "\n")
+        XCTAssertTrue(SubmissionWriter.jsonl([MomentPrediction(qid: "x1", windows: nil)]).hasPrefix(#"{"qid": "x1"}"#),
+                      "a qid that is not an integer is a JSON string")
+    }
+}

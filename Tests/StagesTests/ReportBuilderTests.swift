@@ -1,0 +1,107 @@
+import Foundation
+import Shards
+import XCTest
+@testable import Stages
+
+/// The report's parts on hand-made summaries: seed statistics, grouping, the tables as rendered, the SVG
+/// geometry and escaping.
+final class ReportBuilderTests: XCTestCase {
+    func testSeedStatisticIsTheMeanAndTheSampleStandardDeviation() {
+        XCTAssertEqual(SeedStatistic(values: [41, 42]).text, "41.50 ± 0.71")
+        // Sample (n - 1) standard deviation of 1, 2, 3, 4 is sqrt(5 / 3) = 1.29; the population one would be 1.12.
+        let four = SeedStatistic(values: [1, 2, 3, 4])
+        XCTAssertEqual(four.mean, 2.5)
+        XCTAssertEqual(four.std, (5.0 / 3).squareRoot(), accuracy: 1e-12)
+        XCTAssertEqual(four.text, "2.50 ± 1.29")
+        XCTAssertEqual(SeedStatistic(values: [7]).text, "7.00", "one seed has no spread to show")
+        XCTAssertEqual(SeedStatistic(values: []).text, "-")
+    }
+
+    func testEscapeMakesTextSafeInHTMLAndSVG() {
+        XCTAssertEqual(SVGPlot.escape("a < b && c > d"), "a &lt; b &amp;&amp; c &gt; d")
+        XCTAssertEqual(SVGPlot.escape("&lt;"), "&amp;lt;", "the ampersand first, so nothing is escaped twice or left raw")
+        var document = ReportDocument()
+        document.heading("<script>alert(1)</script>")
+        document.table(ReportTable(header: ["a<b"], rows: [["x & y"], ["<i>"]]))
+        let page = document.htmlPage(title: "R&D <report>")
+        XCTAssertFalse(page.contains("<script>") || page.contains("<i>") || page.contains("a<b"), page)
+        XCTAssertTrue(page.contains("<h2>&lt;script&gt;alert(1)&lt;/script&gt;</h2>"))
+        XCTAssertTrue(page.contains("<tr><th>x &amp; y</th></tr>"))
+        XCTAssertTrue(page.contains("<title>R&amp;D &lt;report&gt;</title>"))
+        let panel = SVGPlot.panel(title: "t<1>", xLabel: "x&y", yLabel: "y", series: [SVGPlot.Series(label: "<b>", points: [(0, 1, 0)])],
+                                  x0: 0, y0: 0, width: 430, height: 300)
+        XCTAssertFalse(panel.contains("<b>") || panel.contains("t<1>") || panel.contains("x&y"), panel)
+    }
+
+    func testPanelMapsPointsIntoThePlotAreaWithPaddedYRangeAndErrorBars() {
+        // Plot area: x 52...418, y 26...260. y from 0 to 10 padded by 8% each side: -0.8...10.8.
+        let panel = SVGPlot.panel(title: "t", xLabel: "x", yLabel: "y",
+                                  series: [SVGPlot.Series(label: "s", points: [(0, 0, 0), (1, 10, 0), (2, 5, 1)])],
+                                  x0: 0, y0: 0, width: 430, height: 300)
+        func py(_ y: Double) -> String { SVGPlot.f(260 - (y + 0.8) / 11.6 * 234) }
+        XCTAssertTrue(panel.contains("<path d=\"M52.0,\(py(0)) L235.0,\(py(10)) L418.0,\(py(5))\" fill=\"none\""), panel)
+        XCTAssertEqual(py(0), "243.9")
+        // The third point's error bar spans 4...6.
+        XCTAssertTrue(panel.contains("<line x1=\"418.0\" x2=\"418.0\" y1=\"\(py(4))\" y2=\"\(py(6))\""), panel)
+        XCTAssertTrue(SVGPlot.panel(title: "t", xLabel: "x", yLabel: "y", series: [], x0: 0, y0: 0, width: 430, height: 300)
+            .contains(">no data</text>"))
+    }
+
+    /// A mask-eval summary: val R1@0.3 = `r1`, R1@0.5 = `r1 - 10`, mAP = `r1 / 2`; erase R1@0.3 = `r1 - 20`.
+    func summary(model: String, seed: Int, params: String = "", r1: Double) -> String {
+        func numbers(_ top: Double) -> String {
+            #"{"R1@0.3": \#(top), "R1@0.5": \#(top - 10), "R1@0.7": 5, "mIoU": 40, "mAP@0.5": 50, "mAP@0.75": 30, "mAP": \#(top / 2), "HD-mAP": 20, "HD-HIT@1": 25}"#
+        }
+        let weights = #"{"none": \#(numbers(r1)), "zero": \#(numbers(r1 - 15)), "erase": \#(numbers(r1 - 20)), "giou_loss": 0.5}"#
+        return """
+            {"model": "\(model)", "params": {"model": "\(model)", "seed": \(seed)\(params)}, "synthesis": null,
+             "masks": ["zero", "erase"], "splits": {"val": {"trained": \(weights), "untrained": \(weights)}}}
+            """
+    }
+
+    func build(_ summaries: [String]) throws -> (markdown: String, groups: [String]) {
+        let dir = try StageProcess.temporaryDirectory("report-builder", for: self)
+        var runs: [EvaluatedRun] = []
+        for (i, text) in summaries.enumerated() {
+            let url = dir.appendingPathComponent("s\(i).json")
+            try text.write(to: url, atomically: true, encoding: .utf8)
+            runs.append(try ReportData.loadSummary(url))
+        }
+        var logs: [TrainingLog] = []
+        let groups = ReportData.assignGroups(&runs, &logs)
+        let (document, _) = ReportBuilder(runs: runs, logs: logs, groups: groups, examples: 0).build()
+        return (document.markdownText, groups)
+    }
+
+    func testCDNetAblationTableHasOneRowPerSwitchSettingWithSeedsPooled() throws {
+        let on = #", "cdnet_global_guidance": true, "cdnet_fine_grained": true, "cdnet_relevance": true, "cdnet_denoising": true"#
+        let noDenoising = #", "cdnet_global_guidance": true, "cdnet_fine_grained": true, "cdnet_relevance": true, "cdnet_denoising": false"#
+        let baseline = #", "cdnet_global_guidance": false, "cdnet_fine_grained": false, "cdnet_relevance": false, "cdnet_denoising": false"#
+        let (md, groups) = try build([
+            summary(model: "cdnet", seed: 1, params: on, r1: 60), summary(model: "cdnet", seed: 2, params: on, r1: 62),
+            summary(model: "cdnet", seed: 1, params: noDenoising, r1: 50), summary(model: "cdnet", seed: 2, params: noDenoising, r1: 54),
+            summary(model: "cdnet", seed: 1, params: baseline, r1: 40),
+        ])
+        XCTAssertEqual(groups.count, 3)
+        XCTAssertTrue(md.contains("## CDNet ablation (CDNet table 4 style)"), md)
+        XCTAssertTrue(md.contains("| global | fine-grained | relevance | CDD | val R1@0.5 | val R1@0.7 | val mAP | val HD-mAP | zero R1@0.3 | erase R1@0.3 |"), md)
+        // Full model: R1@0.5 over seeds 50 and 52; mAP 30 and 31; erase R1@0.3 40 and 42.
+        XCTAssertTrue(md.contains("| yes | yes | yes | yes | 51.00 ± 1.41 | 5.00 ± 0.00 | 30.50 ± 0.71 | 20.00 ± 0.00 | 46.00 ± 1.41 | 41.00 ± 1.41 |"), md)
+        XCTAssertTrue(md.contains("| yes | yes | yes | - | 42.00 ± 2.83 | 5.00 ± 0.00 | 26.00 ± 1.41 | 20.00 ± 0.00 | 37.00 ± 2.83 | 32.00 ± 2.83 |"), md)
+        XCTAssertTrue(md.contains("| - | - | - | - | 30.00 | 5.00 | 20.00 | 20.00 | 25.00 | 20.00 |"), md)
+        XCTAssertFalse(md.contains("Ablation: VSDC x TDEM"), "no TD-DETR ablation runs, no TD-DETR table")
+    }
+
+    func testRunsAreGroupedByTheParamsThatVaryAndTheFindingsPoolTheirSeeds() throws {
+        let (md, groups) = try build([
+            summary(model: "qd-detr", seed: 1, r1: 40), summary(model: "qd-detr", seed: 2, r1: 44),
+            summary(model: "td-detr", seed: 1, params: #", "beta": 0.3"#, r1: 50), summary(model: "td-detr", seed: 2, params: #", "beta": 0.3"#, r1: 52),
+            summary(model: "td-detr", seed: 1, params: #", "beta": 0.7"#, r1: 60),
+        ])
+        XCTAssertEqual(groups, ["QD-DETR", "TD-DETR (beta=0.3)", "TD-DETR (beta=0.7)"])
+        XCTAssertTrue(md.contains("Runs: QD-DETR: seeds 1, 2; TD-DETR (beta=0.3): seeds 1, 2; TD-DETR (beta=0.7): seeds 1."), md)
+        XCTAssertTrue(md.contains("- QD-DETR: val R1@0.3 42.00 ± 2.83 (untrained 42.00 ± 2.83); masked (zero) 27.00 ± 2.83 vs untrained 27.00 ± 2.83; masked (erase) 22.00 ± 2.83 vs untrained 22.00 ± 2.83."), md)
+        // Table 1: the MR R1@0.5 column of TD-DETR (beta=0.3), seeds 40 and 42.
+        XCTAssertTrue(md.contains("| TD-DETR (beta=0.3) | 41.00 ± 1.41 | 5.00 ± 0.00 | 50.00 ± 0.00 | 30.00 ± 0.00 | 25.50 ± 0.71 | 20.00 ± 0.00 | 25.00 ± 0.00 |"), md)
+    }
+}
