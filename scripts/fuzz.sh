@@ -38,9 +38,10 @@ FUZZ_PROJECT="$root" FUZZ_SCRATCH="$scratch" ASAN_OPTIONS=detect_leaks=0 \
   "$bin" -max_total_time="$seconds" -print_final_stats=1 -malloc_limit_mb=512 -rss_limit_mb=2048 -max_len=8192 \
   -artifact_prefix="$work/crashes/$target/" "$@" "$work/corpus/$target" "Fuzz/Corpus/$target" > "$log" 2>&1 || status=$?
 runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
 if [ "$status" -ne 0 ]; then
   grep -E "ERROR|==[0-9]+==|Fatal|Test unit written|SUMMARY" "$log" | head -20 >&2
   echo "fuzz $target: FAILED after ${runs:-?} executions (exit $status; inputs in $work/crashes/$target)" >&2
   exit 1
 fi
-echo "fuzz $target: ${runs:-0} executions in ${seconds} s, 0 crashes"
+echo "fuzz $target: ${runs:-0} executions in ${took:-$seconds} s, 0 crashes"
