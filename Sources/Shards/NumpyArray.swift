@@ -198,6 +198,10 @@ public struct NpzArchive {
         func refuse(_ reason: String) -> NumpyError { NumpyError(file: url.path, reason: "member '\(entry.path)' \(reason)") }
         // Sizes a zip declares are checked before anything is inflated: deflate expands at most ~1032:1.
         guard declared <= Self.maxMemberBytes else { throw refuse("declares \(declared) bytes, more than the \(Self.maxMemberBytes)-byte limit") }
+        let fileSize = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+        guard compressed <= fileSize else {
+            throw refuse("declares \(compressed) compressed bytes, the archive has \(fileSize)")
+        }
         guard declared <= compressed.multipliedReportingOverflow(by: 1032).partialValue + 1024 else {
             throw refuse("declares \(declared) bytes from \(compressed) compressed bytes, more than deflate can expand to")
         }

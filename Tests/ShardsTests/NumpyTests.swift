@@ -128,6 +128,25 @@ final class NpzLimitTests: XCTestCase {
         }
     }
 
+    /// Found by the numpy fuzz target: a member claiming half a megabyte of compressed data in a tiny archive
+    /// made the reader reserve 514 MB before reading anything.
+    func testACompressedSizeLargerThanTheArchiveIsRefused() throws {
+        let url = try archive(declaring: 144)
+        var d = try Data(contentsOf: url)
+        var i = 0
+        while i + 4 <= d.count {
+            let signature = d.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: i, as: UInt32.self) }
+            if signature == 0x0201_4B50 {
+                withUnsafeBytes(of: UInt32(500_000).littleEndian) { d.replaceSubrange((i + 20)..<(i + 24), with: $0) }
+            }
+            i += 1
+        }
+        try d.write(to: url)
+        XCTAssertThrowsError(try NpzArchive(url: url).array("features")) { e in
+            XCTAssertTrue("\(e)".contains("declares 500000 compressed bytes, the archive has \(d.count)"), "\(e)")
+        }
+    }
+
     func testADeclaredSizeNoDeflateCanReachIsRefused() throws {
         let url = try archive(declaring: 200_000_000)
         XCTAssertThrowsError(try NpzArchive(url: url).array("features")) { e in
