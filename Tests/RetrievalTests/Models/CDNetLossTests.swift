@@ -79,7 +79,7 @@ final class CDNetLossTests: XCTestCase {
         XCTAssertEqual(giou.scalar, 1.0 / 3, accuracy: 1e-5)
     }
 
-    func testTotalIsTheWeightedSumOfHandComputedTerms() {
+    func testTotalIsTheWeightedSumOfHandComputedTerms() throws {
         // Two samples of three clips (centres 1/6, 1/2, 5/6), one positive clip each, so the contrastive
         // anchors are fixed; every term worked out below from its definition, none taken from the criterion.
         var config = CDNetTests.tinyConfig()
@@ -152,7 +152,7 @@ final class CDNetLossTests: XCTestCase {
         let named: [String: Double] = ["loss_intra": intra, "loss_inter": inter, "loss_token": token, "loss_focal": focal,
                                        "loss_smooth_l1": smooth, "loss_giou": giou]
         XCTAssertEqual(Set(terms.keys), Set(named.keys).union(["loss_total"]))
-        for (name, value) in named { XCTAssertEqual(Double(terms[name]!), value, accuracy: 1e-5, name) }
+        for (name, value) in named { XCTAssertEqual(Double(try XCTUnwrap(terms[name], name)), value, accuracy: 1e-5, name) }
         let expected = 0.1 * intra + 0.2 * inter + 0.3 * token + 1.5 * focal + 2 * smooth + 0.5 * giou
         XCTAssertEqual(Double(total.scalar), expected, accuracy: 1e-5 * expected)
         XCTAssertEqual(terms["loss_total"], total.scalar)

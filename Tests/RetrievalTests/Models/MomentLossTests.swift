@@ -57,7 +57,7 @@ final class MomentLossTests: XCTestCase {
         XCTAssertEqual(Double(loss.scalar), expected, accuracy: 1e-5)
     }
 
-    func testTotalIsTheCoefficientWeightedSumOfHandComputedTermsOverBothDecoderLayers() {
+    func testTotalIsTheCoefficientWeightedSumOfHandComputedTermsOverBothDecoderLayers() throws {
         // One sample, one query, two decoder layers (auxiliary losses on), four clips; every term worked
         // out below from its definition, none taken from the criterion.
         var config = TinyModel.config(tdem: false)
@@ -107,7 +107,7 @@ final class MomentLossTests: XCTestCase {
                                        "loss_saliency_margin": margin, "loss_saliency_contrastive": contrastive,
                                        "loss_saliency_negative": negative]
         XCTAssertEqual(Set(terms.keys), Set(named.keys).union(["loss_total"]))
-        for (name, value) in named { XCTAssertEqual(Double(terms[name]!), value, accuracy: 1e-5, name) }
+        for (name, value) in named { XCTAssertEqual(Double(try XCTUnwrap(terms[name], name)), value, accuracy: 1e-5, name) }
         XCTAssertEqual(terms["loss_total"], total.scalar)
     }
 }
