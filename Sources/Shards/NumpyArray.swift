@@ -130,15 +130,24 @@ public struct NumpyArray {
         }
     }
 
-    /// The values converted to Int64 (floating values are truncated toward zero).
-    public func int64s() -> [Int64] {
-        raw.withUnsafeBytes { buf -> [Int64] in
+    /// The values converted to Int64 (floating values are truncated toward zero); a NaN, an infinity or a value
+    /// outside Int64's range is an error naming the element, not a trap. `source` names the array in errors.
+    public func int64s(source: String = "array") throws -> [Int64] {
+        func checked<F: BinaryFloatingPoint>(_ values: UnsafeBufferPointer<F>) throws -> [Int64] {
+            try values.enumerated().map { i, v in
+                guard let x = Int64(exactly: v.rounded(.towardZero)) else {
+                    throw NumpyError(file: source, reason: "element \(i) (\(Double(v))) is not an integer in Int64's range")
+                }
+                return x
+            }
+        }
+        return try raw.withUnsafeBytes { buf -> [Int64] in
             switch elementType {
             case .i8: return Array(buf.bindMemory(to: Int64.self))
             case .i4: return buf.bindMemory(to: Int32.self).map { Int64($0) }
-            case .f4: return buf.bindMemory(to: Float.self).map { Int64($0) }
-            case .f2: return buf.bindMemory(to: Float16.self).map { Int64(Float($0)) }
-            case .f8: return buf.bindMemory(to: Double.self).map { Int64($0) }
+            case .f4: return try checked(buf.bindMemory(to: Float.self))
+            case .f2: return try checked(buf.bindMemory(to: Float16.self))
+            case .f8: return try checked(buf.bindMemory(to: Double.self))
             }
         }
     }

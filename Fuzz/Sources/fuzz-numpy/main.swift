@@ -8,7 +8,7 @@ public func fuzzNumpy(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let bytes = FuzzDriver.bytes(start, count)
     if let array = try? NumpyArray(npy: Data(bytes), source: "input.npy") {
         _ = array.floats()
-        _ = array.int64s()
+        _ = try? array.int64s()
     }
     let url = ScratchFile.write(bytes, as: "input.npz")
     if let archive = try? NpzArchive(url: url), let keys = try? archive.keys {
