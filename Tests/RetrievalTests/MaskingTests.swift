@@ -121,50 +121,58 @@ final class GroundTruthMaskTests: XCTestCase {
 }
 
 /// The numbers the report compares, from a split's ground truth and predictions, against values worked out
-/// by hand.
+/// by hand; the case makes all nine different, so a key reporting another key's number shows.
 final class RetrievalSummaryTests: XCTestCase {
-    /// Four 20-second videos, each with the window [4, 8) (clips 2 and 3), annotated "very good" (4) on clip 2
-    /// and 2 on clip 3; the top windows have IoU 1, 2/3, 1/4 and 0 with it.
-    func predictions(top: [[Double]]) -> [MomentPrediction] {
-        top.enumerated().map { q, w in
-            // Saliency peaks on clip 2 for the first two queries, on clip 3 (not very good) for the others.
-            let peak = q < 2 ? 2 : 3
-            return MomentPrediction(qid: String(q + 1), windows: [ScoredWindow(start: w[0], end: w[1], score: 0.9)],
-                                    saliencyScores: (0..<10).map { $0 == peak ? 1 : ($0 == 5 - peak ? 0.9 : 0.1 - Double($0) / 1000) })
+    /// Eight 40-second videos, each with the window [10, 20) (clips 5-9), annotated 2 on its clips but 4 ("very
+    /// good") on clip 7. The first listed window of query q has IoU 1, 0.82, 0.72, 0.62, 0.4, 0.35, 0.15 and 0
+    /// with it; query 4 also has a better window (IoU 0.52) listed second with a higher score.
+    func split(saliency: Bool) -> MomentSplit {
+        let row: [Int32] = [0, 0, 0, 0, 0, 2, 2, 4, 2, 2] + [Int32](repeating: 0, count: 10)
+        return HandSplit.make(lengths: [Int](repeating: 20, count: 8), windows: [[[Double]]](repeating: [[10, 20]], count: 8),
+                              saliency: saliency ? [[Int32]](repeating: row, count: 8) : nil)
+    }
+
+    func predictions() -> [MomentPrediction] {
+        let ends = [20, 18.2, 17.2, 16.2, 14, 13.5, 11.5]
+        return (0..<8).map { q in
+            var windows = q < 7 ? [ScoredWindow(start: 10, end: ends[q], score: 0.5)] : [ScoredWindow(start: 30, end: 34, score: 0.5)]
+            if q == 4 { windows.append(ScoredWindow(start: 10, end: 15.2, score: 0.9)) }
+            // Saliency peaks on the very good clip 7 for query 0 only; the others rank clip 6 first, clip 7 second.
+            let (first, second) = q == 0 ? (7, 6) : (6, 7)
+            return MomentPrediction(qid: String(q + 1), windows: windows,
+                                    saliencyScores: (0..<20).map { $0 == first ? 1 : ($0 == second ? 0.9 : 0.1 - Double($0) / 1000) })
         }
     }
 
     func testSummaryOfASplitWithSaliencyHoldsTheOfficialNumbersByHand() throws {
-        let saliency = [[Int32]](repeating: [0, 0, 4, 2, 0, 0, 0, 0, 0, 0], count: 4)
-        let split = HandSplit.make(lengths: [10, 10, 10, 10], windows: [[[4, 8]], [[4, 8]], [[4, 8]], [[4, 8]]], saliency: saliency)
-        let (summary, json) = try RetrievalSummary.evaluate(predictions(top: [[4, 8], [4, 10], [6, 12], [14, 18]]), split: split)
+        let (summary, json) = try RetrievalSummary.evaluate(predictions(), split: split(saliency: true))
         XCTAssertEqual(summary.values.map(\.key), RetrievalSummary.keys)
-        // R1 at 0.3 / 0.5: the first two; at 0.7 the first; mIoU (1 + 2/3 + 1/4 + 0) / 4.
-        XCTAssertEqual(summary["R1@0.3"], 50)
+        // R1 takes the first listed window: IoU >= 0.3 for six queries of eight, >= 0.5 for four, >= 0.7 for three.
+        XCTAssertEqual(summary["R1@0.3"], 75)
         XCTAssertEqual(summary["R1@0.5"], 50)
-        XCTAssertEqual(summary["R1@0.7"], 25)
-        XCTAssertEqual(summary["mIoU"], 47.92)
-        // One window per query: AP 1 where its IoU reaches the threshold. At 0.5 two queries, at 0.75 one; over
-        // 0.5:0.05:0.95 query 1 scores 10 thresholds, query 2 (IoU 0.667) four.
-        XCTAssertEqual(summary["mAP@0.5"], 50)
+        XCTAssertEqual(summary["R1@0.7"], 37.5)
+        XCTAssertEqual(try XCTUnwrap(summary["mIoU"]), 100 * (1 + 0.82 + 0.72 + 0.62 + 0.4 + 0.35 + 0.15) / 8, accuracy: 0.005)
+        // mAP ranks by score: query 4's IoU-0.52 window comes first, a hit at 0.5. Over 0.5:0.05:0.95 the queries
+        // score 10, 7, 5, 3 and 1 thresholds of 10.
+        XCTAssertEqual(summary["mAP@0.5"], 62.5)
         XCTAssertEqual(summary["mAP@0.75"], 25)
-        XCTAssertEqual(summary["mAP"], 35)
-        // Highlights at "very good": the top clip is clip 2 for two queries of four; AP 1 for them, 1/2 for the
-        // others (clip 2 ranked second).
-        XCTAssertEqual(summary["HD-HIT@1"], 50)
-        XCTAssertEqual(summary["HD-mAP"], 75)
+        XCTAssertEqual(summary["mAP"], 100 * (1 + 0.7 + 0.5 + 0.3 + 0.1) / 8)
+        // Highlights at "very good": one query ranks clip 7 first (AP 1), seven rank it second (AP 1/2).
+        XCTAssertEqual(summary["HD-HIT@1"], 12.5)
+        XCTAssertEqual(summary["HD-mAP"], 100 * (1 + 7 * 0.5) / 8)
+        XCTAssertEqual(Set(summary.values.compactMap(\.value)).count, 9, "nine different numbers")
         XCTAssertTrue(json.contains("\"MR-full-mIoU\""), "the full official metrics come with it")
     }
 
     func testSummaryOfASplitWithoutSaliencyHasGroundingNumbersOnly() throws {
-        let split = HandSplit.make(lengths: [10, 10, 10, 10], windows: [[[4, 8]], [[4, 8]], [[4, 8]], [[4, 8]]])
-        let (summary, _) = try RetrievalSummary.evaluate(predictions(top: [[4, 8], [4, 10], [6, 12], [14, 18]]), split: split)
-        XCTAssertEqual(summary["R1@0.3"], 50)
-        XCTAssertEqual(summary["R1@0.5"], 50)
-        XCTAssertEqual(summary["R1@0.7"], 25)
-        XCTAssertEqual(summary["mIoU"], 47.92)
-        for key in ["mAP@0.5", "mAP@0.75", "mAP", "HD-mAP", "HD-HIT@1"] { XCTAssertNil(summary[key], key) }
+        let (summary, _) = try RetrievalSummary.evaluate(predictions(), split: split(saliency: false))
         XCTAssertEqual(summary.values.map(\.key), RetrievalSummary.keys)
+        // Grounding metrics take the best-scored window: query 4's IoU-0.52 one.
+        XCTAssertEqual(summary["R1@0.3"], 75)
+        XCTAssertEqual(summary["R1@0.5"], 62.5)
+        XCTAssertEqual(summary["R1@0.7"], 37.5)
+        XCTAssertEqual(try XCTUnwrap(summary["mIoU"]), 100 * (1 + 0.82 + 0.72 + 0.62 + 0.52 + 0.35 + 0.15) / 8, accuracy: 0.005)
+        for key in ["mAP@0.5", "mAP@0.75", "mAP", "HD-mAP", "HD-HIT@1"] { XCTAssertNil(summary[key], key) }
     }
 }
 
