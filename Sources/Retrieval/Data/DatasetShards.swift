@@ -425,7 +425,7 @@ public enum DatasetShards {
     public static func queryIdentity(_ q: QuerySet) -> String {
         var h = SHA256()
         for (i, qid) in q.qids.enumerated() { h.update(data: Data("\(qid)\t\(q.tokenCount(i))\n".utf8)) }
-        return h.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(h.finalize())
     }
 
     /// An identity of a split's videos (their ids and clip counts), recorded by synthesized shards so that they
@@ -433,7 +433,7 @@ public enum DatasetShards {
     public static func videoIdentity(_ v: VideoSet) -> String {
         var h = SHA256()
         for (i, vid) in v.vids.enumerated() { h.update(data: Data("\(vid)\t\(v.length(i))\n".utf8)) }
-        return h.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(h.finalize())
     }
 }
 
