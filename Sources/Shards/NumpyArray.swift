@@ -205,6 +205,9 @@ public struct NpzArchive {
         }
         let declared = Int(clamping: entry.uncompressedSize), compressed = Int(clamping: entry.compressedSize)
         func refuse(_ reason: String) -> NumpyError { NumpyError(file: url.path, reason: "member '\(entry.path)' \(reason)") }
+        // numpy writes regular files only; a symlink entry would be read whole, at a size its local header
+        // gives and nothing checks.
+        guard entry.type == .file else { throw refuse("is a \(entry.type) entry, not an array file") }
         // Sizes a zip declares are checked before anything is inflated: deflate expands at most ~1032:1.
         guard declared <= Self.maxMemberBytes else { throw refuse("declares \(declared) bytes, more than the \(Self.maxMemberBytes)-byte limit") }
         let fileSize = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0

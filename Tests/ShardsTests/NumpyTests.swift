@@ -132,6 +132,31 @@ final class NpzLimitTests: XCTestCase {
         return url
     }
 
+    /// Found by the numpy fuzz target: a member marked as a symlink is read in one piece at the size its local
+    /// header gives (here 4 GiB), which no other check sees.
+    func testASymlinkMemberIsRefusedBeforeItIsRead() throws {
+        let url = try archive(declaring: 144)
+        var d = try Data(contentsOf: url)
+        func put<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+            withUnsafeBytes(of: value.littleEndian) { d.replaceSubrange(offset..<(offset + MemoryLayout<T>.size), with: $0) }
+        }
+        var i = 0
+        while i + 4 <= d.count {
+            switch d.withUnsafeBytes({ $0.loadUnaligned(fromByteOffset: i, as: UInt32.self) }) {
+            case 0x0403_4B50: put(UInt32.max, at: i + 18)  // local header: compressed size
+            case 0x0201_4B50:
+                put(UInt16(3 << 8 | 45), at: i + 4)  // central directory: made on Unix
+                put(UInt32(0o120777) << 16, at: i + 38)  // external attributes: a symbolic link
+            default: break
+            }
+            i += 1
+        }
+        try d.write(to: url)
+        XCTAssertThrowsError(try NpzArchive(url: url).array("features")) { e in
+            XCTAssertTrue("\(e)".contains("member 'features.npy' is a symlink entry, not an array file"), "\(e)")
+        }
+    }
+
     func testADeclaredSizeOverTheLimitIsRefused() throws {
         let url = try archive(declaring: 0xF000_0000)
         XCTAssertThrowsError(try NpzArchive(url: url).array("features")) { e in
