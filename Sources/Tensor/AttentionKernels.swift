@@ -32,14 +32,20 @@ public enum AttentionKernel {
     }
 
     /// Output `[B, Lq, D]` of attention. `keyIsPadding` (`B * Lk` flags, true = ignore that key)
-    /// masks keys; a query whose keys are all masked gets a zero output. `dropout` > 0 drops
-    /// attention weights with a mask drawn from `dropoutSeed`.
+    /// masks keys; `blockedPairs` (`B * H * Lq * Lk` flags, true = query `i` of head `h` of sample `b` may
+    /// not see key `j`) masks single query-key pairs as well. A query whose keys are all masked gets a
+    /// zero output. `dropout` > 0 drops attention weights with a mask drawn from `dropoutSeed`.
     public static func forward(query q: Tensor, key k: Tensor, value v: Tensor, heads: Int,
-                               keyIsPadding: [Bool]?, dropout: Float, dropoutSeed: UInt64) -> (output: Tensor, saved: Saved) {
+                               keyIsPadding: [Bool]?, blockedPairs: [Bool]? = nil,
+                               dropout: Float, dropoutSeed: UInt64) -> (output: Tensor, saved: Saved) {
         let (batch, queryLength, keyLength, width) = checkShapes(q, k, v, heads: heads)
         if let mask = keyIsPadding {
             precondition(mask.count == batch * keyLength,
                          "attention: key padding mask has \(mask.count) flags, keys are [\(batch), \(keyLength)]")
+        }
+        if let blocked = blockedPairs {
+            precondition(blocked.count == batch * heads * queryLength * keyLength,
+                         "attention: pair mask has \(blocked.count) flags, scores are [\(batch), \(heads), \(queryLength), \(keyLength)]")
         }
         precondition(dropout >= 0 && dropout < 1, "attention: dropout probability must be in [0, 1), got \(dropout)")
         let headWidth = width / heads
@@ -69,6 +75,9 @@ public enum AttentionKernel {
                         for j in 0..<keyLength where padding[b * keyLength + j] {
                             for i in 0..<queryLength { scores[i * keyLength + j] = -Float.infinity }
                         }
+                    }
+                    if let blocked = blockedPairs {
+                        for e in 0..<sliceSize where blocked[slice * sliceSize + e] { scores[e] = -Float.infinity }
                     }
                     for i in 0..<queryLength {
                         Softmax.softmaxLine(scores + i * keyLength, scores + i * keyLength,

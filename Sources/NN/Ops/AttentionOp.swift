@@ -24,10 +24,11 @@ public struct KeyPaddingMask: Sendable, Equatable {
 }
 
 /// Multi-head scaled dot-product attention over projected `query` `[B, Lq, D]`, `key` and `value`
-/// `[B, Lk, D]` (heads are column blocks of width `D / heads`), with optional key padding mask and
-/// dropout on the attention weights. One coarse op: its backward runs the whole attention backward.
+/// `[B, Lk, D]` (heads are column blocks of width `D / heads`), with optional key padding mask, optional
+/// per-pair mask (`[B, heads, Lq, Lk]` flags, true = blocked) and dropout on the attention weights. One
+/// coarse op: its backward runs the whole attention backward.
 public func scaledDotProductAttention(query: Variable, key: Variable, value: Variable, heads: Int,
-                                      keyPaddingMask: KeyPaddingMask? = nil,
+                                      keyPaddingMask: KeyPaddingMask? = nil, blockedPairs: [Bool]? = nil,
                                       dropout: Float = 0, generator: inout SeededGenerator) -> Variable {
     if let mask = keyPaddingMask {
         precondition(mask.batch == key.shape[0] && mask.length == key.shape[1],
@@ -35,7 +36,7 @@ public func scaledDotProductAttention(query: Variable, key: Variable, value: Var
     }
     let seed = dropout > 0 ? generator.next() : 0
     let (output, saved) = AttentionKernel.forward(query: query.value, key: key.value, value: value.value, heads: heads,
-                                                  keyIsPadding: keyPaddingMask?.isPadding,
+                                                  keyIsPadding: keyPaddingMask?.isPadding, blockedPairs: blockedPairs,
                                                   dropout: dropout, dropoutSeed: seed)
     return Variable.result(output, parents: [query, key, value]) { g in
         let grads = AttentionKernel.backward(outputGradient: g, query: query.value, key: key.value, value: value.value,

@@ -59,8 +59,13 @@ public final class PReLUFeedForward: Module {
     }
 
     public func callAsFunction(_ x: Variable, context: ForwardContext) -> Variable {
-        let fed = linear2(dropout(sharedSlopePReLU(linear1(x), slope: slope), context: context))
-        return norm(x + dropout(fed, context: context))
+        norm(x + branch(x, context: context))
+    }
+
+    /// The residual branch alone, `dropout(W2 dropout(prelu(W1 x)))`, for layers whose skip connection
+    /// carries something other than the branch's input.
+    public func branch(_ x: Variable, context: ForwardContext) -> Variable {
+        dropout(linear2(dropout(sharedSlopePReLU(linear1(x), slope: slope), context: context)), context: context)
     }
 
     public func namedParameters() -> [(name: String, parameter: Variable)] {

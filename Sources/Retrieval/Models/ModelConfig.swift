@@ -23,6 +23,10 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     public var dropout: Float = 0.1
     /// Dropout of the input projections.
     public var inputDropout: Float = 0.5
+    /// Reproduces the reference's batch-misaligned text-to-video attention mask
+    /// (`TextToVideoLayer.referenceBlockedPairs`), under which a sample's outputs depend on the other
+    /// samples of its batch. For parity with the reference only; off, each sample sees its own text.
+    public var referenceTextToVideoMask = false
 
     /// Temporal dynamics enhancement module (TD-DETR section 3.2) in every text-to-video layer.
     /// Off, the model is exactly QD-DETR.
@@ -88,6 +92,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
         try c.overwrite(.inputProjectionLayers, &inputProjectionLayers)
         try c.overwrite(.dropout, &dropout)
         try c.overwrite(.inputDropout, &inputDropout)
+        try c.overwrite(.referenceTextToVideoMask, &referenceTextToVideoMask)
         try c.overwrite(.tdem, &tdem)
         try c.overwrite(.beta, &beta)
         try c.overwrite(.tdemVariant, &tdemVariant)

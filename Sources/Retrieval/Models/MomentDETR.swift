@@ -184,8 +184,12 @@ public final class MomentDETR: Module {
     func encode(video: Variable, position: Variable, text: Variable, textMask: KeyPaddingMask,
                 encoderMask: KeyPaddingMask, context: ForwardContext) -> (memory: Variable, global: Variable) {
         var tokens = video
+        let blockedPairs = config.referenceTextToVideoMask
+            ? TextToVideoLayer.referenceBlockedPairs(videoMask: Self.paddingOfVideo(encoderMask), textMask: textMask,
+                                                     heads: config.heads)
+            : nil
         for layer in textToVideo {
-            tokens = layer(video: tokens, position: position, text: text, textMask: textMask,
+            tokens = layer(video: tokens, position: position, text: text, textMask: textMask, blockedPairs: blockedPairs,
                            startToken: dynamicsStart, context: context)
         }
         let (b, length, d) = (video.shape[0], video.shape[1], config.hiddenWidth)
@@ -196,6 +200,14 @@ public final class MomentDETR: Module {
             sequence = layer(sequence, position: sequencePosition, keyPaddingMask: encoderMask, context: context)
         }
         return (sequence.sliced(axis: 1, 1..<(length + 1)), sequence.sliced(axis: 1, 0..<1))
+    }
+
+    /// The video part of the encoder's `[global, video]` padding mask.
+    static func paddingOfVideo(_ encoderMask: KeyPaddingMask) -> KeyPaddingMask {
+        let length = encoderMask.length - 1
+        return KeyPaddingMask(batch: encoderMask.batch, length: length, isPadding: (0..<encoderMask.batch).flatMap { row in
+            encoderMask.isPadding[(row * encoderMask.length + 1)..<((row + 1) * encoderMask.length)]
+        })
     }
 
     /// `<W1 m_i, W2 g> / sqrt(D)` for every clip: `[B, Lv]`.

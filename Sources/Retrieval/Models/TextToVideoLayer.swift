@@ -3,10 +3,11 @@ import Tensor
 
 /// QD-DETR's text-to-video encoder layer, optionally with TD-DETR's temporal dynamics branch.
 ///
-/// Video tokens (plus positions) attend to the text tokens (text key padding mask); the result goes
-/// through `norm(video + dropout(attention))` and a PReLU feed-forward block. The text and the
+/// Video tokens (plus positions) attend to the text tokens (text key padding mask). As the reference
+/// computes it, with `m = video + dropout(attention)`, the layer returns `norm2(m + FFN(norm1(m)))`: the
+/// feed-forward block reads the normalised `m`, its skip connection carries `m` itself. The text and the
 /// global token pass through unchanged. With a `TemporalDynamicsBranch`, the clip-to-clip differences
-/// attend to the same text and are injected with ratio `beta` before the normalisation.
+/// attend to the same text and are injected with ratio `beta` into `m`.
 public final class TextToVideoLayer: Module {
     public let attention: MultiheadAttention
     public let norm: LayerNorm
@@ -29,15 +30,16 @@ public final class TextToVideoLayer: Module {
     }
 
     /// `video` and `position` `[B, Lv, D]`, `text` `[B, Lq, D]` with its padding mask; `startToken`
-    /// `[1, 1, D]` (the TDEM start token `st`, needed only with the dynamics branch). Returns the new
-    /// video tokens `[B, Lv, D]`.
+    /// `[1, 1, D]` (the TDEM start token `st`, needed only with the dynamics branch); `blockedPairs`, a
+    /// per-head mask of (clip, token) pairs (`referenceBlockedPairs`) or nil. Returns the new video
+    /// tokens `[B, Lv, D]`.
     public func callAsFunction(video: Variable, position: Variable, text: Variable, textMask: KeyPaddingMask,
-                               startToken: Variable?, context: ForwardContext) -> Variable {
+                               blockedPairs: [Bool]? = nil, startToken: Variable?, context: ForwardContext) -> Variable {
         let key = attention.keyProjection(text), value = attention.valueProjection(text)
         let attended = attention.outputProjection(scaledDotProductAttention(
             query: attention.queryProjection(video + position), key: key, value: value, heads: attention.heads,
-            keyPaddingMask: textMask, dropout: context.isTraining ? attention.dropoutProbability : 0,
-            generator: &context.generator))
+            keyPaddingMask: textMask, blockedPairs: blockedPairs,
+            dropout: context.isTraining ? attention.dropoutProbability : 0, generator: &context.generator))
         var mixed: Variable
         if let dynamics {
             guard let startToken else { preconditionFailure("TextToVideoLayer: the dynamics branch needs a start token") }
@@ -52,7 +54,28 @@ public final class TextToVideoLayer: Module {
         } else {
             mixed = video + dropout(attended, context: context)
         }
-        return feedForward(norm(mixed), context: context)
+        return feedForward.norm(mixed + feedForward.branch(norm(mixed), context: context))
+    }
+
+    /// The reference's text-to-video attention mask, reproduced for parity tests only. It builds, per
+    /// sample, `video clip is padding AND text token is padding`, then stacks the heads with
+    /// `.repeat(nhead, 1, 1)` while attention reads the stack sample-major, so head `h` of sample `b` gets
+    /// the mask of sample `(b * heads + h) % B`: valid tokens of `b` are hidden from the clips that are
+    /// padding in that other sample, and a sample's outputs depend on its batch neighbours. Flags
+    /// `[B, heads, Lv, Lq]`, true = blocked.
+    public static func referenceBlockedPairs(videoMask: KeyPaddingMask, textMask: KeyPaddingMask, heads: Int) -> [Bool] {
+        precondition(videoMask.batch == textMask.batch, "referenceBlockedPairs: \(videoMask.batch) videos, \(textMask.batch) texts")
+        let (batch, clips, tokens) = (videoMask.batch, videoMask.length, textMask.length)
+        var blocked = [Bool](repeating: false, count: batch * heads * clips * tokens)
+        for b in 0..<batch {
+            for h in 0..<heads {
+                let other = (b * heads + h) % batch, slice = (b * heads + h) * clips * tokens
+                for t in 0..<clips where videoMask.isPadding[other * clips + t] {
+                    for k in 0..<tokens where textMask.isPadding[other * tokens + k] { blocked[slice + t * tokens + k] = true }
+                }
+            }
+        }
+        return blocked
     }
 
     public func namedParameters() -> [(name: String, parameter: Variable)] {
