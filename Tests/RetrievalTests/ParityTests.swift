@@ -249,6 +249,8 @@ struct ParityFixture {
     let losses: (terms: [String: Float], total: Float, gradientNorm: Double)
     let options: [String: Any]
     let durations: [Float]
+    /// Reference tensors the generator set to noise after the reference's own initialisation.
+    let perturbed: [String]
 
     struct Npz {
         let archive: NpzArchive
@@ -282,6 +284,7 @@ struct ParityFixture {
         losses = (terms, Float(lossJSON["total"] as? Double ?? .nan), lossJSON["grad_global_l2_norm"] as? Double ?? .nan)
         let fixtureJSON = try JSONSerialization.jsonObject(with: Data(contentsOf: try file("fixture.json"))) as? [String: Any] ?? [:]
         options = fixtureJSON["options"] as? [String: Any] ?? [:]
+        perturbed = fixtureJSON["perturbed_after_init"] as? [String] ?? []
         durations = (fixtureJSON["synthetic_records"] as? [[String: Any]] ?? []).map { Float($0["duration"] as? Double ?? 0) }
     }
 
@@ -347,5 +350,105 @@ struct ParityFixture {
         return MomentBatch(videoFeatures: cut(batch.videoFeatures, clips), videoMask: cut(batch.videoMask, clips),
                            textFeatures: cut(batch.textFeatures, tokens), textMask: cut(batch.textMask, tokens),
                            windows: [batch.windows[row]], saliency: saliency, durations: [batch.durations[row]])
+    }
+}
+
+/// Our initialisation is the reference's, group by group: every parameter's distribution bounds are checked on
+/// our model (at the paper's width and at the fixture's) and, for the reference tensors the fixture did not
+/// perturb, on the reference's own initial weights, so the table of bounds below is itself checked.
+final class ReferenceInitializationTests: XCTestCase {
+    enum Expected: Equatable {
+        case uniform(Float)
+        case constant(Float)
+        case standardNormal
+    }
+
+    /// What the reference starts parameter `name` (ours) from.
+    static func expected(_ name: String, shape: [Int], model: MomentDETR) -> Expected {
+        let parts = name.split(separator: ".").map(String.init)
+        let leaf = parts.last!, owner = parts.count > 1 ? parts[parts.count - 2] : ""
+        let d = model.config.hiddenWidth
+        if ["global_rep_token", "global_rep_pos"].contains(name) || name == "query_embed.weight" { return .standardNormal }
+        if owner.hasPrefix("norm") { return .constant(leaf == "weight" ? 1 : 0) }
+        if name.hasSuffix("activation.weight") { return .constant(0.25) }
+        // The refinement's last bias, and every bias of an attention (PyTorch's and the decoder's own).
+        if name == "decoder.bbox_embed.layers.2.bias" { return .constant(0) }
+        if leaf == "bias", parts.contains(where: { $0 == "cross_attn" || $0 == "self_attn" }) { return .constant(0) }
+        let weight = leaf == "weight" ? shape : model.namedParameters().first { $0.name == name.dropLast(4) + "weight" }!.parameter.shape
+        let fanIn = Float(weight[1]), fanOut = Float(weight[0])
+        let outsideTransformer = ["input_vid_proj", "input_txt_proj", "class_embed", "span_embed", "saliency_proj1", "saliency_proj2"]
+        if leaf == "bias" || outsideTransformer.contains(parts[0]) { return .uniform(1 / fanIn.squareRoot()) }
+        if ["q_proj", "k_proj", "v_proj"].contains(owner) { return .uniform((6 / Float(4 * d)).squareRoot()) }
+        return .uniform((6 / (fanIn + fanOut)).squareRoot())
+    }
+
+    /// Checks `values` against `expected`; returns a failure message or nil.
+    static func violation(_ values: [Float], _ expected: Expected) -> String? {
+        let n = values.count
+        switch expected {
+        case .constant(let c):
+            return values.allSatisfy({ $0 == c }) ? nil : "not constant \(c)"
+        case .uniform(let bound):
+            let largest = values.map(abs).max() ?? 0
+            if largest > bound * (1 + 1e-6) { return "max |w| \(largest) over the bound \(bound)" }
+            // Of n uniform draws the largest is below (1 - 10/n) of the bound with probability ~e^-10.
+            if n >= 20 && largest < bound * (1 - 10 / Float(n)) { return "max |w| \(largest) well under the bound \(bound)" }
+            return nil
+        case .standardNormal:
+            let mean = values.reduce(0, +) / Float(n)
+            let std = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(n)).squareRoot()
+            let slack = 4 / Float(n).squareRoot()
+            return abs(mean) < slack && abs(std - 1) < slack ? nil : "mean \(mean), std \(std): not N(0, 1)"
+        }
+    }
+
+    func check(group: String, _ belongs: (String) -> Bool) throws {
+        var generator = SeededGenerator(seed: 3)
+        let paper = MomentDETR(config: .qdDETR(), generator: &generator)
+        let fixture = try ParityFixture(name: "qd-detr")
+        let small = MomentDETR(config: fixture.config(referenceMask: false), generator: &generator)
+        let perturbed = Set(fixture.perturbed)
+        var checked = 0
+        for model in [paper, small] {
+            for (name, parameter) in model.namedParameters() where belongs(name) {
+                let expected = Self.expected(name, shape: parameter.shape, model: model)
+                if let problem = Self.violation(parameter.value.data, expected) {
+                    XCTFail("\(group): ours \(name) (d \(model.config.hiddenWidth)): \(problem)")
+                }
+                checked += 1
+                guard model === small, let source = ReferenceParameters.source(of: name), !perturbed.contains(source.name) else { continue }
+                let reference = ReferenceParameters.slice(try fixture.params.tensor(source.name), for: source)
+                if let problem = Self.violation(reference.data, expected) {
+                    XCTFail("\(group): the reference's \(source.name): \(problem) (the expected bound is wrong)")
+                }
+            }
+        }
+        XCTAssertGreaterThan(checked, 0, "\(group): no parameter in the group")
+    }
+
+    func testInputProjectionsStartAsPyTorchLinearDefaults() throws {
+        try check(group: "input projections") { $0.hasPrefix("input_") }
+    }
+
+    func testAttentionProjectionsStartAsPyTorchsPackedXavier() throws {
+        try check(group: "encoder attention") { ($0.hasPrefix("t2v_encoder") || $0.hasPrefix("encoder")) && $0.contains("_attn") }
+    }
+
+    func testFeedForwardBlocksStartXavierWithDefaultBiases() throws {
+        try check(group: "feed-forward") { $0.contains("ffn.linear") }
+    }
+
+    func testDecoderStartsXavierWithZeroAttentionBiases() throws {
+        try check(group: "decoder") { $0.hasPrefix("decoder.") && !$0.contains("norm") && !$0.contains("activation") }
+    }
+
+    func testHeadsStartAsPyTorchLinearDefaults() throws {
+        try check(group: "heads") { ["class_embed", "span_embed", "saliency_proj1", "saliency_proj2"].contains(String($0.split(separator: ".")[0])) }
+    }
+
+    func testNormsAndSlopesStartConstantAndTokensStandardNormal() throws {
+        try check(group: "norms, slopes and tokens") {
+            $0.contains("norm") || $0.contains("activation") || $0.hasPrefix("global_rep") || $0.hasPrefix("query_embed")
+        }
     }
 }

@@ -1,14 +1,33 @@
 import Tensor
 
-/// `y = x W^T + b` over the last dimension. Weight `[out, in]` (Xavier uniform), bias `[out]`
-/// (PyTorch's default `U(-1/sqrt(in), 1/sqrt(in))`, or zeros).
+/// How a `Linear` layer's weight starts.
+public enum LinearInitialization: Sendable {
+    /// Xavier (Glorot) uniform, `U(-a, a)` with `a = sqrt(6 / (in + out))`: what DETR-style transformers reset
+    /// their own weights to.
+    case xavier
+    /// PyTorch's `nn.Linear` default (Kaiming uniform with `a = sqrt(5)`), `U(-1/sqrt(in), 1/sqrt(in))`.
+    case pytorchDefault
+    /// `U(-bound, bound)`.
+    case uniform(bound: Float)
+
+    func weight(shape: [Int], generator: inout SeededGenerator) -> Tensor {
+        switch self {
+        case .xavier: return Initialization.xavierUniform(shape: shape, generator: &generator)
+        case .pytorchDefault: return Initialization.uniform(shape: shape, bound: 1 / Float(shape[1]).squareRoot(), generator: &generator)
+        case .uniform(let bound): return Initialization.uniform(shape: shape, bound: bound, generator: &generator)
+        }
+    }
+}
+
+/// `y = x W^T + b` over the last dimension. Weight `[out, in]` (Xavier uniform, or PyTorch's default), bias
+/// `[out]` (PyTorch's default `U(-1/sqrt(in), 1/sqrt(in))`, or zeros).
 public final class Linear: Module {
     public let weight: Variable
     public let bias: Variable?
 
     public init(inFeatures: Int, outFeatures: Int, bias hasBias: Bool = true, zeroBias: Bool = false,
-                generator: inout SeededGenerator) {
-        weight = Variable(Initialization.xavierUniform(shape: [outFeatures, inFeatures], generator: &generator), requiresGrad: true)
+                initialization: LinearInitialization = .xavier, generator: inout SeededGenerator) {
+        weight = Variable(initialization.weight(shape: [outFeatures, inFeatures], generator: &generator), requiresGrad: true)
         if hasBias {
             let initial = zeroBias
                 ? Tensor(zeros: [outFeatures])

@@ -4,12 +4,14 @@ import Tensor
 public final class MLP: Module {
     public let layers: [Linear]
 
-    public init(inputWidth: Int, hiddenWidth: Int, outputWidth: Int, layerCount: Int, generator: inout SeededGenerator) {
+    public init(inputWidth: Int, hiddenWidth: Int, outputWidth: Int, layerCount: Int,
+                initialization: LinearInitialization = .xavier, generator: inout SeededGenerator) {
         precondition(layerCount >= 1, "MLP: needs at least one layer, got \(layerCount)")
         let widths = [inputWidth] + [Int](repeating: hiddenWidth, count: layerCount - 1) + [outputWidth]
         var built: [Linear] = []
         for i in 0..<layerCount {
-            built.append(Linear(inFeatures: widths[i], outFeatures: widths[i + 1], generator: &generator))
+            built.append(Linear(inFeatures: widths[i], outFeatures: widths[i + 1], initialization: initialization,
+                                generator: &generator))
         }
         layers = built
     }

@@ -2,7 +2,9 @@ import Tensor
 
 /// Multi-head attention with separate query/key/value projections and an output projection
 /// (PyTorch's `nn.MultiheadAttention` semantics, batch-first `[B, L, D]`). Dropout applies to the
-/// attention weights. Projection weights are Xavier uniform, their biases zero.
+/// attention weights. As PyTorch initialises its packed `[3D, D]` input projection, the query, key and
+/// value weights are Xavier uniform over that packed shape (`U(-a, a)`, `a = sqrt(6 / 4D)`); the output
+/// projection is Xavier uniform over `[D, D]`; every bias is zero.
 public final class MultiheadAttention: Module {
     public let width: Int
     public let heads: Int
@@ -17,9 +19,10 @@ public final class MultiheadAttention: Module {
         self.width = width
         self.heads = heads
         dropoutProbability = dropout
-        queryProjection = Linear(inFeatures: width, outFeatures: width, zeroBias: true, generator: &generator)
-        keyProjection = Linear(inFeatures: width, outFeatures: width, zeroBias: true, generator: &generator)
-        valueProjection = Linear(inFeatures: width, outFeatures: width, zeroBias: true, generator: &generator)
+        let packed = LinearInitialization.uniform(bound: (6 / Float(4 * width)).squareRoot())
+        queryProjection = Linear(inFeatures: width, outFeatures: width, zeroBias: true, initialization: packed, generator: &generator)
+        keyProjection = Linear(inFeatures: width, outFeatures: width, zeroBias: true, initialization: packed, generator: &generator)
+        valueProjection = Linear(inFeatures: width, outFeatures: width, zeroBias: true, initialization: packed, generator: &generator)
         outputProjection = Linear(inFeatures: width, outFeatures: width, zeroBias: true, generator: &generator)
     }
 

@@ -134,7 +134,7 @@ public final class AnchorDecoderLayer: Module {
 /// Per layer: the anchor's sine embedding (`D/2` features for the center, `D/2` for the width) gives
 /// the positional query through `referencePointHead`; from the second layer on the embedding is scaled
 /// element-wise by `queryScale(target)`; it is then modulated by `sigmoid(referenceAnchorHead(target)) /
-/// anchor width`. After the layer, `spanRefinement` (shared, last layer initialised to zero) predicts an
+/// anchor width`. After the layer, `spanRefinement` (shared, last bias initialised to zero) predicts an
 /// offset in logit space; the refined anchor feeds the next layer detached.
 public final class AnchorDecoder: Module {
     public let width: Int
@@ -166,9 +166,9 @@ public final class AnchorDecoder: Module {
         referencePointHead = MLP(inputWidth: width, hiddenWidth: width, outputWidth: width, layerCount: 2, generator: &generator)
         spanRefinement = MLP(inputWidth: width, hiddenWidth: width, outputWidth: 2, layerCount: 3, generator: &generator)
         referenceAnchorHead = MLP(inputWidth: width, hiddenWidth: width, outputWidth: 1, layerCount: 2, generator: &generator)
-        let last = spanRefinement.layers[spanRefinement.layers.count - 1]
-        last.weight.assign(Tensor(zeros: last.weight.shape))
-        last.bias?.assign(Tensor(zeros: [2]))
+        // The reference zeroes the refinement's last layer, then its transformer-wide Xavier reset draws the
+        // weight again: only the bias stays zero.
+        spanRefinement.layers[spanRefinement.layers.count - 1].bias?.assign(Tensor(zeros: [2]))
     }
 
     /// `memory`, `memoryPosition` `[B, L, D]` with the memory padding mask; `anchors` `[B, N, 2]` in

@@ -11,13 +11,13 @@ public final class InputProjection: Module {
     public let reluAfterLast: Bool
 
     public init(inputWidth: Int, outputWidth: Int, blocks: Int, dropout probability: Float, reluAfterLast: Bool = false,
-                generator: inout SeededGenerator) {
+                initialization: LinearInitialization = .xavier, generator: inout SeededGenerator) {
         precondition(blocks >= 1, "InputProjection: needs at least one block")
         var norms: [LayerNorm] = [], linears: [Linear] = []
         for i in 0..<blocks {
             let width = i == 0 ? inputWidth : outputWidth
             norms.append(LayerNorm(width: width))
-            linears.append(Linear(inFeatures: width, outFeatures: outputWidth, generator: &generator))
+            linears.append(Linear(inFeatures: width, outFeatures: outputWidth, initialization: initialization, generator: &generator))
         }
         self.norms = norms
         self.linears = linears

@@ -80,9 +80,9 @@ public final class MomentDETR: Module {
         self.config = config
         let d = config.hiddenWidth
         videoProjection = InputProjection(inputWidth: config.videoFeatureWidth, outputWidth: d, blocks: config.inputProjectionLayers,
-                                          dropout: config.inputDropout, generator: &generator)
+                                          dropout: config.inputDropout, initialization: .pytorchDefault, generator: &generator)
         textProjection = InputProjection(inputWidth: config.textFeatureWidth, outputWidth: d, blocks: config.inputProjectionLayers,
-                                         dropout: config.inputDropout, generator: &generator)
+                                         dropout: config.inputDropout, initialization: .pytorchDefault, generator: &generator)
         positionEncoding = SinePositionalEncoding(featureCount: d, temperature: 10000, normalize: true, scale: 2 * .pi)
         globalToken = Variable(Initialization.normal(shape: [1, 1, d], generator: &generator), requiresGrad: true)
         globalPosition = Variable(Initialization.normal(shape: [1, 1, d], generator: &generator), requiresGrad: true)
@@ -99,10 +99,12 @@ public final class MomentDETR: Module {
         decoder = AnchorDecoder(width: d, heads: config.heads, feedForwardWidth: config.feedForwardWidth,
                                 layerCount: config.decoderLayers, dropout: config.dropout, generator: &generator)
         anchors = Embedding(count: config.queryCount, width: 2, generator: &generator)
-        classHead = Linear(inFeatures: d, outFeatures: 2, generator: &generator)
-        spanHead = MLP(inputWidth: d, hiddenWidth: d, outputWidth: 2, layerCount: 3, generator: &generator)
-        saliencyVideoProjection = Linear(inFeatures: d, outFeatures: d, generator: &generator)
-        saliencyGlobalProjection = Linear(inFeatures: d, outFeatures: d, generator: &generator)
+        // Outside the transformer the reference leaves PyTorch's default initialisation.
+        classHead = Linear(inFeatures: d, outFeatures: 2, initialization: .pytorchDefault, generator: &generator)
+        spanHead = MLP(inputWidth: d, hiddenWidth: d, outputWidth: 2, layerCount: 3, initialization: .pytorchDefault,
+                       generator: &generator)
+        saliencyVideoProjection = Linear(inFeatures: d, outFeatures: d, initialization: .pytorchDefault, generator: &generator)
+        saliencyGlobalProjection = Linear(inFeatures: d, outFeatures: d, initialization: .pytorchDefault, generator: &generator)
     }
 
     /// Runs the model. `negativePairs` adds the second encoder run on mismatched text needed by the
