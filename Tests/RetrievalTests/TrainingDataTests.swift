@@ -47,20 +47,48 @@ final class BatchBuilderTests: XCTestCase {
         XCTAssertEqual(saliency.positiveClips[2], [0, 0])
         XCTAssertEqual(saliency.negativeClips[2], [0, 0])
     }
+
+    /// As the reference's loader: a training query keeps a random 5 of its windows; evaluation keeps all.
+    func testATrainingQueryKeepsARandomFiveOfItsWindows() throws {
+        let many = (0..<8).map { [Double(2 * $0), Double(2 * $0 + 1)] }
+        let split = HandSplit.make(lengths: [10], windows: [many], saliency: [[Int32](repeating: 1, count: 10)])
+        let builder = BatchBuilder(maxClips: 10, maxTokens: 3)
+        func kept(seed: UInt64?) throws -> [SpanTarget] {
+            var generator = seed.map { SeededGenerator(seed: $0) }
+            return try builder.batch(split, queries: [0], generator: &generator).windows[0]
+        }
+        let all = many.map { SpanTarget(start: Float($0[0]), end: Float($0[1]), duration: 20) }
+        XCTAssertEqual(try kept(seed: nil), all, "evaluation keeps every window")
+        var subsets = Set<[Int]>()
+        for seed in 1...6 {
+            let chosen = try kept(seed: UInt64(seed))
+            XCTAssertEqual(chosen.count, 5)
+            let indices = try chosen.map { w in try XCTUnwrap(all.firstIndex(of: w), "\(w) is not one of the query's windows") }
+            XCTAssertEqual(Set(indices).count, 5, "drawn without replacement")
+            XCTAssertEqual(try kept(seed: UInt64(seed)), chosen, "the same seed keeps the same windows")
+            subsets.insert(indices.sorted())
+        }
+        XCTAssertGreaterThan(subsets.count, 1, "different seeds keep different windows")
+        var generator = SeededGenerator(seed: 1)
+        XCTAssertEqual(builder.cappedWindows(Array(many.prefix(5)), generator: &generator), Array(many.prefix(5)),
+                       "five or fewer are kept in order")
+    }
 }
 
 final class SubmissionWriterTests: XCTestCase {
-    func testWindowsAreSnappedToClipsClampedAtLeastOneClipLongSortedAndCapped() {
+    /// The reference's `clip_ts` then `round_multiple`: clamp to the duration, round to the clip with
+    /// `torch.round` (half to even), no widening.
+    func testWindowsAreClampedThenRoundedHalfToEvenSortedAndCapped() {
         let split = HandSplit.make(lengths: [10], windows: [[[4, 8]]])
         var windows = [RetrievedMoment(start: 3.1, end: 7.2, score: 0.5),   // -> [4, 8]
                        RetrievedMoment(start: -1, end: 1.2, score: 0.9),    // -> [0, 2]
-                       RetrievedMoment(start: 19.5, end: 25, score: 0.7),   // -> [20, 20], one clip: [18, 20]
-                       RetrievedMoment(start: 5, end: 5.4, score: 0.8)]     // -> [6, 6], one clip: [6, 8]
+                       RetrievedMoment(start: 19.5, end: 25, score: 0.7),   // -> [20, 20] (empty, as the reference)
+                       RetrievedMoment(start: 5, end: 5.4, score: 0.8)]     // 2.5 clips rounds to 2: [4, 6]
         windows += (0..<8).map { RetrievedMoment(start: 0, end: 4, score: 0.1 - Float($0) / 100) }
         let retrieval = MomentRetrieval(windows: windows, saliency: [0.5, 0.25] + [Float](repeating: 0, count: 8))
         let prediction = SubmissionWriter.predictions(split, queries: [0], retrievals: [retrieval])[0]
         let kept = prediction.windows!.map { [$0.window.start, $0.window.end] }
-        XCTAssertEqual(Array(kept.prefix(4)), [[0, 2], [6, 8], [18, 20], [4, 8]])
+        XCTAssertEqual(Array(kept.prefix(4)), [[0, 2], [4, 6], [20, 20], [4, 8]])
         XCTAssertEqual(kept.count, 10, "at most 10 windows")
         XCTAssertEqual(prediction.windows!.map(\.score), prediction.windows!.map(\.score).sorted(by: >))
         XCTAssertEqual(prediction.windows!.last!.score, Double(Float(0.1) - Float(5) / 100), "the lowest-scored two are dropped")

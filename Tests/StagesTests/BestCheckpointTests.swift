@@ -12,6 +12,13 @@ final class BestCheckpointTests: XCTestCase {
         }
     }
 
+    /// `eval_every` 5 over 12 epochs: val after epochs 5, 10 and the last (so every run has a best checkpoint).
+    func testValIsScoredEveryEvalEveryEpochsAndAfterTheLast() {
+        XCTAssertEqual((1...12).filter { TrainingRun.evaluates(epoch: $0, every: 5, of: 12) }, [5, 10, 12])
+        XCTAssertEqual((1...3).filter { TrainingRun.evaluates(epoch: $0, every: 1, of: 3) }, [1, 2, 3])
+        XCTAssertEqual((1...3).filter { TrainingRun.evaluates(epoch: $0, every: 5, of: 3) }, [3])
+    }
+
     func testAStrictlyHigherValScoreWinsAndATieKeepsTheEarlierEpoch() {
         XCTAssertEqual(bestEpochs([10, 12, 12, 11, 13]), [1, 2, 2, 2, 5])
     }

@@ -5,7 +5,7 @@ import XCTest
 /// The train stage, killed with SIGKILL after an epoch and started again, ends with exactly the
 /// weights and log of an uninterrupted run.
 final class TrainResumeTests: XCTestCase {
-    let params = #"{"model": "td-detr", "hidden": 16, "heads": 2, "ffn": 32, "t2v_layers": 1, "enc_layers": 1, "dec_layers": 1, "queries": 4, "epochs": 6, "batch_size": 8, "lr": 0.001, "threads": 1}"#
+    let params = #"{"model": "td-detr", "hidden": 16, "heads": 2, "ffn": 32, "t2v_layers": 1, "enc_layers": 1, "dec_layers": 1, "queries": 4, "epochs": 6, "eval_every": 4, "batch_size": 8, "lr": 0.001, "threads": 1}"#
 
     func makeData(_ root: URL) throws -> [String] {
         let data = root.appendingPathComponent("data")
@@ -75,6 +75,9 @@ final class TrainResumeTests: XCTestCase {
                            try ShardReader(url: straight.appendingPathComponent(file)).verify(), "\(file) differs after resuming")
         }
         XCTAssertEqual(try epochs(killed.appendingPathComponent("log.jsonl")), try epochs(straight.appendingPathComponent("log.jsonl")))
+        // eval_every 4 of 6 epochs: val after epochs 4 and 6 only.
+        let scored = try epochs(straight.appendingPathComponent("log.jsonl")).compactMap { $0["val"] == nil ? nil : $0["epoch"]?.intValue }
+        XCTAssertEqual(scored, [4, 6])
     }
 
     func testResumeStateOfOtherParamsIsRefused() throws {

@@ -1,8 +1,9 @@
 import Foundation
 
-/// Model outputs as QVHighlights submission lines, post-processed as the reference does: windows clamped
-/// to [0, duration], their ends rounded to clip multiples (a window is at least one clip long), sorted by
-/// score, at most 10; one saliency score per clip.
+/// Model outputs as QVHighlights submission lines, post-processed as the reference's `PostProcessorDETR`
+/// (`clip_ts`, then `round_multiple`): each end clamped to [0, duration], then rounded to the nearest clip
+/// multiple (half to even, as `torch.round`), so a window shorter than half a clip may become empty, as
+/// there; sorted by score, at most 10; one saliency score per clip.
 public enum SubmissionWriter {
     public static func predictions(_ split: MomentSplit, queries: [Int], retrievals: [MomentRetrieval],
                                    maxWindows: Int = 10) -> [MomentPrediction] {
@@ -11,15 +12,8 @@ public enum SubmissionWriter {
             let duration = split.videos.durations[v]
             let clip = split.videos.clipLength
             let windows = r.windows.sorted { $0.score > $1.score }.prefix(maxWindows).map { w -> ScoredWindow in
-                var start = (Double(w.start) / clip).rounded() * clip
-                var end = (Double(w.end) / clip).rounded() * clip
-                start = min(max(0, start), duration)
-                end = min(max(0, end), duration)
-                if end - start < clip {
-                    end = min(duration, start + clip)
-                    start = max(0, end - clip)
-                }
-                return ScoredWindow(start: start, end: end, score: Double(w.score))
+                func processed(_ t: Float) -> Double { (min(max(0, Double(t)), duration) / clip).rounded(.toNearestOrEven) * clip }
+                return ScoredWindow(start: processed(w.start), end: processed(w.end), score: Double(w.score))
             }
             return MomentPrediction(qid: split.queries.qids[query], query: split.queries.texts[query], vid: split.videos.vids[v],
                                     windows: Array(windows), saliencyScores: r.saliency.map(Double.init))

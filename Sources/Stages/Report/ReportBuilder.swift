@@ -212,8 +212,11 @@ struct ReportBuilder {
                 let groupLogs = logs.filter { $0.group == g }
                 guard !groupLogs.isEmpty else { return nil }
                 let epochs = groupLogs.map(\.epochs.count).min() ?? 0
-                let points = (0..<epochs).map { e -> (Double, Double, Double) in
-                    let s = SeedStatistic(values: groupLogs.compactMap { pick($0.epochs[e]) })
+                // Epochs without the value (val is scored every `eval_every` epochs) are left out.
+                let points = (0..<epochs).compactMap { e -> (Double, Double, Double)? in
+                    let values = groupLogs.compactMap { pick($0.epochs[e]) }
+                    guard !values.isEmpty else { return nil }
+                    let s = SeedStatistic(values: values)
                     return (Double(e + 1), s.mean, s.std)
                 }
                 return SVGPlot.Series(label: g, points: points.map { ($0.0, $0.1, 0) })

@@ -10,7 +10,7 @@ public struct TrainCommand: StageCommand {
     public static let stageName = "train"
     public static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a moment retrieval model; evaluate on val every epoch; keep the best and the last checkpoint.",
+        abstract: "Train a moment retrieval model; evaluate on val every eval_every epochs; keep the best and the last checkpoint.",
         discussion: """
             Inputs: --in train_videos= --in train_queries= --in val_videos= --in val_queries= (shards from \
             feature-ingest), and for VSDC --in synth_videos= --in synth_queries= (from video-synthesis). \
@@ -48,6 +48,8 @@ public struct TrainCommand: StageCommand {
         .integer("threads", 0, min: 0, "OpenBLAS and kernel threads (0: all cores)"),
         .integer("max_clips", 75, min: 1, "clips per video (max_v_l)"),
         .integer("max_tokens", 32, min: 1, "tokens per query (max_q_l)"),
+        .integer("max_windows", 5, min: 1, "ground-truth windows per training query: a random max_windows of a query with more (the reference: 5)"),
+        .integer("eval_every", 1, min: 1, "evaluate on val, and keep the best checkpoint, every this many epochs and after the last (the reference: 5)"),
         .integer("eval_batch_size", 64, min: 1, "batch size of the per-epoch val evaluation"),
         .string("vsdc_source", "stage", choices: ["stage", "batch"],
                 "VSDC samples from the video-synthesis stage (synth_* inputs) or synthesized on the fly inside each batch"),
@@ -192,7 +194,8 @@ public struct TrainCommand: StageCommand {
             configJSON = try Self.json(config)
         }
         let trainer = Trainer(model: model, config: training,
-                              builder: BatchBuilder(maxClips: p.int("max_clips"), maxTokens: p.int("max_tokens")),
+                              builder: BatchBuilder(maxClips: p.int("max_clips"), maxTokens: p.int("max_tokens"),
+                                                    maxWindows: p.int("max_windows")),
                               train: train, synthesized: synthesized, val: val)
         try TrainingRun(trainer: trainer, params: p, synthesisParams: synthesisParams, modelConfig: configJSON,
                         val: val, outputs: outputs,

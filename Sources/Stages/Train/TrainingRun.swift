@@ -70,23 +70,26 @@ struct TrainingRun {
             }
             progress.step += trainer.stepsPerEpoch
             let trained = Date()
-            let predictions = try trainer.predict(val)
-            let metrics = try score(predictions)
+            // Val is scored every `eval_every` epochs, as the reference's eval_epoch_interval, and after the last
+            // epoch so that every run has a best checkpoint.
+            let evaluates = Self.evaluates(epoch: epoch + 1, every: params.int("eval_every"), of: epochs)
+            let metrics = evaluates ? try score(try trainer.predict(val)) : nil
             let seconds = Date().timeIntervalSince(started)
             let lossJSON: [String: JSONValue] = losses.mapValues { JSONValue.number($0) }
-            let entry: [String: JSONValue] = [
+            var entry: [String: JSONValue] = [
                 "epoch": .number(Double(epoch + 1)), "lr": .number(Double(trainer.optimizer.learningRate)),
-                "seconds": .number((seconds * 1000).rounded() / 1000), "loss": .object(lossJSON), "val": metrics.brief,
+                "seconds": .number((seconds * 1000).rounded() / 1000), "loss": .object(lossJSON),
                 "train_seconds": .number((trained.timeIntervalSince(started) * 1000).rounded() / 1000),
                 "params": params.json, "resources": ProcessResources.current().json,
             ]
+            if let metrics { entry["val"] = metrics.brief }
             progress.log.append(.object(entry))
             let total: Double = losses["loss_total"] ?? Double.nan
-            print(String(format: "epoch %d/%d  loss %.4f  val %@ %.2f  %.1fs", epoch + 1, epochs, total,
-                         metrics.name, metrics.value, seconds))
+            print(String(format: "epoch %d/%d  loss %.4f  %@  %.1fs", epoch + 1, epochs, total,
+                         metrics.map { String(format: "val %@ %.2f", $0.name, $0.value) } ?? "(no val)", seconds))
             progress.epoch += 1
             var best = (epoch: progress.bestEpoch, score: progress.bestScore)
-            if Self.updateBest(&best, epoch: epoch + 1, score: metrics.value) {
+            if let metrics, Self.updateBest(&best, epoch: epoch + 1, score: metrics.value) {
                 (progress.bestEpoch, progress.bestScore) = best
                 bestMetrics = metrics.json
                 try Checkpoint.save(module: trainer.model, optimizer: nil, step: progress.step, generator: trainer.context.generator,
@@ -157,6 +160,11 @@ struct TrainingRun {
             FileHandle.standardError.write(Data("warning: \(file.path) set aside as \(aside.lastPathComponent): \(reason)\n".utf8))
         }
         FileHandle.standardError.write(Data("warning: training restarts from the first epoch\n".utf8))
+    }
+
+    /// Whether val is scored after epoch `epoch` (1-based) of `epochs`: every `every` epochs and after the last.
+    static func evaluates(epoch: Int, every: Int, of epochs: Int) -> Bool {
+        epoch % every == 0 || epoch == epochs
     }
 
     /// Takes epoch `epoch`'s val score into the best so far (`epoch` -1 before the first), returning whether
