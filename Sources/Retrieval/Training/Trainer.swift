@@ -39,7 +39,7 @@ public struct TrainingProgress: Sendable {
 }
 
 /// Trains a moment retrieval model on a split (plus, with VSDC, each original query's synthesized samples) and
-/// evaluates it on a validation split after every epoch.
+/// predicts on a validation split (the train stage scores it every `eval_every` epochs).
 ///
 /// Everything random is derived from the seed: the batch order and the saliency pairs of epoch `e` come
 /// from generators seeded by (seed, e), and the dropout generator is checkpointed, so a run resumed
