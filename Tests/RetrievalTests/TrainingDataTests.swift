@@ -48,6 +48,34 @@ final class BatchBuilderTests: XCTestCase {
         XCTAssertEqual(saliency.negativeClips[2], [0, 0])
     }
 
+    /// A grounding dataset (no saliency_scores): training targets as the reference derives them from the window.
+    func testAQueryWithoutSaliencyScoresTrainsOnItsWindowsClips() throws {
+        // Video 0: 10 clips, window [4, 11) s = clips 2...4; video 1: 3 clips, window [0, 6) s covers all of them.
+        let split = HandSplit.make(lengths: [10, 3], windows: [[[4, 11]], [[0, 6]]])
+        XCTAssertFalse(split.queries.hasSaliency)
+        var draws = Set<[Int]>()
+        for seed in 1...8 {
+            var generator: SeededGenerator? = SeededGenerator(seed: UInt64(seed))
+            let saliency = try XCTUnwrap(try BatchBuilder(maxClips: 10).batch(split, queries: [0, 1], generator: &generator).saliency)
+            XCTAssertEqual(Array(saliency.scores.data[0..<10]), [0, 0, 1, 1, 1, 0, 0, 0, 0, 0])
+            XCTAssertEqual(Array(saliency.scores.data[10..<13]), [1, 1, 1])
+            let (positives, negatives) = (saliency.positiveClips[0], saliency.negativeClips[0])
+            XCTAssertTrue(positives.allSatisfy { (2...4).contains($0) } && positives[0] != positives[1], "\(positives)")
+            XCTAssertTrue(negatives.allSatisfy { !(2...4).contains($0) && $0 < 10 } && negatives[0] != negatives[1], "\(negatives)")
+            // Nothing lies outside video 1's window: its negatives are its positives.
+            XCTAssertEqual(saliency.negativeClips[1], saliency.positiveClips[1])
+            draws.insert(positives + negatives)
+        }
+        XCTAssertGreaterThan(draws.count, 1, "the pairs are drawn at random")
+        var none: SeededGenerator?
+        XCTAssertNil(try BatchBuilder().batch(split, queries: [0], generator: &none).saliency, "evaluation builds none")
+        var generator = SeededGenerator(seed: 1)
+        // As the reference: the end clip is int(end / clip) - 1, so [4, 5] s collapses onto clip 1.
+        let one = BatchBuilder.windowSaliencyPairs(window: [4, 5], clipLength: 2, clips: 10, generator: &generator)
+        XCTAssertEqual(one.inside, 1..<2)
+        XCTAssertEqual(one.positives, [1, 1], "a one-clip window is its own positive twice")
+    }
+
     /// As the reference's loader: a training query keeps a random 5 of its windows; evaluation keeps all.
     func testATrainingQueryKeepsARandomFiveOfItsWindows() throws {
         let many = (0..<8).map { [Double(2 * $0), Double(2 * $0 + 1)] }

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Stages
+import Retrieval
 
 /// Which epoch's weights the train stage keeps as `checkpoint.tshard`.
 final class BestCheckpointTests: XCTestCase {
@@ -31,5 +32,22 @@ final class BestCheckpointTests: XCTestCase {
         XCTAssertEqual(best.score, -.infinity, "kept as minus infinity, so any real score beats it")
         XCTAssertTrue(TrainingRun.updateBest(&best, epoch: 2, score: 0))
         XCTAssertFalse(TrainingRun.updateBest(&best, epoch: 3, score: -.infinity))
+    }
+}
+
+/// How the train stage's params become a model configuration.
+final class TrainParamsTests: XCTestCase {
+    func config(_ json: String) throws -> ModelConfig {
+        TrainCommand.modelConfig(try StageParams(json: json, declared: TrainCommand.params, stage: "train"), videoWidth: 6, textWidth: 4)
+    }
+
+    /// `saliency_weight` is QD-DETR's lw_saliency: it scales the three saliency terms of the preset, nothing else.
+    func testSaliencyWeightScalesTheThreeSaliencyCoefficientsOfThePreset() throws {
+        let plain = try config(#"{"model": "qd-detr", "loss_preset": "qd-detr"}"#).coefficients
+        let scaled = try config(#"{"model": "qd-detr", "loss_preset": "qd-detr", "saliency_weight": 4}"#).coefficients
+        XCTAssertEqual(plain, .qdDETR)
+        XCTAssertEqual(scaled, LossCoefficients(span: 10, giou: 1, label: 4, margin: 4, contrastive: 4, negative: 4))
+        XCTAssertEqual(try config(#"{"model": "td-detr", "saliency_weight": 0.5}"#).coefficients,
+                       LossCoefficients(span: 1, giou: 10, label: 4, margin: 0.5, contrastive: 0.5, negative: 2))
     }
 }

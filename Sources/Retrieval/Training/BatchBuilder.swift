@@ -30,6 +30,27 @@ public struct BatchBuilder: Sendable {
         return Array(pool[0..<maxWindows])
     }
 
+    /// Saliency targets of a query without annotator scores, as the reference's
+    /// `get_saliency_labels_sub_as_query` builds them for Charades-STA and TACoS: the clips of `window`
+    /// (seconds) score 1, two distinct random clips inside it are the positives (the one clip twice when the
+    /// window covers one), two distinct random clips outside it the negatives (the positives when fewer than two
+    /// clips lie outside).
+    public static func windowSaliencyPairs(window: [Double], clipLength: Double, clips: Int,
+                                           generator: inout SeededGenerator) -> (inside: Range<Int>, positives: [Int], negatives: [Int]) {
+        precondition(clips > 0 && window.count == 2, "windowSaliencyPairs: \(clips) clips, window \(window)")
+        let last = max(0, min(Int(window[1] / clipLength), clips) - 1)
+        let first = min(max(0, Int(window[0] / clipLength)), last)
+        func twoOf(_ pool: [Int]) -> [Int] {
+            let i = Int(generator.next() % UInt64(pool.count))
+            var j = Int(generator.next() % UInt64(pool.count - 1))
+            if j >= i { j += 1 }
+            return [pool[i], pool[j]]
+        }
+        let positives = first == last ? [first, first] : twoOf(Array(first...last))
+        let outside = Array(0..<first) + Array((last + 1)..<clips)
+        return (first..<(last + 1), positives, outside.count >= 2 ? twoOf(outside) : positives)
+    }
+
     /// `generator` draws the saliency pairs and the windows kept of a query that has more than `maxWindows`;
     /// without it (evaluation) every window is kept and no saliency targets are built.
     public func batch(_ split: MomentSplit, queries: [Int], generator: inout SeededGenerator?) throws -> MomentBatch {
@@ -45,7 +66,9 @@ public struct BatchBuilder: Sendable {
         var durations: [Float] = []
         var scores = Tensor(zeros: [b, lv])
         var positives: [[Int]] = [], negatives: [[Int]] = []
-        let withSaliency = q.hasSaliency && generator != nil
+        // Training batches always carry saliency targets: annotated ones, or for a grounding dataset (no
+        // saliency_scores) the ones the reference derives from the first window.
+        let withSaliency = generator != nil
         for (row, query) in queries.enumerated() {
             let clips = try videos.clips(q.videoIndex[query])
             let tokens = try q.tokens(query)
@@ -72,7 +95,14 @@ public struct BatchBuilder: Sendable {
                 let start = min(w[0], duration), end = min(w[1], duration)
                 return end > start ? SpanTarget(start: Float(start), end: Float(end), duration: Float(duration)) : nil
             })
-            if withSaliency {
+            if withSaliency && !q.hasSaliency {
+                let window = kept.first ?? q.windows[query].first ?? [0, 0]
+                let pairs = Self.windowSaliencyPairs(window: window, clipLength: videos.clipLength, clips: lengths[row],
+                                                     generator: &generator!)
+                for c in pairs.inside { scores[row, c] = 1 }
+                positives.append(pairs.positives)
+                negatives.append(pairs.negatives)
+            } else if withSaliency {
                 var relevant: [Int] = [], summed: [Float] = []
                 for c in 0..<lengths[row] {
                     let s = q.saliency(query, clip: c)

@@ -28,6 +28,7 @@ public struct TrainCommand: StageCommand {
         .number("beta", 0.5, min: 0, max: 1, "TDEM injection V' = beta V + (1 - beta) T' (authors' code: 0.7)"),
         .string("tdem_variant", "paper", choices: ["paper", "authors-code"], "TDEM as the paper's equations or as the authors' code"),
         .string("loss_preset", "paper", choices: ["paper", "qd-detr"], "loss coefficients: paper (L1 1, gIoU 10, CE 4, neg 4) or QD-DETR's (L1 10, gIoU 1, CE 4)"),
+        .number("saliency_weight", 1, min: 0, "multiplies the preset's three saliency coefficients, as QD-DETR's lw_saliency (Charades-STA, TACoS: 4); QD-DETR and TD-DETR"),
         .integer("hidden", 256, min: 8, "transformer width d"),
         .integer("heads", 8, min: 1, "attention heads"),
         .integer("ffn", 1024, min: 8, "feed-forward width"),
@@ -74,6 +75,10 @@ public struct TrainCommand: StageCommand {
         var c = ModelConfig.ablation(vsdc: model == "td-detr" || model == "vsdc-only",
                                      tdem: model == "td-detr" || model == "tdem-only",
                                      coefficients: LossCoefficients.preset(named: p.string("loss_preset"))!)
+        let saliencyWeight = p.float("saliency_weight")
+        c.coefficients.margin *= saliencyWeight
+        c.coefficients.contrastive *= saliencyWeight
+        c.coefficients.negative *= saliencyWeight
         c.videoFeatureWidth = videoWidth
         c.textFeatureWidth = textWidth
         c.hiddenWidth = p.int("hidden")
