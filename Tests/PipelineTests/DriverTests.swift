@@ -341,14 +341,35 @@ final class ShippedPipelineTests: XCTestCase {
 
     func testQVHighlightsPipelineReadsThePublicLayoutAndScaleRunsOneConfigurationEach() throws {
         let qv = try plan("qvhighlights.json")
-        XCTAssertEqual(Set(qv.nodes.map(\.id)), ["ingest", "pairs", "synthesis", "train_qd", "train_td", "eval_qd", "eval_td", "report"])
+        XCTAssertEqual(Set(qv.nodes.map(\.id)), ["ingest", "train_qd", "train_td", "train_cd", "eval_qd", "eval_td", "eval_cd", "report"])
         assertInputsResolve(qv)
+        // Each model with its own paper's settings; val every 5 epochs as the reference; VSDC within each batch.
+        let params = { (id: String) in qv.node(id)!.params }
+        XCTAssertEqual(params("train_qd")["loss_preset"]?.stringValue, "qd-detr")
+        XCTAssertEqual(params("train_td")["loss_preset"]?.stringValue, "paper")
+        XCTAssertEqual(params("train_td")["vsdc_source"]?.stringValue, "batch")
+        XCTAssertEqual(params("train_cd")["hidden"]?.intValue, 1024)
+        XCTAssertEqual(Set(["train_qd", "train_td", "train_cd"].map { params($0)["eval_every"]?.intValue }), [5])
         XCTAssertEqual(qv.node("ingest")!.inputs.map { $0.source }, [
             .file(path: "data/qvhighlights/annotations"),
             .file(path: "data/qvhighlights/features/clip_text_features"),
             .file(path: "data/qvhighlights/features/slowfast_features"),
             .file(path: "data/qvhighlights/features/clip_features"),
         ])
+        for (file, clip, evaluated) in [("charades-sta.json", 1.0, "val"), ("tacos.json", 2.0, "test")] {
+            let grounding = try plan(file)
+            XCTAssertEqual(Set(grounding.nodes.map(\.id)), ["ingest", "train_qd", "train_td", "eval_qd", "eval_td", "report"], file)
+            assertInputsResolve(grounding)
+            XCTAssertEqual(grounding.node("ingest")!.params["clip_length"]?.doubleValue, clip, file)
+            for id in ["train_qd", "train_td"] {
+                let p = grounding.node(id)!.params
+                XCTAssertEqual([p["t2v_layers"], p["enc_layers"], p["dec_layers"], p["epochs"]].map { $0?.intValue }, [3, 3, 3, 100], file)
+                XCTAssertEqual([p["lr"], p["saliency_weight"]].map { $0?.doubleValue }, [0.0002, 4], file)
+                XCTAssertEqual(p["loss_preset"]?.stringValue, "qd-detr", "\(file): span 10 / gIoU 1")
+            }
+            XCTAssertEqual(grounding.node("eval_td")!.inputs.first { $0.role == "videos" }?.source,
+                           .output(node: "ingest", file: "\(evaluated).videos.tshard"), file)
+        }
         let scale = try plan("scale.json")
         XCTAssertEqual(Set(scale.nodes.map(\.id)), ["ingest", "pairs", "synthesis", "train_qd", "train_td", "eval_qd", "eval_td"])
         assertInputsResolve(scale)

@@ -29,7 +29,7 @@ final class StageFilesTests: XCTestCase {
         }
         XCTAssertEqual(checked, files, "every stage file is checked")
         XCTAssertEqual(files, ["ingest-qvhighlights.json", "mask-eval.json", "pair-mining.json", "report.json",
-                               "synthetic-benchmark.json", "train.json", "video-synthesis.json"])
+                               "synthetic-benchmark.json", "train.json", "video-synthesis.json", "ingest-three-splits.json"].sorted())
     }
 
     func testARunWithoutOutIsRefusedWithOneLine() throws {
