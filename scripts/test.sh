@@ -2,7 +2,7 @@
 # The whole test suite: unit, gradient-check, golden-file, fault-injection and end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-system-packages.sh
+scripts/install-system-packages.sh test
 # The whole suite (no arguments) also fuzzes each reader of untrusted input briefly (scripts/fuzz.sh): a fixed
 # seed and number of inputs (up to 60 s per target) so that a run is repeatable; FUZZ_RUNS=0 skips it.
 # XCTest then prints the closing summary.
