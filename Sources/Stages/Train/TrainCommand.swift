@@ -13,7 +13,8 @@ public struct TrainCommand: StageCommand {
         abstract: "Train a moment retrieval model; evaluate on val every eval_every epochs; keep the best and the last checkpoint.",
         discussion: """
             Inputs: --in train_videos= --in train_queries= --in val_videos= --in val_queries= (shards from \
-            feature-ingest), and for VSDC --in synth_videos= --in synth_queries= (from video-synthesis). \
+            feature-ingest), and for VSDC --in synth_videos= --in synth_queries= (from video-synthesis; recipe \
+            authors-code synthesizes inside each batch and reads none). \
             Outputs: checkpoint.tshard (best val MR-full-mAP), last.tshard, log.jsonl (per epoch: every loss \
             term, lr, val metrics, seconds), val_metrics.json (the best epoch's). A killed run resumes from its \
             last finished epoch, with the same result, when started again with the same params and \
