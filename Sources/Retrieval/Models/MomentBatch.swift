@@ -52,6 +52,8 @@ public struct MomentBatch: Sendable {
     public var saliency: SaliencyTargets?
     /// Per sample, the video duration in seconds (to turn predictions back into seconds).
     public var durations: [Float]
+    /// Set when the batch is one rank's slice of a larger batch (data-parallel training).
+    public var slice: BatchSlice?
 
     public init(videoFeatures: Tensor, videoMask: Tensor, textFeatures: Tensor, textMask: Tensor,
                 windows: [[SpanTarget]], saliency: SaliencyTargets?, durations: [Float]) {
@@ -111,5 +113,26 @@ public enum SaliencyPairSampler {
         let easyPositive = min(relevantClips[Int(generator.next() % UInt64(relevantClips.count))], clipCount - 1)
         let easyNegative = outside[Int(generator.next() % UInt64(outside.count))]
         return ([hardPositive, easyPositive], [hardNegative, easyNegative])
+    }
+}
+
+/// What a slice of a larger batch needs so that its losses are exactly its share of the larger batch's: the
+/// criterion then divides by the whole batch's sample and matched-pair counts (so the slices' losses and
+/// gradients sum over ranks to the whole batch's), and the negative pairing rolls the whole batch's text.
+public struct BatchSlice: Sendable {
+    /// Samples in the whole batch.
+    public var wholeSize: Int
+    /// Ground-truth windows of every sample of the whole batch (the span losses are means over matched pairs).
+    public var wholeWindowCounts: [Int]
+    /// `[1, Lq, D]` features and `[1, Lq]` mask of the text of the whole batch's sample after the slice's last
+    /// (the first sample after the last): the last video's negative partner.
+    public var nextText: Tensor
+    public var nextTextMask: Tensor
+
+    public init(wholeSize: Int, wholeWindowCounts: [Int], nextText: Tensor, nextTextMask: Tensor) {
+        self.wholeSize = wholeSize
+        self.wholeWindowCounts = wholeWindowCounts
+        self.nextText = nextText
+        self.nextTextMask = nextTextMask
     }
 }

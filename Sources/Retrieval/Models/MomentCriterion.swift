@@ -31,9 +31,12 @@ public struct MomentCriterion {
     public func callAsFunction(_ outputs: MomentOutputs, batch: MomentBatch) -> (total: Variable, terms: [String: Float]) {
         var total = Variable(Tensor(scalar: 0))
         var terms: [String: Float] = [:]
-        func add(_ name: String, _ term: Variable, weight: Float) {
-            terms[name] = term.scalar
-            if weight != 0 { total = total + term * weight }
+        // A slice of a larger batch contributes its share: its per-sample means times its share of the samples.
+        let share = batch.slice.map { Float(batch.batchSize) / Float($0.wholeSize) } ?? 1
+        func add(_ name: String, _ term: Variable, weight: Float, scale: Float? = nil) {
+            let scaled = batch.slice == nil ? term : term * (scale ?? share)
+            terms[name] = scaled.scalar
+            if weight != 0 { total = total + scaled * weight }
         }
         let last = outputs.layers.count - 1
         let layerIndices = auxiliaryLosses ? Array(0...last) : [last]
@@ -42,8 +45,13 @@ public struct MomentCriterion {
             let suffix = index == last ? "" : "_\(index)"
             let matches = matcher.match(logits: prediction.logits.value, spans: prediction.spans.value, targets: batch.windows)
             if let (l1, giou) = Self.spanLosses(spans: prediction.spans, targets: batch.windows, matches: matches) {
-                add("loss_span" + suffix, l1, weight: coefficients.span)
-                add("loss_giou" + suffix, giou, weight: coefficients.giou)
+                // The span terms are means over matched pairs: a slice's share is its pairs over the whole batch's
+                // (each sample matches min(windows, queries) pairs).
+                let queries = prediction.spans.shape[1]
+                let wholePairs = batch.slice.map { $0.wholeWindowCounts.reduce(0) { $0 + min($1, queries) } } ?? 1
+                let pairShare = Float(matches.reduce(0) { $0 + $1.count }) / Float(max(1, wholePairs))
+                add("loss_span" + suffix, l1, weight: coefficients.span, scale: pairShare)
+                add("loss_giou" + suffix, giou, weight: coefficients.giou, scale: pairShare)
             }
             add("loss_label" + suffix, Self.labelLoss(logits: prediction.logits, matches: matches, backgroundWeight: backgroundWeight),
                 weight: coefficients.label)

@@ -113,7 +113,10 @@ public final class MomentDETR: Module {
         checkWidths(batch)
         let (b, length) = (batch.batchSize, batch.videoLength)
         let video = videoProjection(Variable(batch.videoFeatures), context: context)
-        let text = textProjection(Variable(batch.textFeatures), context: context)
+        // A slice of a larger batch projects its negative partner's text with its own (one dropout draw, as the whole).
+        let projected = textProjection(Variable(batch.slice.map { ShapeKernels.concat([batch.textFeatures, $0.nextText], axis: 0) }
+                                                    ?? batch.textFeatures), context: context)
+        let text = batch.slice == nil ? projected : projected.sliced(axis: 0, 0..<b)
         let position = Variable(positionEncoding.encode(validity: batch.videoMask))
         let videoMask = KeyPaddingMask(validity: batch.videoMask)
         let encoderMask = KeyPaddingMask(batch: b, length: length + 1, isPadding: (0..<b).flatMap { row in
@@ -133,12 +136,21 @@ public final class MomentDETR: Module {
 
         var negativeSaliency: Variable?
         if negativePairs {
-            // Each video with the next sample's text (the last with the first), as the reference rolls the batch.
-            let rolledText = b > 1 ? concat([text.sliced(axis: 0, 1..<b), text.sliced(axis: 0, 0..<1)], axis: 0) : text
-            let rolledMask = b > 1
-                ? ShapeKernels.concat([ShapeKernels.slice(batch.textMask, axis: 0, range: 1..<b),
-                                       ShapeKernels.slice(batch.textMask, axis: 0, range: 0..<1)], axis: 0)
-                : batch.textMask
+            // Each video with the next sample's text (the last with the first), as the reference rolls the batch;
+            // a slice's last video takes the next sample of the whole batch.
+            let rolledText: Variable, rolledMask: Tensor
+            if let slice = batch.slice {
+                rolledText = b > 1 ? concat([text.sliced(axis: 0, 1..<b), projected.sliced(axis: 0, b..<(b + 1))], axis: 0)
+                    : projected.sliced(axis: 0, b..<(b + 1))
+                rolledMask = b > 1 ? ShapeKernels.concat([ShapeKernels.slice(batch.textMask, axis: 0, range: 1..<b), slice.nextTextMask], axis: 0)
+                    : slice.nextTextMask
+            } else {
+                rolledText = b > 1 ? concat([text.sliced(axis: 0, 1..<b), text.sliced(axis: 0, 0..<1)], axis: 0) : text
+                rolledMask = b > 1
+                    ? ShapeKernels.concat([ShapeKernels.slice(batch.textMask, axis: 0, range: 1..<b),
+                                           ShapeKernels.slice(batch.textMask, axis: 0, range: 0..<1)], axis: 0)
+                    : batch.textMask
+            }
             let (negativeMemory, negativeGlobal) = encode(video: video, position: position, text: rolledText,
                                                           textMask: KeyPaddingMask(validity: rolledMask),
                                                           encoderMask: encoderMask, context: context)

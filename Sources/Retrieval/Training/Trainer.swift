@@ -3,6 +3,25 @@ import NN
 import Shards
 import Tensor
 
+/// Data-parallel training: this process's rank among `size`, and the element-wise sum of a buffer over every
+/// rank (an MPI all-reduce; every rank must call it with a buffer of the same length, in the same order).
+public struct DataParallel {
+    public let rank: Int
+    public let size: Int
+    public let allReduceSum: (inout [Float]) -> Void
+
+    public init(rank: Int, size: Int, allReduceSum: @escaping (inout [Float]) -> Void) {
+        self.rank = rank
+        self.size = size
+        self.allReduceSum = allReduceSum
+    }
+
+    /// The rows of a global batch of `count` rows this rank computes: a contiguous slice, in rank order.
+    public func rows(of count: Int) -> Range<Int> {
+        (count * rank / size)..<(count * (rank + 1) / size)
+    }
+}
+
 /// Optimisation settings of a training run (the model's are in `ModelConfig`).
 public struct TrainingConfig: Sendable, Equatable {
     public var learningRate: Float = 1e-4
@@ -138,6 +157,9 @@ public final class Trainer {
     /// Batches prepared ahead (read, synthesized, padded) while the current step computes.
     public var prefetchDepth = 2
 
+    /// Set when training over several processes: each computes a slice of every global batch.
+    public var dataParallel: DataParallel?
+
     /// One epoch of training; returns the mean of every loss term. `onStep(step, loss)` reports progress.
     ///
     /// Batches are prepared one or two steps ahead on a background thread, strictly in step order, so every
@@ -160,18 +182,78 @@ public final class Trainer {
         for step in starts.indices {
             let batch = try batches.next(step)
             model.zeroGrad()
-            let (total, terms) = model.trainingLoss(batch, context: context)
-            guard total.scalar.isFinite else {
-                throw DatasetError("training diverged: loss is \(total.scalar) at epoch \(epoch + 1), step \(step + 1) (lower the learning rate?)")
+            let total: Float, terms: [String: Float]
+            if let dataParallel, dataParallel.size > 1 {
+                (total, terms) = dataParallelStep(batch, dataParallel)
+            } else {
+                let loss: Variable
+                (loss, terms) = model.trainingLoss(batch, context: context)
+                total = loss.scalar
+                if total.isFinite { loss.backward() }
             }
-            total.backward()
+            guard total.isFinite else {
+                throw DatasetError("training diverged: loss is \(total) at epoch \(epoch + 1), step \(step + 1) (lower the learning rate?)")
+            }
             GradientClipping.clipByGlobalNorm(model.parameters, maxNorm: config.gradientClip)
             optimizer.update()
             for (k, v) in terms { sums[k, default: 0] += Double(v) }
             count += 1
-            onStep(step + 1, total.scalar)
+            onStep(step + 1, total)
         }
         return sums.mapValues { $0 / Double(max(1, count)) }
+    }
+
+    /// One step's forward and backward on this rank's slice of the global batch (every rank prepared the whole
+    /// batch, in the same order), leaving in every parameter's `grad` the sum over ranks of the slices'
+    /// gradients, each weighted by its share of the batch, and returning the loss and its terms so weighted
+    /// and summed. Everything goes through one all-reduce of one flat buffer in parameter order, so a run is
+    /// bit-reproducible for a given rank count. Losses that are means over samples give the full batch's
+    /// gradient up to float summation order: MomentDETR's criterion divides by the whole batch's counts and
+    /// pairs the slice's last video with the whole batch's next text (`BatchSlice`). Dropout masks are not per
+    /// sample (one seed per layer call, over the slice's tensor), so with dropout the result depends on the
+    /// rank count; without, it equals the single-process one up to summation order.
+    func dataParallelStep(_ batch: MomentBatch, _ parallel: DataParallel) -> (Float, [String: Float]) {
+        let count = batch.batchSize
+        let slice = parallel.rows(of: count)
+        // A rank without rows (a last batch smaller than the rank count) runs one row with weight 0, so that
+        // it knows the loss terms and draws dropout seeds as the others do.
+        let rows = slice.isEmpty ? [min(slice.lowerBound, count - 1)] : Array(slice)
+        var part = Self.selectRows(batch, rows)
+        let next = (rows.last! + 1) % count
+        part.slice = BatchSlice(wholeSize: count, wholeWindowCounts: batch.windows.map(\.count),
+                                nextText: ShapeKernels.slice(batch.textFeatures, axis: 0, range: next..<(next + 1)),
+                                nextTextMask: ShapeKernels.slice(batch.textMask, axis: 0, range: next..<(next + 1)))
+        // MomentDETR's criterion weighs a slice as its share of the whole batch; another model's loss is a mean
+        // over its slice, weighted here by the slice's share of the samples.
+        let weight = slice.isEmpty ? 0 : model is MomentDETR ? 1 : Float(slice.count) / Float(count)
+        let (loss, terms) = model.trainingLoss(part, context: context)
+        loss.backward()
+        let parameters = model.parameters
+        let keys = terms.keys.sorted()
+        var buffer: [Float] = []
+        buffer.reserveCapacity(parameters.reduce(keys.count + 1) { $0 + $1.value.count + 1 })
+        for p in parameters {
+            if let g = p.grad {
+                buffer.append(1)
+                g.withUnsafeBufferPointer { for v in $0 { buffer.append(v * weight) } }
+            } else {
+                buffer.append(0)
+                buffer.append(contentsOf: repeatElement(0, count: p.value.count))
+            }
+        }
+        buffer.append(loss.scalar * weight)
+        for k in keys { buffer.append(terms[k]! * weight) }
+        parallel.allReduceSum(&buffer)
+        var offset = 0
+        for p in parameters {
+            let n = p.value.count
+            let hasGradient = buffer[offset] > 0
+            p.grad = hasGradient ? Tensor(shape: p.value.shape, data: Array(buffer[(offset + 1)..<(offset + 1 + n)])) : nil
+            offset += n + 1
+        }
+        var reduced: [String: Float] = [:]
+        for (i, k) in keys.enumerated() { reduced[k] = buffer[offset + 1 + i] }
+        return (buffer[offset], reduced)
     }
 
     /// The seed of a step's synthesis: fixed by the run's seed, the epoch and the step, so a resumed run and

@@ -243,8 +243,19 @@ public struct TrainCommand: StageCommand {
                               builder: BatchBuilder(maxClips: p.int("max_clips"), maxTokens: p.int("max_tokens"),
                                                     maxWindows: p.int("max_windows")),
                               train: train, synthesized: synthesized, val: val)
-        try TrainingRun(trainer: trainer, params: p, synthesisParams: synthesisParams, modelConfig: configJSON,
-                        val: val, outputs: outputs,
-                        resumeDir: resumeDir ?? ProcessInfo.processInfo.environment[Self.resumeVariable]).run()
+        // Under `mpirun -np N` (N > 1) every rank trains a slice of each global batch; rank 0 alone writes.
+        let world = MPIWorld.launchedSize > 1 ? try MPIWorld() : nil
+        trainer.dataParallel = world?.dataParallel
+        do {
+            try TrainingRun(trainer: trainer, params: p, synthesisParams: synthesisParams, modelConfig: configJSON,
+                            val: val, outputs: outputs,
+                            resumeDir: resumeDir ?? ProcessInfo.processInfo.environment[Self.resumeVariable]).run()
+        } catch {
+            guard let world else { throw error }
+            if world.rank == 0 { outputs.discard() }
+            FileHandle.standardError.write(Data("error: train (rank \(world.rank) of \(world.size)): \(error)\n".utf8))
+            world.abort(code: 1)
+        }
+        world?.close()
     }
 }

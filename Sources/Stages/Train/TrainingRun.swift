@@ -17,6 +17,11 @@ struct TrainingRun {
     let outputs: StageOutputs
     let resumeDir: String?
 
+    /// Processes training together (`mpirun -np N`), 1 without MPI.
+    var ranks: Int { trainer.dataParallel?.size ?? 1 }
+    /// Whether this process writes outputs and the resumable state: rank 0 alone of several.
+    var writes: Bool { (trainer.dataParallel?.rank ?? 0) == 0 }
+
     /// The selection metric: MR-full-mAP for QVHighlights-style data, R1@0.5 for grounding data.
     func score(_ predictions: [MomentPrediction]) throws -> (value: Double, name: String, json: String, brief: JSONValue) {
         let annotations = val.annotationLines().joined(separator: "\n")
@@ -57,10 +62,15 @@ struct TrainingRun {
             bestMetrics = meta["best_metrics"]?.stringValue ?? ""
             print("resuming after epoch \(progress.epoch) of \(epochs) from \(stateURL.path)")
         }
-        if let resume { try FileManager.default.createDirectory(at: resume, withIntermediateDirectories: true) }
+        if let resume, writes { try FileManager.default.createDirectory(at: resume, withIntermediateDirectories: true) }
 
+        if ranks > 1, !writes {
+            try trainOnly(from: progress)
+            return
+        }
         print("train: \(params.string("model")), \(trainer.model.parameterCount) parameters, "
-              + "\(trainer.stepsPerEpoch) steps/epoch x \(epochs) epochs, \(Parallelism.threadCount) threads")
+              + "\(trainer.stepsPerEpoch) steps/epoch x \(epochs) epochs, \(Parallelism.threadCount) threads"
+              + (ranks > 1 ? " x \(ranks) MPI ranks" : ""))
         while progress.epoch < epochs {
             let epoch = progress.epoch
             let started = Date()
@@ -113,6 +123,14 @@ struct TrainingRun {
         print("best epoch \(progress.bestEpoch): val \(progress.bestScore)")
     }
 
+    /// The epochs of a rank other than 0: the same steps as rank 0 (whose all-reduces it joins), writing nothing
+    /// and scoring no val (rank 0 keeps the best checkpoint; every rank holds the same parameters).
+    func trainOnly(from start: TrainingProgress) throws {
+        for epoch in start.epoch..<trainer.config.epochs {
+            _ = try trainer.trainEpoch(epoch) { _, _ in }
+        }
+    }
+
     /// Loads the state saved at the last epoch end into the trainer and returns its step, generator and
     /// meta; nil when there is none. A state that cannot be read (damaged on disk, or of another model or
     /// an impossible epoch), or whose best checkpoint is missing or damaged, is set aside with a warning and
@@ -130,6 +148,11 @@ struct TrainingRun {
         }
         if let saved = extra["params"], saved != params.json {
             throw StageError("\(stateURL.path): resumable state belongs to other params; remove it or use another --resume-dir")
+        }
+        let savedRanks = extra["ranks"]?.intValue ?? 1
+        if extra["params"] != nil, savedRanks != ranks {
+            throw StageError("\(stateURL.path): resumable state was trained by \(savedRanks) MPI rank(s); resume it with "
+                             + "mpirun -np \(savedRanks) (this run has \(ranks)), or remove it")
         }
         if let bestEpoch = extra["best_epoch"]?.intValue, bestEpoch >= 1 {
             do {
@@ -152,6 +175,7 @@ struct TrainingRun {
 
     /// Renames damaged resumable files to `NAME.corrupt` (replacing older ones) and says so on stderr.
     func setAside(_ files: [(url: URL, reason: String)]) throws {
+        guard writes else { return }
         for (file, reason) in files where FileManager.default.fileExists(atPath: file.path) {
             let aside = file.appendingPathExtension("corrupt")
             guard rename(file.path, aside.path) == 0 else {
@@ -184,6 +208,6 @@ struct TrainingRun {
             "params": params.json, "synthesis": synthesisParams, "model_config": modelConfig, "epoch": .number(Double(progress.epoch)),
             "best_epoch": .number(Double(progress.bestEpoch)), "best_score": .number(progress.bestScore.isFinite ? progress.bestScore : -1),
             "max_clips": .number(Double(params.int("max_clips"))), "max_tokens": .number(Double(params.int("max_tokens"))),
-        ])
+        ].merging(ranks > 1 ? ["ranks": .number(Double(ranks))] : [:]) { $1 })
     }
 }
