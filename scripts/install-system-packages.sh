@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system libraries the package links (OpenBLAS, zstd, SQLite, zlib) when pkg-config cannot find them.
-#   scripts/install-system-packages.sh [test]   # `test` also installs what the tests use: Chromium (report page test)
+#   scripts/install-system-packages.sh [test]   # `test` also installs what the tests use: Chromium (report page test),
+#                                               # OpenMPI (DataParallelTests run `mpirun -np 2 train`)
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
@@ -16,4 +17,7 @@ if ! pkg-config --exists openblas libzstd sqlite3 zlib 2>/dev/null; then
 fi
 if [ "${1:-}" = test ] && ! command -v chromium >/dev/null; then
   install chromium
+fi
+if [ "${1:-}" = test ] && ! command -v mpirun >/dev/null; then
+  install openmpi-bin libopenmpi-dev
 fi
