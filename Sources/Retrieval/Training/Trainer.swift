@@ -207,9 +207,9 @@ public final class Trainer {
     /// batch, in the same order), leaving in every parameter's `grad` the sum over ranks of the slices'
     /// gradients, each weighted by its share of the batch, and returning the loss and its terms so weighted
     /// and summed. Everything goes through one all-reduce of one flat buffer in parameter order, so a run is
-    /// bit-reproducible for a given rank count. Losses that are means over samples give the full batch's
-    /// gradient up to float summation order: MomentDETR's criterion divides by the whole batch's counts and
-    /// pairs the slice's last video with the whole batch's next text (`BatchSlice`). Dropout masks are not per
+    /// bit-reproducible for a given rank count. The sum is the whole batch's gradient up to float summation
+    /// order: MomentDETR's criterion divides by the whole batch's sample and matched-pair counts and pairs the
+    /// slice's last video with the whole batch's next text (`BatchSlice`). Dropout masks are not per
     /// sample (one seed per layer call, over the slice's tensor), so with dropout the result depends on the
     /// rank count; without, it equals the single-process one up to summation order.
     func dataParallelStep(_ batch: MomentBatch, _ parallel: DataParallel) -> (Float, [String: Float]) {
