@@ -100,6 +100,7 @@ final class BatchBuilderTests: XCTestCase {
         var generator = SeededGenerator(seed: 1)
         XCTAssertEqual(builder.cappedWindows(Array(many.prefix(5)), generator: &generator), Array(many.prefix(5)),
                        "five or fewer are kept in order")
+        XCTAssertEqual(builder.cappedWindows(Array(many.prefix(6)), generator: &generator).count, 5, "six are cut to five")
     }
 }
 
