@@ -61,7 +61,7 @@ final class ManifestTests: XCTestCase {
         try old.close()
 
         let manifest = try Manifest(url: url)
-        XCTAssertEqual(try manifest.schemaVersion, 4)
+        XCTAssertEqual(try manifest.schemaVersion, Schema.latestVersion)
         let migrated = try XCTUnwrap(try manifest.successfulRun(cacheKey: "k1"))
         XCTAssertEqual(migrated.node, "train@seed=1")
         XCTAssertEqual(migrated.outputs, [ArtifactRef(role: "metrics.json", hash: "h1")])
