@@ -164,7 +164,7 @@ final class PipelineSpecValidationTests: XCTestCase {
 
     func testUnknownKeyIsNamed() throws {
         try assertRejected(#"{"version": 1, "stages": {"a": {"uses": "stages/a.json", "parms": {}}}}"#,
-                           "pipeline.json: stages.a.parms: unknown key (expected foreach, inputs, matrix, params, uses)")
+                           "pipeline.json: stages.a.parms: unknown key (expected foreach, inputs, matrix, params, resources, uses)")
     }
 
     func testCycleIsNamed() throws {

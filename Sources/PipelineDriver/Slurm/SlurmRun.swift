@@ -704,7 +704,8 @@ final class SlurmRun {
         errorLine.feed(Data(text.utf8))
         errorLine.finish()
         let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let tail = lines.suffix(3).map { String($0.prefix(200)) }
+        // The last lines, less the error line already quoted.
+        let tail = lines.suffix(3).map { String($0.prefix(200)) }.filter { $0 != errorLine.best }
         var message = how + (errorLine.best.map { ": \($0)" } ?? "") + " (log: \(log.path))"
         if !tail.isEmpty { message += "; log tail: " + tail.joined(separator: " | ") }
         return message
