@@ -67,6 +67,8 @@ write_config() {
   memory="$(( $(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$node") * 95 / 100 ))"
   [ -n "$cpus" ] && [ -n "$memory" ] || die "cannot read CPUs and memory from 'slurmd -C': $node"
   as_root install -d -m 0755 "$DIR" "$DIR/state" "$DIR/spool" /etc/slurm
+  local old=""
+  [ -e "$CONF" ] && old="$(cat "$CONF")"
   as_root tee "$CONF" >/dev/null <<EOF
 $MARK: a single-node cluster on this machine.
 ClusterName=local
@@ -106,6 +108,8 @@ MaxArraySize=1001
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus SocketsPerBoard=$sockets CoresPerSocket=$cores ThreadsPerCore=$threads RealMemory=$memory State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
+  # Daemons running with another configuration (an older version of this script) start again with this one.
+  if [ -n "$old" ] && [ "$old" != "$(cat "$CONF")" ]; then stop >/dev/null; fi
 }
 
 pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }

@@ -82,6 +82,13 @@ public final class Pipeline {
         let lock: PipelineLock? = options.dryRun ? nil : try PipelineLock(root: store.root, onWait: log)
         defer { withExtendedLifetime(lock) {} }
         if !options.dryRun { try? FileManager.default.removeItem(at: store.tmpDir) }
+        if !options.dryRun {
+            let pending = try manifest.submissions()
+            if !pending.isEmpty {
+                log("note       \(pending.count) Slurm job(s) of an earlier `run --executor slurm` are not collected "
+                    + "(\(pending.map(\.node).sorted().joined(separator: ", "))); `run --executor slurm` waits for them and records them")
+            }
+        }
 
         let forced = try Set(options.force.flatMap { try resolve($0) })
         var selected = Set(plan.nodes.map(\.id))

@@ -168,11 +168,17 @@ extension Pipeline {
             removedFiles += 1
         }
         try? fm.removeItem(at: store.tmpDir)
+        // Job directories of Slurm jobs that were collected or cancelled; those of jobs still recorded stay.
+        removeUnusedJobDirectories()
         if workspace {
+            // The scratch directories of Slurm jobs not yet collected may be in use on another machine.
+            let submitted = try manifest.submissions().map { ($0.scratch as NSString).lastPathComponent }
             // Resumable state of runs that never finished; the next run of such a node starts over.
             for name in (try? fm.contentsOfDirectory(atPath: store.scratchRoot.path)) ?? [] {
                 let scratch = store.scratchRoot.appendingPathComponent(name)
-                if ScratchDirectory.isHeld(scratch) {
+                if submitted.contains(where: { name == $0 || name.hasPrefix($0 + ".") }) {
+                    report.append("kept \(scratch.path): a Slurm job not yet collected may use it")
+                } else if ScratchDirectory.isHeld(scratch) {
                     report.append("kept \(scratch.path): a process of an earlier run still uses it")
                 } else {
                     try? fm.removeItem(at: scratch)

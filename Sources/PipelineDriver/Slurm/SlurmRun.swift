@@ -164,7 +164,7 @@ final class SlurmRun {
             try waitAndCollect(interrupts)
         }
         cancelUnclaimedOrphans()
-        cleanJobDirectories()
+        pipeline.removeUnusedJobDirectories()
         try pipeline.contentHasher.flush()
         if let abortError { throw abortError }
         if !failed.isEmpty {
@@ -719,16 +719,18 @@ final class SlurmRun {
         client.cancel(jobs)
         try? manifest.removeSubmissions(dirs: inFlight.values.map(\.submission.dir))
         inFlight = [:]
-        cleanJobDirectories()
+        pipeline.removeUnusedJobDirectories()
         try? pipeline.contentHasher.flush()
         let name = signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "signal \(signal)"
         throw PipelineError("stopped by \(name): cancelled \(jobs.count) Slurm job(s)\(jobs.isEmpty ? "" : " (\(jobs.sorted().joined(separator: " ")))"); "
                             + "results recorded so far are kept")
     }
+}
 
+extension Pipeline {
     /// Removes the job directories no recorded submission needs: neither its own nor one whose outputs a
     /// queued job reads.
-    func cleanJobDirectories() {
+    func removeUnusedJobDirectories() {
         let fm = FileManager.default
         let live = (try? manifest.submissions()) ?? []
         var keep = Set(live.map(\.dir))
@@ -751,9 +753,7 @@ final class SlurmRun {
             if remaining == 0 { try? fm.removeItem(at: unit) }
         }
     }
-}
 
-extension Pipeline {
     /// The jobs submitted to Slurm and not yet collected, newest per node (for `status`).
     public func submittedJobs() throws -> [String: JobSubmission] {
         var byNode: [String: JobSubmission] = [:]
