@@ -163,7 +163,8 @@ final class SlurmRun {
             if inFlight.isEmpty { break }
             try waitAndCollect(interrupts)
         }
-        cancelUnclaimedOrphans()
+        // After a failure the nodes behind it were not planned: their earlier jobs may still be wanted.
+        if abortError == nil && failed.isEmpty { cancelUnclaimedOrphans() }
         pipeline.removeUnusedJobDirectories()
         try pipeline.contentHasher.flush()
         if let abortError { throw abortError }
