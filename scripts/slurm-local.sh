@@ -47,7 +47,8 @@ start_munge() {
     || as_root create-munge-key >/dev/null 2>&1 || die "cannot create /etc/munge/munge.key"
   as_root install -d -o munge -g munge -m 0755 /run/munge
   as_root install -d -o munge -g munge -m 0700 /var/log/munge /var/lib/munge
-  as_root runuser -u munge -- /usr/sbin/munged || die "munged did not start (see /var/log/munge/munged.log)"
+  # --force: a socket or pid file left by a munged that was killed does not stop a new one.
+  as_root runuser -u munge -- /usr/sbin/munged --force || die "munged did not start (see /var/log/munge/munged.log)"
   for _ in $(seq 50); do munge_works && return; sleep 0.1; done
   die "munged started but does not answer (see /var/log/munge/munged.log)"
 }
@@ -112,7 +113,8 @@ EOF
   if [ -n "$old" ] && [ "$old" != "$(cat "$CONF")" ]; then stop >/dev/null; fi
 }
 
-pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# Whether the pid file $1 names a live process called $2 (a stale file may name another process by now).
+pid_alive() { [ -s "$1" ] && [ "$(cat "/proc/$(cat "$1")/comm" 2>/dev/null)" = "$2" ]; }
 
 node_state() { sinfo -h -N -o '%T' 2>/dev/null | head -1; }
 
@@ -130,12 +132,12 @@ start() {
   install_packages
   start_munge
   write_config
-  if ! pid_alive "$DIR/slurmctld.pid"; then
+  if ! pid_alive "$DIR/slurmctld.pid" slurmctld; then
     as_root slurmctld || die "slurmctld did not start (see $DIR/slurmctld.log)"
   fi
   for _ in $(seq 100); do scontrol ping 2>/dev/null | grep -q 'is UP' && break; sleep 0.1; done
   scontrol ping 2>/dev/null | grep -q 'is UP' || die "slurmctld does not answer (see $DIR/slurmctld.log)"
-  if ! pid_alive "$DIR/slurmd.pid"; then
+  if ! pid_alive "$DIR/slurmd.pid" slurmd; then
     as_root slurmd || die "slurmd did not start (see $DIR/slurmd.log)"
   fi
   local state=""
@@ -151,9 +153,10 @@ start() {
 }
 
 stop() {
-  local f
-  for f in "$DIR/slurmd.pid" "$DIR/slurmctld.pid"; do
-    if pid_alive "$f"; then
+  local daemon f
+  for daemon in slurmd slurmctld; do
+    f="$DIR/$daemon.pid"
+    if pid_alive "$f" "$daemon"; then
       local pid
       pid="$(cat "$f")"
       as_root kill "$pid"

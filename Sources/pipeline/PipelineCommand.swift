@@ -120,7 +120,7 @@ struct Status: ParsableCommand {
             let jobs = try pipeline.submittedJobs()
             let ids = jobs.values.compactMap(\.jobID)
             // Without squeue (not on a cluster node) the manifest still says which jobs were submitted.
-            let states = ids.isEmpty || SlurmClient.which("squeue") == nil ? [:] : SlurmClient().states(of: ids)
+            let states = ids.isEmpty || SlurmClient.which("squeue") == nil ? [:] : SlurmClient().states(of: ids) ?? [:]
             let width = rows.map(\.node.count).max() ?? 0
             for e in rows {
                 let name = e.node.padding(toLength: width, withPad: " ", startingAt: 0)

@@ -257,7 +257,7 @@ final class SlurmExecutorTests: XCTestCase {
             job = try manifest.submissions().first { $0.node == "b" }?.jobID
             // Running in Slurm's eyes, and the stage's script has started.
             guard let job, p.executed().contains("b") else { return false }
-            return SlurmClient().states(of: [job])[job]?.state == "RUNNING"
+            return SlurmClient().states(of: [job])?[job]?.state == "RUNNING"
         }
         XCTAssertTrue(running, "b's job never started")
         let cancelled = try XCTUnwrap(job)
@@ -321,6 +321,9 @@ final class SlurmExecutorTests: XCTestCase {
         driver.waitUntilExit()
         let submitted = Set(try manifest.submissions().compactMap(\.jobID))
         XCTAssertEqual(submitted.count, 4)
+        // While no driver watches, b's job ends; c's starts from b's output directory.
+        let b = try XCTUnwrap(try manifest.submissions().first { $0.node == "b" }?.jobID)
+        XCTAssertTrue(LocalSlurm.wait(30) { SlurmClient().states(of: [b])?[b]?.hasEnded == true }, "b's job never ended")
 
         var log: [String] = []
         let ran = try runOnSlurm(p) { log.append($0) }
@@ -359,7 +362,7 @@ final class SlurmExecutorTests: XCTestCase {
         driver.waitUntilExit()
         XCTAssertEqual(driver.terminationStatus, 1)
         XCTAssertTrue(text.contains("stopped by SIGTERM: cancelled 5 Slurm job(s)"), text)
-        let states = SlurmClient().states(of: jobs)
+        let states = try XCTUnwrap(SlurmClient().states(of: jobs))
         for job in jobs {
             XCTAssertEqual(states[job]?.state, "CANCELLED", "job \(job): \(String(describing: states[job]))")
         }

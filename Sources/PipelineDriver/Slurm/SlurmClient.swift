@@ -111,22 +111,29 @@ public struct SlurmClient: Sendable {
 
     /// The states of `ids` (`123` or `123_4`) that Slurm still knows: from squeue, then sacct, then the
     /// job-completion log (`sacct --completion`, for clusters without an accounting database; it does not
-    /// name array tasks). An id missing from the result is unknown to all three.
-    public func states(of ids: [String]) -> [String: SlurmJobState] {
+    /// name array tasks). An id missing from the result is unknown to all three. Nil when the controller
+    /// cannot be asked (squeue fails for another reason than an unknown job id): nothing is known then.
+    public func states(of ids: [String]) -> [String: SlurmJobState]? {
         guard !ids.isEmpty else { return [:] }
         var states: [String: SlurmJobState] = [:]
         let wanted = Set(ids)
         // `-j` takes array ids; `-r` lists every task of an array on a line of its own.
         let bases = Array(Set(ids.map { String($0.split(separator: "_").first ?? Substring($0)) })).sorted()
-        let queue = run("squeue", ["-h", "-r", "--states=all", "-j", bases.joined(separator: ","), "-o", "%i|%T|%r|%N"])
-        if queue.status == 0 {
-            for (id, state) in Self.parse(queue.output, fields: 4) where wanted.contains(id) { states[id] = state }
-        } else if bases.count > 1 {
-            // One id the controller no longer knows fails the whole call on some versions: ask one by one.
-            for base in bases {
-                let one = run("squeue", ["-h", "-r", "--states=all", "-j", base, "-o", "%i|%T|%r|%N"])
-                guard one.status == 0 else { continue }
-                for (id, state) in Self.parse(one.output, fields: 4) where wanted.contains(id) { states[id] = state }
+        func queue(_ jobs: [String]) -> (known: Bool, answered: Bool) {
+            let result = run("squeue", ["-h", "-r", "--states=all", "-j", jobs.joined(separator: ","), "-o", "%i|%T|%r|%N"])
+            if result.status == 0 {
+                for (id, state) in Self.parse(result.output, fields: 4) where wanted.contains(id) { states[id] = state }
+                return (true, true)
+            }
+            // squeue refuses a job id the controller has forgotten; anything else means it was not answered.
+            return (false, result.errors.localizedCaseInsensitiveContains("invalid job id"))
+        }
+        let all = queue(bases)
+        if !all.known {
+            guard all.answered else { return nil }
+            // One forgotten id fails the whole call: ask one by one.
+            for base in bases where bases.count > 1 {
+                guard queue([base]).answered else { return nil }
             }
         }
         var missing = ids.filter { states[$0] == nil }
@@ -163,10 +170,10 @@ public struct SlurmClient: Sendable {
         }
     }
 
-    /// Jobs whose comment is `comment`, as squeue lists them (one line per array task).
-    public func jobs(withComment comment: String) -> [String] {
+    /// Jobs whose comment is `comment`, as squeue lists them (one line per array task); nil when squeue fails.
+    public func jobs(withComment comment: String) -> [String]? {
         let result = run("squeue", ["-h", "-r", "--states=all", "-o", "%i|%k"])
-        guard result.status == 0 else { return [] }
+        guard result.status == 0 else { return nil }
         return result.output.split(whereSeparator: \.isNewline).compactMap { line in
             let parts = line.split(separator: "|", maxSplits: 1).map(String.init)
             return parts.count == 2 && parts[1].trimmingCharacters(in: .whitespaces) == comment ? parts[0] : nil

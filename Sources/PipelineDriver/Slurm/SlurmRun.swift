@@ -119,6 +119,7 @@ final class SlurmRun {
     var selected = Set<String>()
     var abortError: Error?
     var pollDelay = SlurmRun.firstPoll
+    var controllerSilent = false
     static let firstPoll = 0.25
 
     init(pipeline: Pipeline, options: RunOptions, slurm: SlurmOptions) {
@@ -186,7 +187,13 @@ final class SlurmRun {
         for var submission in try manifest.submissions() {
             if submission.jobID == nil {
                 let token = Self.token(of: submission.dir)
-                if byComment[token] == nil { byComment[token] = client.jobs(withComment: Self.comment(token)) }
+                if byComment[token] == nil {
+                    guard let jobs = client.jobs(withComment: Self.comment(token)) else {
+                        throw PipelineError("squeue does not answer; it is needed to find the job \(submission.node) was being submitted as "
+                                            + "when an earlier driver stopped (run again once the Slurm controller answers)")
+                    }
+                    byComment[token] = jobs
+                }
                 let index = (submission.dir as NSString).lastPathComponent
                 let jobs = byComment[token]!
                 guard let job = jobs.first(where: { $0.hasSuffix("_\(index)") }) ?? (jobs.count == 1 && index == "0" ? jobs.first : nil) else {
@@ -332,14 +339,20 @@ final class SlurmRun {
         var deferred = Set<String>()
         var known: [String: SlurmJobState] = [:]
         var asked = Set<String>()
+        var unanswered = Set<String>()
         func hasEnded(_ job: String) -> Bool {
             if newJobs.contains(job) { return false }
             if !asked.contains(job) {
-                let pending = inFlight.values.compactMap(\.submission.jobID).filter { !asked.contains($0) && !newJobs.contains($0) }
-                known.merge(client.states(of: pending)) { _, new in new }
+                let pending = inFlight.values.compactMap(\.submission.jobID).filter { !asked.contains($0) && !newJobs.contains($0) } + [job]
+                if let states = client.states(of: pending) {
+                    known.merge(states) { _, new in new }
+                } else {
+                    unanswered.formUnion(pending)
+                }
                 asked.formUnion(pending)
-                asked.insert(job)
             }
+            // Unknown to Slurm: it ended long ago. Not answered: assume it is still queued.
+            if unanswered.contains(job) { return false }
             return known[job]?.hasEnded ?? true
         }
 
@@ -572,7 +585,15 @@ final class SlurmRun {
         while true {
             if let signal = interrupts.signal { try stop(signal) }
             let ids = inFlight.values.compactMap(\.submission.jobID)
-            let states = client.states(of: ids)
+            guard let states = client.states(of: ids) else {
+                // The controller does not answer (restarting, failing over): the jobs are where they were.
+                if !controllerSilent { log("waiting    squeue does not answer; polling on") }
+                controllerSilent = true
+                interrupts.sleep(pollDelay)
+                pollDelay = min(slurm.maxPollInterval, pollDelay * 1.5)
+                continue
+            }
+            controllerSilent = false
             var ended: [String] = []
             for (node, var flight) in inFlight {
                 let job = flight.submission.jobID!
