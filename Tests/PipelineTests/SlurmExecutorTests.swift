@@ -113,6 +113,19 @@ final class SlurmExecutorTests: XCTestCase {
         return try pipeline(p, log: log).run(options)
     }
 
+    /// `squeue -h --states=all ARGS`, trimmed.
+    func squeue(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = try XCTUnwrap(SlurmClient.which("squeue"))
+        process.arguments = ["-h", "--states=all"] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     func scancel(_ job: String) throws {
         let process = Process()
         process.executableURL = try XCTUnwrap(SlurmClient.which("scancel"))
@@ -239,6 +252,10 @@ final class SlurmExecutorTests: XCTestCase {
             XCTAssertEqual(arrays.count, 1, "\(stage): \(jobs)")
             XCTAssertEqual(jobs.map { $0.split(separator: "_").last.map(String.init) ?? "" }, ["0", "1"], "\(stage): \(jobs)")
         }
+        // pairs asked for its stage's resources (the controller still holds the finished job).
+        let pairs = try XCTUnwrap(runs.first { $0.node == "pairs" }?.slurmJobID)
+        XCTAssertEqual(try squeue(["-j", pairs, "-o", "%l|%m|%C"]), "10:00|512M|1", "time limit, memory and CPUs of pairs' job")
+
         XCTAssertEqual(try manifest.submissions(), [], "every job was collected")
         let jobsLeft = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("cluster/jobs").path)
         XCTAssertEqual(jobsLeft, [], "job directories go once nothing reads them")
