@@ -2,7 +2,7 @@
 # The whole test suite: unit, gradient-check, golden-file, fault-injection and end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-system-packages.sh
+scripts/install-system-packages.sh test
 # SlurmExecutorTests submit to a real Slurm: a single-node cluster on this machine (installed with apt-get
 # when missing). A cluster that cannot start is reported here and fails those tests, with the reason.
 scripts/slurm-local.sh start || echo "test.sh: the local Slurm cluster did not start; SlurmExecutorTests will fail" >&2

@@ -341,7 +341,8 @@ final class ShippedPipelineTests: XCTestCase {
 
     func testQVHighlightsPipelineReadsThePublicLayoutAndScaleRunsOneConfigurationEach() throws {
         let qv = try plan("qvhighlights.json")
-        XCTAssertEqual(Set(qv.nodes.map(\.id)), ["ingest", "train_qd", "train_td", "train_cd", "eval_qd", "eval_td", "eval_cd", "report"])
+        XCTAssertEqual(Set(qv.nodes.map(\.id)), ["ingest", "train_qd", "train_td", "train_td_authors", "train_cd", "eval_qd", "eval_td",
+                                                 "eval_td_authors", "eval_cd", "report"])
         assertInputsResolve(qv)
         // Each model with its own paper's settings; val every 5 epochs as the reference; VSDC within each batch.
         let params = { (id: String) in qv.node(id)!.params }
@@ -349,6 +350,7 @@ final class ShippedPipelineTests: XCTestCase {
         XCTAssertEqual(params("train_td")["loss_preset"]?.stringValue, "paper")
         XCTAssertEqual(params("train_td")["vsdc_source"]?.stringValue, "batch")
         XCTAssertEqual(params("train_cd")["hidden"]?.intValue, 1024)
+        XCTAssertEqual(params("train_td_authors")["recipe"]?.stringValue, "authors-code")
         XCTAssertEqual(Set(["train_qd", "train_td", "train_cd"].map { params($0)["eval_every"]?.intValue }), [5])
         XCTAssertEqual(qv.node("ingest")!.inputs.map { $0.source }, [
             .file(path: "data/qvhighlights/annotations"),

@@ -300,6 +300,8 @@ struct ParityFixture {
         config.hiddenWidth = int("hidden_dim")
         config.heads = int("nheads")
         config.feedForwardWidth = int("dim_feedforward")
+        // The reference builds as many text-to-video layers as encoder layers.
+        config.textToVideoLayers = int("enc_layers")
         config.encoderLayers = int("enc_layers")
         config.decoderLayers = int("dec_layers")
         config.queryCount = int("num_queries")

@@ -48,16 +48,22 @@ final class PairMiningTests: XCTestCase {
         return a
     }
 
-    /// Mean of the `entries` largest clip-to-clip dot products, halved.
+    /// The authors' code's similarity: every video zero-padded to the longest, the `entries` largest entries of
+    /// the padded clip-to-clip dot-product matrix, halved, summed and divided by `entries`.
     static func topkMean(_ v: VideoSet, entries: Int) -> [[Double]] {
         let n = v.count
+        let longest = (0..<n).map { v.length($0) }.max()!
         var a = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
         for k in 0..<n {
             for j in 0..<n where j != k {
                 var products: [Double] = []
-                for x in 0..<v.length(k) { for y in 0..<v.length(j) { products.append(dot(row(v, k, x), row(v, j, y))) } }
-                let top = products.sorted(by: >).prefix(entries)
-                a[k][j] = top.reduce(0, +) / Double(top.count) / 2
+                for x in 0..<longest {
+                    for y in 0..<longest {
+                        products.append(x < v.length(k) && y < v.length(j) ? dot(row(v, k, x), row(v, j, y)) : 0)
+                    }
+                }
+                let top = products.map { $0 / 2 }.sorted(by: >).prefix(entries)
+                a[k][j] = top.reduce(0, +) / Double(entries)
             }
         }
         return a
@@ -143,7 +149,7 @@ final class PairMiningTests: XCTestCase {
             miner.scope = .global
             miner.similarity = .topkMean
             miner.topkEntries = entries
-            // 200 is more than any pair's clip products: the mean of all of them.
+            // 200 is more than any pair's padded products: all of them, summed and divided by 200.
             assertTopK(try miner.mine(videos), similarity: Self.topkMean(videos, entries: entries), candidates: { _ in Array(0..<12) },
                        tolerance: 1e-4)
         }

@@ -6,6 +6,35 @@ import XCTest
 /// The report's parts on hand-made summaries: seed statistics, grouping, the tables as rendered, the SVG
 /// geometry and escaping.
 final class ReportBuilderTests: XCTestCase {
+    func testPercentileInterpolatesBetweenRanksAsNumpy() {
+        XCTAssertEqual(Bootstrap.percentile([1, 2, 3, 4], 0.25), 1.75)
+        XCTAssertEqual(Bootstrap.percentile([1, 2, 3, 4], 0.5), 2.5)
+        XCTAssertEqual(Bootstrap.percentile([1, 2, 3, 4], 0), 1)
+        XCTAssertEqual(Bootstrap.percentile([1, 2, 3, 4], 1), 4)
+    }
+
+    /// 0...99: mean 49.5, standard error 28.87 / 10, so the 95% interval is about 49.5 -+ 5.66.
+    func testBootstrapIntervalIsSeededAndCloseToTheNormalApproximation() throws {
+        let values = (0..<100).map(Double.init)
+        let interval = try XCTUnwrap(Bootstrap.interval(values, seed: "a"))
+        XCTAssertEqual(interval.low, 43.84, accuracy: 0.7)
+        XCTAssertEqual(interval.high, 55.16, accuracy: 0.7)
+        XCTAssertEqual(Bootstrap.interval(values, seed: "a")!.low, interval.low, "the same name, the same interval")
+        XCTAssertNotEqual(Bootstrap.interval(values, seed: "b")!.low, interval.low)
+        XCTAssertNil(Bootstrap.interval([3], seed: "a"), "one value has no spread")
+        XCTAssertEqual(Bootstrap.interval([2, 2, 2], seed: "a")!.low, 2)
+    }
+
+    func testVerdictReadsWhichSideOfZeroTheIntervalIsOn() {
+        let lower = PairedDifference(unit: "seeds", differences: [-10, -9, -11, -12], seed: "x")
+        XCTAssertEqual(lower.verdict(expectNegative: true), .reproduced)
+        XCTAssertEqual(lower.verdict(expectNegative: false), .notReproduced)
+        XCTAssertEqual(PairedDifference(unit: "seeds", differences: [-1, 2, -3, 4], seed: "x").verdict(expectNegative: true), .inconclusive)
+        XCTAssertEqual(PairedDifference(unit: "seeds", differences: [5], seed: "x").verdict(expectNegative: false), .inconclusive,
+                       "one seed gives no interval")
+        XCTAssertEqual(PairedDifference(unit: "seeds", differences: [-10, -9, 5], seed: "x").signShare, 2.0 / 3)
+    }
+
     func testSeedStatisticIsTheMeanAndTheSampleStandardDeviation() {
         XCTAssertEqual(SeedStatistic(values: [41, 42]).text, "41.50 ± 0.71")
         // Sample (n - 1) standard deviation of 1, 2, 3, 4 is sqrt(5 / 3) = 1.29; the population one would be 1.12.
@@ -48,18 +77,23 @@ final class ReportBuilderTests: XCTestCase {
     }
 
     /// A mask-eval summary: val R1@0.3 = `r1`, R1@0.5 = `r1 - 10`, mAP = `r1 / 2`; erase R1@0.3 = `r1 - 20`.
-    func summary(model: String, seed: Int, params: String = "", r1: Double) -> String {
+    /// `ious`, when given, are the per-query top-1 IoUs of every condition.
+    func summary(model: String, seed: Int, params: String = "", r1: Double, ious: [Double]? = nil) -> String {
         func numbers(_ top: Double) -> String {
             #"{"R1@0.3": \#(top), "R1@0.5": \#(top - 10), "R1@0.7": 5, "mIoU": 40, "mAP@0.5": 50, "mAP@0.75": 30, "mAP": \#(top / 2), "HD-mAP": 20, "HD-HIT@1": 25}"#
         }
-        let weights = #"{"none": \#(numbers(r1)), "zero": \#(numbers(r1 - 15)), "erase": \#(numbers(r1 - 20)), "giou_loss": 0.5}"#
+        let perQuery = ious.map { v in
+            let list = "[" + v.map { "\($0)" }.joined(separator: ", ") + "]"
+            return #", "top1_iou": {"none": \#(list), "zero": \#(list), "erase": \#(list)}"#
+        } ?? ""
+        let weights = #"{"none": \#(numbers(r1)), "zero": \#(numbers(r1 - 15)), "erase": \#(numbers(r1 - 20)), "giou_loss": 0.5\#(perQuery)}"#
         return """
             {"model": "\(model)", "params": {"model": "\(model)", "seed": \(seed)\(params)}, "synthesis": null,
              "masks": ["zero", "erase"], "splits": {"val": {"trained": \(weights), "untrained": \(weights)}}}
             """
     }
 
-    func build(_ summaries: [String]) throws -> (markdown: String, groups: [String]) {
+    func builder(_ summaries: [String]) throws -> ReportBuilder {
         let dir = try StageProcess.temporaryDirectory("report-builder", for: self)
         var runs: [EvaluatedRun] = []
         for (i, text) in summaries.enumerated() {
@@ -69,8 +103,64 @@ final class ReportBuilderTests: XCTestCase {
         }
         var logs: [TrainingLog] = []
         let groups = ReportData.assignGroups(&runs, &logs)
-        let (document, _) = ReportBuilder(runs: runs, logs: logs, groups: groups, examples: 0).build()
-        return (document.markdownText, groups)
+        return ReportBuilder(runs: runs, logs: logs, groups: groups, examples: 0)
+    }
+
+    func build(_ summaries: [String]) throws -> (markdown: String, groups: [String]) {
+        let builder = try builder(summaries)
+        return (builder.build().0.markdownText, builder.groups)
+    }
+
+    /// The claims table's verdict comes from the interval of the seed-paired difference: QD-DETR's zero-mask
+    /// R1@0.3 is 35, 37, 39 and TD-DETR's 25, 28, 30 on seeds 1-3 (differences -10, -9, -9; TD-DETR's seed 4 has
+    /// no partner and is left out); both have the same mIoU (an interval of [0, 0]: inconclusive).
+    func testClaimsAreJudgedByTheBootstrapIntervalOfSeedPairedDifferences() throws {
+        let (md, _) = try build([
+            summary(model: "qd-detr", seed: 1, r1: 50), summary(model: "qd-detr", seed: 2, r1: 52), summary(model: "qd-detr", seed: 3, r1: 54),
+            summary(model: "td-detr", seed: 1, r1: 40), summary(model: "td-detr", seed: 2, r1: 43), summary(model: "td-detr", seed: 3, r1: 45),
+            summary(model: "td-detr", seed: 4, r1: 90),
+        ])
+        func row(_ prefix: String) -> String { md.split(separator: "\n").first { $0.hasPrefix("| " + prefix) }.map(String.init) ?? "" }
+        let r1 = row("TD-DETR lowers spurious R1@0.3 under the zero mask")
+        XCTAssertTrue(r1.contains("| 33.10 -> 18.19 (-45%) | "), r1)
+        // The means over the three shared seeds, and their paired difference.
+        XCTAssertTrue(r1.contains("27.67 vs 37.00 (-25%): -9.33 [-10.00, -9.00], 100% of 3 seeds | reproduced |"), r1)
+        XCTAssertTrue(row("TD-DETR lowers spurious mIoU under the zero mask").hasSuffix("| inconclusive |"), md)
+        XCTAssertTrue(row("VSDC alone helps").hasSuffix("| not in this pipeline | not run |"), md)
+        XCTAssertTrue(md.contains("## Paired differences"), md)
+        XCTAssertTrue(md.contains(ReportBuilder.methodText), "the method is written in the report")
+    }
+
+    /// With one shared seed the paired units are the queries (per-query top-1 IoU).
+    func testASingleSharedSeedIsPairedByQuery() throws {
+        let builder = try builder([
+            summary(model: "qd-detr", seed: 1, r1: 50, ious: [0.5, 0.1, 0.4, 0.2, 0.35]),
+            summary(model: "td-detr", seed: 1, r1: 60, ious: [0.5, 0.5, 0.1, 0.5, 0.35]),
+        ])
+        let qd = builder.mainRuns("qd-detr"), td = builder.mainRuns("td-detr")
+        let r1 = try XCTUnwrap(builder.paired(td, qd, "val", "zero", "R1@0.3"))
+        XCTAssertEqual(r1.unit, "queries")
+        XCTAssertEqual(r1.differences, [0, 100, -100, 100, 0])
+        XCTAssertEqual(r1.mean, 20)
+        XCTAssertEqual(r1.signShare, 0.4)
+        let miou = try XCTUnwrap(builder.paired(td, qd, "val", "none", "mIoU"))
+        XCTAssertEqual(miou.mean, 8, accuracy: 1e-9, "100 x the mean of 0, 0.4, -0.3, 0.3, 0")
+        XCTAssertNil(builder.paired(td, qd, "val", "none", "mAP")?.interval, "mAP has no per-query form: one seed, no interval")
+    }
+
+    func testHeadlineFigureShowsEachModelWithItsControlAndIntervals() throws {
+        let builder = try builder([
+            summary(model: "qd-detr", seed: 1, r1: 50), summary(model: "qd-detr", seed: 2, r1: 52),
+            summary(model: "td-detr", seed: 1, r1: 40), summary(model: "td-detr", seed: 2, r1: 43),
+        ])
+        let (document, figures) = builder.build()
+        let svg = try XCTUnwrap(figures.first { $0.0 == "headline.svg" }?.1)
+        XCTAssertEqual(figures.first?.0, "headline.svg", "the first figure of the report")
+        // Per model: val and erase-masked, trained and untrained: 4 bars, 8 in all, the untrained ones hatched.
+        XCTAssertEqual(svg.components(separatedBy: "<title>").count - 1, 8)
+        XCTAssertEqual(svg.components(separatedBy: "fill=\"url(#hatch)\" stroke=").count - 1, 4 + 1, "4 control bars and the legend swatch")
+        XCTAssertTrue(svg.contains(">QD-DETR</text>") && svg.contains(">TD-DETR</text>"), svg)
+        XCTAssertTrue(document.markdownText.contains("![R1@0.3 of each model"), "the figure precedes everything but the runs line")
     }
 
     func testCDNetAblationTableHasOneRowPerSwitchSettingWithSeedsPooled() throws {

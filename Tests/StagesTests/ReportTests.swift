@@ -20,7 +20,9 @@ final class ReportTests: XCTestCase {
         }.joined(separator: "\n") + "\n"
     }
 
-    func testSeedsArePooledAndTheBetaSweepAndAblationGridAreReported() throws {
+    /// Writes the report of QD-DETR, the VSDC x TDEM grid and a TD-DETR beta sweep over seeds 1 and 2; returns
+    /// its output folder.
+    func writeReport() throws -> URL {
         let root = try StageProcess.temporaryDirectory("report", for: self)
         var args: [String] = []
         var runs: [(String, Int, Double, Double)] = []
@@ -39,6 +41,24 @@ final class ReportTests: XCTestCase {
         let out = root.appendingPathComponent("out")
         let result = try StageProcess.run("report", ["--out", out.path] + args)
         XCTAssertEqual(result.status, 0, result.stderr)
+        return out
+    }
+
+    /// The page as a reader sees it: it loads without a console error, every figure shows, and the headline
+    /// figure lies wholly in the first screen.
+    func testThePageLoadsCleanlyShowsEveryFigureAndTheHeadlineInTheFirstScreen() throws {
+        let out = try writeReport()
+        let check = try HeadlessBrowser.check(out.appendingPathComponent("report.html"))
+        XCTAssertEqual(check.errors, [])
+        // The summaries carry no example queries, so there is no timeline figure.
+        XCTAssertEqual(check.figures.map(\.id), ["fig-headline", "fig-sensitivity", "fig-curves"])
+        for figure in check.figures { XCTAssertTrue(figure.shown, "\(figure.id) is not shown (\(figure.width) x \(figure.height))") }
+        XCTAssertGreaterThan(check.headlineBottom, 0)
+        XCTAssertLessThanOrEqual(check.headlineBottom, check.viewport, "the headline figure ends below the first screen")
+    }
+
+    func testSeedsArePooledAndTheBetaSweepAndAblationGridAreReported() throws {
+        let out = try writeReport()
         let md = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
         // QD-DETR over seeds 1 and 2: R1@0.3 41 and 42 -> 41.50 ± 0.71.
         XCTAssertTrue(md.contains("QD-DETR: val R1@0.3 41.50 ± 0.71"), md)

@@ -39,8 +39,34 @@ final class TrainResumeTests: XCTestCase {
 
     func testKilledRunResumesToTheSameResultAsAnUninterruptedOne() throws {
         let root = try StageProcess.temporaryDirectory("train-resume", for: self)
-        let inputs = try makeData(root)
+        try assertKilledRunResumesToTheSameResult(root: root, inputs: try makeData(root))
+    }
 
+    /// The authors' code's recipe draws its pairs and samples from the seed, the epoch and the step: a resumed
+    /// run is the same bits too.
+    func testKilledRunOfTheAuthorsCodeRecipeResumesToTheSameResult() throws {
+        let root = try StageProcess.temporaryDirectory("train-resume-recipe", for: self)
+        var inputs = try makeData(root)
+        inputs[inputs.count - 1] = params.replacingOccurrences(of: #""model": "td-detr""#, with: #""model": "td-detr", "recipe": "authors-code""#)
+        try assertKilledRunResumesToTheSameResult(root: root, inputs: inputs)
+        // The recipe's model and in-batch synthesis were used.
+        let last = try ShardReader(url: root.appendingPathComponent("straight/last.tshard"))
+        let config = try XCTUnwrap(last.meta["extra"]?["model_config"])
+        XCTAssertEqual(config["encoderLayers"]?.intValue, 4)
+        XCTAssertEqual(config["tdemVariant"]?.stringValue, "authorsCode")
+        XCTAssertEqual(last.meta["extra"]?["synthesis"]?["source"]?.stringValue, "authors-code")
+    }
+
+    func testTheAuthorsCodeRecipeIsRefusedForAnotherModel() throws {
+        let root = try StageProcess.temporaryDirectory("train-recipe-model", for: self)
+        let result = try StageProcess.run("train", ["--out", root.appendingPathComponent("out").path, "--params",
+                                                    #"{"model": "qd-detr", "recipe": "authors-code"}"#])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertEqual(result.errorLines, ["error: train: recipe authors-code is TD-DETR's; it cannot apply to model qd-detr"], result.stderr)
+    }
+
+    /// Trains once straight through, once killed after a saved epoch and resumed; both end with the same bits.
+    func assertKilledRunResumesToTheSameResult(root: URL, inputs: [String]) throws {
         let straight = root.appendingPathComponent("straight")
         let uninterrupted = try StageProcess.run("train", ["--out", straight.path, "--resume-dir", root.appendingPathComponent("s1").path] + inputs)
         XCTAssertEqual(uninterrupted.status, 0, uninterrupted.stderr)

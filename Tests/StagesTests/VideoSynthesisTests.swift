@@ -68,9 +68,8 @@ final class VideoSynthesisTests: XCTestCase {
             if own != own.sorted() || partner != partner.sorted() { fail(s, "clips out of their original order") }
             let blocks = zip(items, items.dropFirst()).filter { $0.video != $1.video }.count
             if blocks > 1 { fail(s, "own and partner clips interleaved") }
-            if synthesizer.order == .ownFirst, let firstPartner = items.firstIndex(where: { $0.video == o }),
-               items[firstPartner...].contains(where: { $0.video == f }) {
-                fail(s, "partner clips before own clips in own-first order")
+            if let firstPartner = items.firstIndex(where: { $0.video == o }), items[firstPartner...].contains(where: { $0.video == f }) {
+                fail(s, "partner clips before own clips")
             }
             // Every ground-truth clip kept.
             let gt = Self.groundTruth(sq.windows[src], clips: sv.length(f), clipLength: cl)
@@ -202,21 +201,6 @@ final class VideoSynthesisTests: XCTestCase {
             sum + (v.offsets[s]..<v.offsets[s + 1]).filter { out.provenance[$0 * 2] == out.partnerVideo[s] }.count
         }
         XCTAssertGreaterThan(partnerClips, v.offsets.last! / 4)
-    }
-
-    func testRandomOrderAndRateJitterKeepTheInvariants() throws {
-        let (split, pairs) = Self.syntheticTrain()
-        var synth = VideoSynthesizer()
-        synth.order = .random
-        synth.rateJitter = true
-        synth.seed = 9
-        let out = try synth.synthesize(split, pairs: pairs)
-        try assertInvariants(out, source: split, synthesizer: synth)
-        let partnerFirst = (0..<out.split.videos.count).filter { s in
-            Int(out.provenance[out.split.videos.offsets[s] * 2]) == Int(out.partnerVideo[s])
-        }.count
-        XCTAssertGreaterThan(partnerFirst, out.split.videos.count / 4, "partner first about half of the time")
-        XCTAssertLessThan(partnerFirst, out.split.videos.count * 3 / 4)
     }
 
     func testHandMadeSplitKeepsEveryWindowIncludingShortOnes() throws {

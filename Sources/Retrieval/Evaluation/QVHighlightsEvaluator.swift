@@ -135,7 +135,7 @@ public struct QVHighlightsEvaluator: Sendable {
     }
 
     /// The ground-truth window `np.argmax` picks: the first of highest IoU, or the first whose IoU is NaN.
-    private static func bestMatch(for window: TimeWindow, in groundTruth: [TimeWindow]) -> TimeWindow {
+    static func bestMatch(for window: TimeWindow, in groundTruth: [TimeWindow]) -> TimeWindow {
         var best = 0
         var bestIoU = -Double.infinity
         for (index, candidate) in groundTruth.enumerated() {

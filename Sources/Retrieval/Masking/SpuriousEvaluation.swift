@@ -59,6 +59,19 @@ public enum SpanDiagnostics {
         return (100 * Double(queried) / n, 100 * Double(distractor) / n, 100 * Double(neither) / n)
     }
 
+    /// Per query of `split` (in its order), the IoU of the first listed window with the ground-truth window it
+    /// best matches, as the official R1 computes it (0 for a query without a prediction or ground truth): R1@t is
+    /// the share of these at or above t, mIoU their mean. The report bootstraps over them.
+    public static func topOneIoUs(_ predictions: [MomentPrediction], split: MomentSplit) -> [Double] {
+        var byQid: [String: TimeWindow] = [:]
+        for p in predictions { if let top = p.windows?.first?.window { byQid[p.qid] = top } }
+        return split.queries.qids.indices.map { q in
+            let truth = split.queries.windows[q].map { TimeWindow(start: $0[0], end: $0[1]) }
+            guard let top = byQid[split.queries.qids[q]], !truth.isEmpty else { return 0 }
+            return top.intersectionOverHull(QVHighlightsEvaluator.bestMatch(for: top, in: truth))
+        }
+    }
+
     /// Mean over queries of 1 - gIoU between the top-1 window and the ground-truth window it best matches:
     /// the generalised-IoU loss of the final prediction, on unmasked inputs.
     public static func meanGIoULoss(_ predictions: [MomentPrediction], split: MomentSplit) -> Double {

@@ -121,8 +121,11 @@ public enum TDEMVariant: String, Sendable, Codable {
     /// query projection and shares the text keys/values with the video attention;
     /// `V' = beta (V + dropout(A_video)) + (1 - beta) A_dynamics`.
     case paper
-    /// The authors' public code: differences of video tokens plus positions; the dynamics attention has
-    /// its own query, key and value projections; `V' = beta V + (1 - beta) A_dynamics + dropout(A_video)`.
+    /// The authors' public code (`T2V_TransformerEncoderLayer`): differences of video tokens plus positions;
+    /// a projection whose dropout is 0.1 whatever the transformer's; the dynamics attention has its own query,
+    /// key and value projections over the same text; `V' = beta V + (1 - beta) A_dynamics + dropout(A_video)`,
+    /// i.e. beta mixes only the residual term and the video attention is added in full; then the same
+    /// `norm2(V' + FFN(norm1(V')))` as QD-DETR's layer.
     case authorsCode
 }
 
@@ -151,6 +154,9 @@ public struct LossCoefficients: Sendable, Equatable, Codable {
     public static let paper = LossCoefficients(span: 1, giou: 10, label: 4, margin: 1, contrastive: 1, negative: 4)
     /// QD-DETR's own: L1 10, gIoU 1, CE 4, and one saliency weight 1 over its three saliency terms.
     public static let qdDETR = LossCoefficients(span: 10, giou: 1, label: 4, margin: 1, contrastive: 1, negative: 1)
+    /// The authors' TD-DETR code: matcher costs and loss coefficients span 1 / gIoU 10 / label 4, and
+    /// `lw_saliency` 1 over its three saliency terms (hinge, rank contrastive, negative pair), as QD-DETR.
+    public static let authorsCode = LossCoefficients(span: 1, giou: 10, label: 4, margin: 1, contrastive: 1, negative: 1)
 
     /// The preset called `name` (`paper` or `qd-detr`), or nil.
     public static func preset(named name: String) -> LossCoefficients? {

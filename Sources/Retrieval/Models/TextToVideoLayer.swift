@@ -44,7 +44,8 @@ public final class TextToVideoLayer: Module {
         if let dynamics {
             guard let startToken else { preconditionFailure("TextToVideoLayer: the dynamics branch needs a start token") }
             let dynamicAttended = dynamics(video: video, position: position, startToken: startToken, text: text,
-                                           sharedKey: key, sharedValue: value, textMask: textMask, context: context)
+                                           sharedKey: key, sharedValue: value, textMask: textMask, blockedPairs: blockedPairs,
+                                           context: context)
             switch dynamics.variant {
             case .paper:
                 mixed = beta * (video + dropout(attended, context: context)) + (1 - beta) * dynamicAttended
@@ -89,11 +90,17 @@ public final class TextToVideoLayer: Module {
 /// TD-DETR's temporal dynamics branch (paper section 3.2, supplement section 6).
 ///
 /// Tokenizer: `T = {v1 - st, v2 - v1, ..., vL - v(L-1)}` over the layer's video tokens (`.paper`) or
-/// video tokens plus positions (`.authorsCode`), then its own projection (two LayerNorm-Dropout-Linear-ReLU
-/// blocks, as the authors' code). Interactor: multi-head attention of the dynamics over the text, with its
-/// own query and output projections; the keys and values are the video branch's (`.paper`: "share the
-/// same text") or its own projections of the text (`.authorsCode`).
+/// video tokens plus positions (`.authorsCode`; padded tail positions are differenced too), then its own
+/// projection: two LayerNorm-Dropout-Linear-ReLU blocks, as the authors' code (whose blocks are QD-DETR's
+/// `LinearLayer` with its default dropout 0.1, hard-wired: `.authorsCode` keeps 0.1 whatever the transformer
+/// dropout). Interactor: multi-head attention of the dynamics over the text (attention dropout = the
+/// transformer's), with its own query and output projections; the keys and values are the video branch's
+/// (`.paper`: "share the same text") or its own projections of the same text (`.authorsCode`, a second
+/// `nn.MultiheadAttention` whose packed query/key/value weight is Xavier over `[3D, D]`, biases zero).
 public final class TemporalDynamicsBranch: Module {
+    /// The dropout of the authors' code's projection blocks (`LinearLayer`'s default, not `--dropout`).
+    public static let authorsCodeProjectionDropout: Float = 0.1
+
     public let variant: TDEMVariant
     public let heads: Int
     public let attentionDropout: Float
@@ -107,13 +114,16 @@ public final class TemporalDynamicsBranch: Module {
         self.variant = variant
         self.heads = heads
         attentionDropout = probability
-        projection = InputProjection(inputWidth: width, outputWidth: width, blocks: 2, dropout: probability,
+        projection = InputProjection(inputWidth: width, outputWidth: width, blocks: 2,
+                                     dropout: variant == .authorsCode ? Self.authorsCodeProjectionDropout : probability,
                                      reluAfterLast: true, generator: &generator)
-        queryProjection = Linear(inFeatures: width, outFeatures: width, zeroBias: true, generator: &generator)
         if variant == .authorsCode {
-            keyProjection = Linear(inFeatures: width, outFeatures: width, zeroBias: true, generator: &generator)
-            valueProjection = Linear(inFeatures: width, outFeatures: width, zeroBias: true, generator: &generator)
+            let packed = LinearInitialization.uniform(bound: (6 / Float(4 * width)).squareRoot())
+            queryProjection = Linear(inFeatures: width, outFeatures: width, zeroBias: true, initialization: packed, generator: &generator)
+            keyProjection = Linear(inFeatures: width, outFeatures: width, zeroBias: true, initialization: packed, generator: &generator)
+            valueProjection = Linear(inFeatures: width, outFeatures: width, zeroBias: true, initialization: packed, generator: &generator)
         } else {
+            queryProjection = Linear(inFeatures: width, outFeatures: width, zeroBias: true, generator: &generator)
             keyProjection = nil
             valueProjection = nil
         }
@@ -128,17 +138,24 @@ public final class TemporalDynamicsBranch: Module {
         return tokens - previous
     }
 
-    /// The text-guided dynamics `T'` `[B, Lv, D]`.
+    /// The tokenizer's output `[B, Lv, D]`: the differences of the video tokens (`.paper`) or of the video
+    /// tokens plus positions (`.authorsCode`), the first against the start token.
+    public func dynamicsTokens(video: Variable, position: Variable, startToken: Variable) -> Variable {
+        Self.temporalDifferences(variant == .paper ? video : video + position, startToken: startToken)
+    }
+
+    /// The text-guided dynamics `T'` `[B, Lv, D]`. `blockedPairs` is the text-to-video attention's per-head
+    /// mask (the reference's, under `ModelConfig.referenceTextToVideoMask`; the authors' code builds the same
+    /// one for this attention from the same video padding), or nil.
     public func callAsFunction(video: Variable, position: Variable, startToken: Variable, text: Variable,
                                sharedKey: Variable, sharedValue: Variable, textMask: KeyPaddingMask,
-                               context: ForwardContext) -> Variable {
-        let tokens = variant == .paper ? video : video + position
-        let dynamics = projection(Self.temporalDifferences(tokens, startToken: startToken), context: context)
+                               blockedPairs: [Bool]? = nil, context: ForwardContext) -> Variable {
+        let dynamics = projection(dynamicsTokens(video: video, position: position, startToken: startToken), context: context)
         let key = keyProjection.map { $0(text) } ?? sharedKey
         let value = valueProjection.map { $0(text) } ?? sharedValue
         let attended = scaledDotProductAttention(
             query: queryProjection(dynamics), key: key, value: value, heads: heads, keyPaddingMask: textMask,
-            dropout: context.isTraining ? attentionDropout : 0, generator: &context.generator)
+            blockedPairs: blockedPairs, dropout: context.isTraining ? attentionDropout : 0, generator: &context.generator)
         return outputProjection(attended)
     }
 

@@ -9,9 +9,9 @@ import Tensor
 /// with a running top-k per row, so memory stays O(N k + block^2) whatever N. Temporal endpoint dims
 /// are not part of the appearance and are left out.
 ///
-/// The authors' public code uses another similarity (`topk-mean`): the mean of the 50 largest entries of
-/// the clip-to-clip dot-product matrix, halved. It costs a product per pair, so it is meant for the
-/// `batch` scope or small sets.
+/// The authors' public code uses another similarity (`topk-mean`, `topkMeanSimilarity`): the sum of the 50
+/// largest entries of the clip-to-clip dot-product matrix, halved, divided by 50. It costs a product per
+/// pair, so it is meant for the `batch` scope or small sets.
 public struct PairMiner: Sendable {
     public enum Similarity: String, Sendable, CaseIterable {
         case meanCosine = "mean-cosine"
@@ -204,10 +204,12 @@ public struct PairMiner: Sendable {
         let m = members.count
         guard m > 1 else { return }
         let rows = try members.map { try videos.clips($0) }
+        let longest = (0..<videos.count).reduce(0) { max($0, videos.length($1)) }
         var sim = [Float](repeating: 0, count: m * m)
         for a in 0..<m {
             for b in (a + 1)..<m {
-                let s = Self.topkMeanSimilarity(rows[a], rows[b], dim: videos.featureDim, width: videos.dim, entries: topkEntries)
+                let s = Self.topkMeanSimilarity(rows[a], rows[b], dim: videos.featureDim, width: videos.dim, entries: topkEntries,
+                                                paddedLength: longest)
                 sim[a * m + b] = s
                 sim[b * m + a] = s
             }
@@ -226,8 +228,12 @@ public struct PairMiner: Sendable {
         }
     }
 
-    /// Mean of the `entries` largest clip-to-clip dot products of two videos' rows (feature dims), halved.
-    public static func topkMeanSimilarity(_ a: [Float], _ b: [Float], dim d: Int, width: Int, entries: Int) -> Float {
+    /// The authors' code's similarity of two videos' rows (feature dims; tef left out): the `entries` largest
+    /// clip-to-clip dot products, halved, summed and divided by `entries` (always `entries`, also when fewer
+    /// values exist). As the authors zero-pad every video to the split's longest, `paddedLength`, before the
+    /// product, a pair with `La * Lb < paddedLength^2` also has that many zero entries to choose from, which
+    /// outrank negative products.
+    public static func topkMeanSimilarity(_ a: [Float], _ b: [Float], dim d: Int, width: Int, entries: Int, paddedLength: Int = 0) -> Float {
         let la = a.count / width, lb = b.count / width
         guard la > 0, lb > 0 else { return 0 }
         var products = [Float](repeating: 0, count: la * lb)
@@ -239,7 +245,39 @@ public struct PairMiner: Sendable {
                 }
             }
         }
-        let top = products.sorted(by: >).prefix(entries)
-        return top.reduce(0, +) / Float(top.count) / 2
+        let zeros = max(0, paddedLength * paddedLength - la * lb)
+        return products.withUnsafeBufferPointer { p in
+            topkMean(p.baseAddress!, rows: la, columns: lb, stride: lb, entries: entries, paddingZeros: zeros)
+        }
+    }
+
+    /// `sum(top entries of the block and of paddingZeros zeros) / 2 / entries` over a `rows x columns` block of
+    /// dot products with row stride `stride`.
+    static func topkMean(_ block: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int, entries: Int, paddingZeros: Int) -> Float {
+        guard entries > 0 else { return 0 }
+        // The running top list, sorted descending; the zeros of the padding seed it.
+        var top = [Float](repeating: -.infinity, count: entries)
+        var filled = min(entries, paddingZeros)
+        for i in 0..<filled { top[i] = 0 }
+        top.withUnsafeMutableBufferPointer { t in
+            let base = t.baseAddress!
+            for r in 0..<rows {
+                let row = block + r * stride
+                for c in 0..<columns {
+                    let v = row[c]
+                    if filled == entries && v <= base[entries - 1] { continue }
+                    var pos = filled == entries ? entries - 1 : filled
+                    if filled < entries { filled += 1 }
+                    while pos > 0 && base[pos - 1] < v {
+                        base[pos] = base[pos - 1]
+                        pos -= 1
+                    }
+                    base[pos] = v
+                }
+            }
+        }
+        var sum: Float = 0
+        for i in 0..<filled { sum += top[i] }
+        return sum / 2 / Float(entries)
     }
 }

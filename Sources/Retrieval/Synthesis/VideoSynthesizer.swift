@@ -10,8 +10,9 @@ import Tensor
 /// keep their sub-clip offsets; saliency goes with `V_i`'s clips, `V_k`'s get 0. The symmetric sample
 /// does the same focused on a query of `V_k` with `V_i` as context.
 ///
-/// Options from the authors' public code: `order: random` puts the partner's clips first half of the
-/// time, and `rateJitter` re-draws each keep rate in [0.8, 1.2] x its value per sample.
+/// The authors' public code synthesizes otherwise (one merged ground-truth range, whole-partner sampling,
+/// duplicating rate jitter, both anchors from one pair, in batch): `AuthorsCodeSynthesizer`, the train
+/// stage's `recipe: authors-code`.
 public struct VideoSynthesizer: Sendable, Equatable {
     public enum PartnerFilter: String, Sendable, CaseIterable {
         case none
@@ -19,18 +20,11 @@ public struct VideoSynthesizer: Sendable, Equatable {
         case sharedEvent = "shared-event"
     }
 
-    public enum Order: String, Sendable, CaseIterable {
-        case ownFirst = "own-first"
-        case random
-    }
-
     public var alpha = 0.5
     public var variants = 1
     public var symmetric = true
     public var seed: UInt64 = 1
     public var filter: PartnerFilter = .none
-    public var order: Order = .ownFirst
-    public var rateJitter = false
     public var maxClips = 75
 
     public init() {}
@@ -177,7 +171,7 @@ public struct VideoSynthesizer: Sendable, Equatable {
     }
 
     /// The sample focused on query `q` of video `f` with partner video `o`: every ground-truth clip of `f`, its
-    /// other clips with probability alpha, `o`'s with 1 - alpha, cut to `maxClips`, in the configured order.
+    /// other clips with probability alpha, `o`'s with 1 - alpha, cut to `maxClips`, own clips first.
     public func sample(_ source: MomentSplit, query q: Int, focus f: Int, partner o: Int, generator g: inout SeededGenerator) throws -> Sample {
         let videos = source.videos, queries = source.queries
         let cl = videos.clipLength
@@ -187,20 +181,15 @@ public struct VideoSynthesizer: Sendable, Equatable {
         guard gtCount <= maxClips else {
             throw DatasetError("query \(queries.qids[q]): its \(gtCount) ground-truth clips do not fit in max_clips \(maxClips)")
         }
-        let ownRate = rateJitter ? min(1, alpha * Double(g.nextUniform(in: 0.8, 1.2))) : alpha
-        let partnerRate = rateJitter ? min(1, (1 - alpha) * Double(g.nextUniform(in: 0.8, 1.2))) : 1 - alpha
-        var own = (0..<lf).filter { gt[$0] || Double(g.nextUniform()) < ownRate }
-        var other = (0..<lo).filter { _ in Double(g.nextUniform()) < partnerRate }
+        var own = (0..<lf).filter { gt[$0] || Double(g.nextUniform()) < alpha }
+        var other = (0..<lo).filter { _ in Double(g.nextUniform()) < 1 - alpha }
         // Too long: drop random non-ground-truth clips (own or partner) until it fits.
         while own.count + other.count > maxClips {
             let droppable = own.indices.filter { !gt[own[$0]] }
             let pick = Int.random(in: 0..<(droppable.count + other.count), using: &g)
             if pick < droppable.count { own.remove(at: droppable[pick]) } else { other.remove(at: pick - droppable.count) }
         }
-        let ownFirst = order == .ownFirst || g.nextUniform() < 0.5
-        let sequence: [(video: Int, clip: Int)] = ownFirst
-            ? own.map { (f, $0) } + other.map { (o, $0) }
-            : other.map { (o, $0) } + own.map { (f, $0) }
+        let sequence: [(video: Int, clip: Int)] = own.map { (f, $0) } + other.map { (o, $0) }
         var position = [Int: Int]()
         for (p, item) in sequence.enumerated() where item.video == f { position[item.clip] = p }
 

@@ -18,7 +18,45 @@ public struct TrainingConfig: Sendable, Equatable {
     /// VSDC on the fly: synthesize each batch's partners inside the batch (the paper's batch-scope pairs),
     /// with this synthesizer, instead of reading samples made by the video-synthesis stage.
     public var inBatchSynthesis: VideoSynthesizer?
+    /// VSDC as the authors' code does it (`TrainingRecipe.authorsCode`): each epoch runs over [synthetic N |
+    /// original N] indices, a synthetic one giving two samples with its most similar batch-mate. Takes
+    /// precedence over `inBatchSynthesis` and the video-synthesis stage's samples.
+    public var authorsCodeSynthesis: AuthorsCodeSynthesizer?
     public init() {}
+}
+
+/// A preset that sets every TD-DETR setting at once, over the individual params.
+public enum TrainingRecipe: String, Sendable, CaseIterable {
+    /// The paper's reading: every setting as its own param gives it (the default).
+    case paper
+    /// What the authors' public code does (xyangzhou/TD-DETR @ a0ce6d3, its QVHighlights script): TDEM as
+    /// its `T2V_TransformerEncoderLayer`, beta 0.7, 4 text-to-video + 4 encoder + 4 decoder layers, span 1 /
+    /// gIoU 10 / label 4 with `lw_saliency` 1, lr x 0.1 every 80 epochs, and VSDC in batch over [synthetic |
+    /// original] indices with alpha 0.7 and the top-50 similarity (`AuthorsCodeSynthesizer`). Settings on
+    /// which the code and the defaults agree (lr, weight decay, batch, epochs, widths, dropouts, margin) stay
+    /// with their params.
+    case authorsCode = "authors-code"
+
+    /// Overrides what the recipe sets. `.paper` changes nothing.
+    public func apply(model: inout ModelConfig, training: inout TrainingConfig) {
+        guard self == .authorsCode else { return }
+        model.tdem = true
+        model.vsdc = true
+        model.tdemVariant = .authorsCode
+        model.beta = 0.7
+        model.textToVideoLayers = 4
+        model.encoderLayers = 4
+        model.decoderLayers = 4
+        model.coefficients = .authorsCode
+        training.lrDrop = 80
+        training.lrGamma = 0.1
+        training.inBatchSynthesis = nil
+        var synthesis = AuthorsCodeSynthesizer()
+        synthesis.alpha = 0.7
+        synthesis.topkEntries = 50
+        synthesis.nearDuplicateCutoff = training.authorsCodeSynthesis?.nearDuplicateCutoff
+        training.authorsCodeSynthesis = synthesis
+    }
 }
 
 /// The state a run needs to continue exactly where it stopped, saved at every epoch end.
@@ -55,6 +93,8 @@ public final class Trainer {
     /// For each training query, the synthesized samples built around it.
     let synthesizedOf: [[Int]]
     let val: MomentSplit
+    /// The longest training video: the authors' similarity pads every video to it.
+    let longestTrainVideo: Int
 
     public init(model: any MomentModel, config: TrainingConfig, builder: BatchBuilder, train: MomentSplit,
                 synthesized: (split: MomentSplit, sourceQuery: [Int])?, val: MomentSplit) {
@@ -69,11 +109,16 @@ public final class Trainer {
             for (sample, q) in s.sourceQuery.enumerated() where q >= 0 && q < of.count { of[q].append(sample) }
         }
         synthesizedOf = of
+        longestTrainVideo = (0..<train.videos.count).reduce(0) { max($0, train.videos.length($1)) }
         optimizer = AdamW(module: model, learningRate: config.learningRate, weightDecay: config.weightDecay)
         context = ForwardContext(isTraining: true, generator: SeededGenerator(seed: config.seed &+ 0xD1B5))
     }
 
-    public var stepsPerEpoch: Int { (train.queries.count + config.batchSize - 1) / config.batchSize }
+    /// Indices an epoch runs over: the training queries, or with the authors' code's VSDC a synthetic and an
+    /// original index per query.
+    var indicesPerEpoch: Int { train.queries.count * (config.authorsCodeSynthesis == nil ? 1 : 2) }
+
+    public var stepsPerEpoch: Int { (indicesPerEpoch + config.batchSize - 1) / config.batchSize }
 
     func learningRate(epoch: Int) -> Float {
         guard config.lrDrop > 0 else { return config.learningRate }
@@ -99,7 +144,7 @@ public final class Trainer {
     /// random draw happens in the same order as without prefetching and the result is the same bits.
     public func trainEpoch(_ epoch: Int, onStep: (Int, Float) -> Void) throws -> [String: Double] {
         optimizer.learningRate = learningRate(epoch: epoch)
-        var order = Array(0..<train.queries.count)
+        var order = Array(0..<indicesPerEpoch)
         var shuffle = SeededGenerator(seed: config.seed &* 6_364_136_223_846_793_005 &+ UInt64(epoch) &+ 1)
         order.shuffle(using: &shuffle)
         let draws = EpochDraws(shuffle: shuffle, pairs: SeededGenerator(seed: config.seed &* 0x9E37_79B9 &+ UInt64(epoch) &* 31 &+ 7))
@@ -129,11 +174,21 @@ public final class Trainer {
         return sums.mapValues { $0 / Double(max(1, count)) }
     }
 
-    /// The batch of one step: the original queries plus, with VSDC, their synthesized samples.
+    /// The seed of a step's synthesis: fixed by the run's seed, the epoch and the step, so a resumed run and
+    /// the prefetching thread draw the same samples.
+    func synthesisSeed(epoch: Int, step: Int) -> UInt64 {
+        config.seed &* 0x2545_F491 &+ UInt64(epoch) &* 100_003 &+ UInt64(step)
+    }
+
+    /// The batch of one step: the original queries plus, with VSDC, their synthesized samples (with the
+    /// authors' code's VSDC, `indices` are over [synthetic | original], see `prepareAuthorsCodeBatch`).
     func prepareBatch(_ originals: [Int], epoch: Int, step: Int, draws: EpochDraws) throws -> MomentBatch {
+        if let recipe = config.authorsCodeSynthesis {
+            return try prepareAuthorsCodeBatch(originals, synthesizer: recipe, epoch: epoch, step: step, draws: draws)
+        }
         var batch = try builder.batch(train, queries: originals, generator: &draws.pairs)
         if var synthesizer = config.inBatchSynthesis {
-            synthesizer.seed = config.seed &* 0x2545_F491 &+ UInt64(epoch) &* 100_003 &+ UInt64(step)
+            synthesizer.seed = synthesisSeed(epoch: epoch, step: step)
             let extra = try Self.synthesizeInBatch(train, queries: originals, synthesizer: synthesizer)
             if extra.queries.count > 0 {
                 batch = Self.concatenate(batch, try builder.batch(extra, queries: Array(0..<extra.queries.count), generator: &draws.pairs))
@@ -149,6 +204,67 @@ public final class Trainer {
             }
         }
         return batch
+    }
+
+    /// The samples of one batch of indices as the authors' code collates them: in index order, a synthetic
+    /// index `i < N` as its two samples (anchor 0 then anchor 1, so the negative-pair roll pairs anchor 0's
+    /// video with the partner's query), an original index `N + i` as query i. Originals are cut to `maxClips`;
+    /// synthesized videos are not (the code does not cut QVHighlights').
+    func prepareAuthorsCodeBatch(_ indices: [Int], synthesizer: AuthorsCodeSynthesizer, epoch: Int, step: Int,
+                                 draws: EpochDraws) throws -> MomentBatch {
+        let n = train.queries.count
+        var generator = SeededGenerator(seed: synthesisSeed(epoch: epoch, step: step))
+        let similarities = try synthesizer.batchSimilarities(train, batch: indices, paddedLength: longestTrainVideo)
+        let partners = synthesizer.partners(batch: indices, count: n, similarities: similarities)
+        var samples: [VideoSynthesizer.Sample] = [], sampleQueries: [Int] = [], originals: [Int] = []
+        var synthesized: [Bool] = []
+        for (position, index) in indices.enumerated() {
+            if index < n {
+                let (first, second) = try synthesizer.samplePair(train, anchor: index, partner: partners[position], generator: &generator)
+                samples += [first, second]
+                sampleQueries += [index, partners[position]]
+                synthesized += [true, true]
+            } else {
+                originals.append(index - n)
+                synthesized.append(false)
+            }
+        }
+        var parts: [MomentBatch] = []
+        if !originals.isEmpty { parts.append(try builder.batch(train, queries: originals, generator: &draws.pairs)) }
+        if !samples.isEmpty {
+            var uncut = builder
+            uncut.maxClips = Int.max
+            let split = AuthorsCodeSynthesizer.split(samples, sourceQuery: sampleQueries, source: train)
+            parts.append(try uncut.batch(split, queries: Array(samples.indices), generator: &draws.pairs))
+        }
+        let joined = parts.count == 2 ? Self.concatenate(parts[0], parts[1]) : parts[0]
+        var nextOriginal = 0, nextSynthesized = originals.count
+        let rows = synthesized.map { isSynthesized -> Int in
+            if isSynthesized {
+                defer { nextSynthesized += 1 }
+                return nextSynthesized
+            }
+            defer { nextOriginal += 1 }
+            return nextOriginal
+        }
+        return Self.selectRows(joined, rows)
+    }
+
+    /// The rows `rows` of a batch, in that order.
+    static func selectRows(_ batch: MomentBatch, _ rows: [Int]) -> MomentBatch {
+        if rows == Array(0..<batch.batchSize) { return batch }
+        func pick(_ t: Tensor) -> Tensor {
+            let inner = Array(t.shape.dropFirst())
+            let flat = ShapeKernels.gatherTime(t.reshaped([1, t.shape[0], inner.reduce(1, *)]), indices: rows, count: rows.count)
+            return flat.reshaped([rows.count] + inner)
+        }
+        let saliency = batch.saliency.map { s in
+            SaliencyTargets(scores: pick(s.scores), positiveClips: rows.map { s.positiveClips[$0] },
+                            negativeClips: rows.map { s.negativeClips[$0] })
+        }
+        return MomentBatch(videoFeatures: pick(batch.videoFeatures), videoMask: pick(batch.videoMask),
+                           textFeatures: pick(batch.textFeatures), textMask: pick(batch.textMask),
+                           windows: rows.map { batch.windows[$0] }, saliency: saliency, durations: rows.map { batch.durations[$0] })
     }
 
     /// Predictions for every query of a split, in submission form.

@@ -77,6 +77,7 @@ public struct RunCommand: StageCommand {
                 let (plain, metricsJSON) = try RetrievalSummary.evaluate(predictions, split: named)
                 var entry: [String: JSONValue] = ["none": Self.json(plain),
                                                   "giou_loss": .number(SpanDiagnostics.meanGIoULoss(predictions, split: named))]
+                var perQuery: [String: JSONValue] = ["none": Self.array(SpanDiagnostics.topOneIoUs(predictions, split: named))]
                 if let g = SpanDiagnostics.queryGrounding(predictions, split: named) {
                     entry["grounding"] = ["queried": .number(g.queried), "distractor": .number(g.distractor), "neither": .number(g.neither)]
                 }
@@ -86,11 +87,15 @@ public struct RunCommand: StageCommand {
                     let (m, _) = try RetrievalSummary.evaluate(maskedPredictions, split: masked)
                     if index == 0 { exampleTop[label, default: [:]][mask.rawValue] = Array(maskedPredictions.prefix(Self.exampleCount)) }
                     entry[mask.rawValue] = Self.json(m)
+                    perQuery[mask.rawValue] = Self.array(SpanDiagnostics.topOneIoUs(maskedPredictions, split: masked))
                     if let g = SpanDiagnostics.queryGrounding(maskedPredictions, split: masked) {
                         entry["grounding_\(mask.rawValue)"] = ["queried": .number(g.queried), "distractor": .number(g.distractor),
                                                                "neither": .number(g.neither)]
                     }
                 }
+                // Per query, the top-1 window's IoU with the ground truth (split order), for the report's
+                // per-query bootstrap.
+                entry["top1_iou"] = .object(perQuery)
                 perWeights[label] = .object(entry)
                 if label == "trained" {
                     metricsFiles.append("\"\(name)\": " + metricsJSON.replacingOccurrences(of: "\n", with: "\n    "))
@@ -131,6 +136,9 @@ public struct RunCommand: StageCommand {
             return .object(o)
         })
     }
+
+    /// Values as a JSON array, unrounded (a rounded IoU could cross a threshold the official numbers do not).
+    static func array(_ values: [Double]) -> JSONValue { .array(values.map { .number($0) }) }
 
     static func json(_ s: RetrievalSummary) -> JSONValue {
         var o: [String: JSONValue] = [:]

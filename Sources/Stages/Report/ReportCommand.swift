@@ -3,7 +3,8 @@ import Foundation
 import Shards
 
 /// `report`: one Markdown file and one self-contained HTML page (inline SVG) from every mask-eval summary
-/// and train log of a pipeline, with every number as mean ± std over seeds.
+/// and train log of a pipeline, with every number as mean ± std over seeds, and every comparison and claim with
+/// a seeded bootstrap interval.
 public struct ReportCommand: StageCommand {
     public static let stageName = "report"
     public static let configuration = CommandConfiguration(
@@ -11,8 +12,8 @@ public struct ReportCommand: StageCommand {
         abstract: "Write the Markdown + HTML report (tables and SVG plots) of all evaluated runs.",
         discussion: """
             Inputs: --in summaries=summary.json (one per trained model, from mask-eval run; repeatable) and \
-            --in logs=log.jsonl (from train; repeatable). Outputs: report.md, report.html, curves.svg, \
-            timeline.svg, sensitivity.svg.
+            --in logs=log.jsonl (from train; repeatable). Outputs: report.md, report.html, headline.svg, \
+            curves.svg, timeline.svg, sensitivity.svg.
             """)
 
     public static let params: [ParamDecl] = [

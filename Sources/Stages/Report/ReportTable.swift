@@ -41,7 +41,8 @@ struct ReportDocument {
     /// A figure: inline in the HTML, a file reference in the Markdown.
     mutating func figure(svg: String, file: String, alt: String) {
         markdown += "![\(alt)](\(file))\n\n"
-        html += "<figure>\(svg)<figcaption>\(SVGPlot.escape(alt))</figcaption></figure>\n"
+        let id = "fig-" + (file.hasSuffix(".svg") ? String(file.dropLast(4)) : file)
+        html += "<figure id=\"\(SVGPlot.escape(id))\">\(svg)<figcaption>\(SVGPlot.escape(alt))</figcaption></figure>\n"
     }
 
     mutating func code(_ text: String) {

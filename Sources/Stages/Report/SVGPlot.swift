@@ -71,6 +71,60 @@ enum SVGPlot {
         return out
     }
 
+    /// One bar of a grouped bar chart: its value, its interval (nil: none drawn) and whether it is a control
+    /// (drawn hatched).
+    struct Bar {
+        let label: String
+        let value: Double
+        let interval: (low: Double, high: Double)?
+        let control: Bool
+    }
+
+    /// A grouped bar chart panel (values in 0...100): one group of bars per category, a bar's colour naming its
+    /// series (`series` labels, in the legend), controls hatched, intervals as whiskers.
+    static func bars(title: String, yLabel: String, categories: [(label: String, bars: [Bar])], series: [String],
+                     width: Double, height: Double) -> String {
+        let left = 52.0, right = width - 12, top = 44.0, bottom = height - 46
+        var out = "<text x=\"\(f((left + right) / 2))\" y=\"16\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">\(escape(title))</text>\n"
+        func py(_ v: Double) -> Double { bottom - min(max(v, 0), 100) / 100 * (bottom - top) }
+        out += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(right - left))\" height=\"\(f(bottom - top))\" fill=\"none\" stroke=\"#999\"/>\n"
+        for v in stride(from: 0.0, through: 100, by: 25) {
+            out += "<line x1=\"\(f(left))\" x2=\"\(f(right))\" y1=\"\(f(py(v)))\" y2=\"\(f(py(v)))\" stroke=\"#e5e5e5\"/>"
+            out += "<text x=\"\(f(left - 4))\" y=\"\(f(py(v) + 4))\" text-anchor=\"end\" font-size=\"10\">\(tick(v))</text>\n"
+        }
+        out += "<text transform=\"translate(12,\(f((top + bottom) / 2))) rotate(-90)\" text-anchor=\"middle\" font-size=\"11\">\(escape(yLabel))</text>\n"
+        let slot = (right - left) / Double(max(1, categories.count))
+        for (c, category) in categories.enumerated() {
+            let barWidth = min(28, (slot - 16) / Double(max(1, category.bars.count)))
+            let start = left + Double(c) * slot + (slot - barWidth * Double(category.bars.count)) / 2
+            for (b, bar) in category.bars.enumerated() {
+                let colour = colours[(series.firstIndex(of: bar.label) ?? 0) % colours.count]
+                let x = start + Double(b) * barWidth
+                out += "<rect x=\"\(f(x + 1))\" y=\"\(f(py(bar.value)))\" width=\"\(f(barWidth - 2))\" height=\"\(f(bottom - py(bar.value)))\" "
+                    + (bar.control ? "fill=\"url(#hatch)\" stroke=\"\(colour)\"" : "fill=\"\(colour)\"") + "><title>\(escape(bar.label)): \(tick(bar.value))</title></rect>"
+                if let interval = bar.interval {
+                    let mid = x + barWidth / 2
+                    out += "<line x1=\"\(f(mid))\" x2=\"\(f(mid))\" y1=\"\(f(py(interval.low)))\" y2=\"\(f(py(interval.high)))\" stroke=\"#000\"/>"
+                    for y in [interval.low, interval.high] {
+                        out += "<line x1=\"\(f(mid - 3))\" x2=\"\(f(mid + 3))\" y1=\"\(f(py(y)))\" y2=\"\(f(py(y)))\" stroke=\"#000\"/>"
+                    }
+                }
+                out += "\n"
+            }
+            out += "<text x=\"\(f(left + (Double(c) + 0.5) * slot))\" y=\"\(f(bottom + 16))\" text-anchor=\"middle\" font-size=\"11\">\(escape(category.label))</text>\n"
+        }
+        // Legend above the plot: one swatch per series, then the control's hatching.
+        var lx = left
+        for (i, label) in series.enumerated() {
+            out += "<rect x=\"\(f(lx))\" y=\"26\" width=\"12\" height=\"10\" fill=\"\(colours[i % colours.count])\"/>"
+            out += "<text x=\"\(f(lx + 16))\" y=\"35\" font-size=\"10\">\(escape(label))</text>\n"
+            lx += 24 + Double(label.count) * 5.6
+        }
+        out += "<rect x=\"\(f(lx))\" y=\"26\" width=\"12\" height=\"10\" fill=\"url(#hatch)\" stroke=\"#555\"/>"
+        out += "<text x=\"\(f(lx + 16))\" y=\"35\" font-size=\"10\">untrained control (same architecture, initial weights)</text>\n"
+        return out
+    }
+
     static func document(width: Double, height: Double, _ body: String) -> String {
         """
         <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif">

@@ -13,7 +13,8 @@ public struct TrainCommand: StageCommand {
         abstract: "Train a moment retrieval model; evaluate on val every eval_every epochs; keep the best and the last checkpoint.",
         discussion: """
             Inputs: --in train_videos= --in train_queries= --in val_videos= --in val_queries= (shards from \
-            feature-ingest), and for VSDC --in synth_videos= --in synth_queries= (from video-synthesis). \
+            feature-ingest), and for VSDC --in synth_videos= --in synth_queries= (from video-synthesis; recipe \
+            authors-code synthesizes inside each batch and reads none). \
             Outputs: checkpoint.tshard (best val MR-full-mAP), last.tshard, log.jsonl (per epoch: every loss \
             term, lr, val metrics, seconds), val_metrics.json (the best epoch's). A killed run resumes from its \
             last finished epoch, with the same result, when started again with the same params and \
@@ -25,8 +26,15 @@ public struct TrainCommand: StageCommand {
 
     public static let params: [ParamDecl] = [
         .string("model", "td-detr", choices: models, "qd-detr (baseline), td-detr (VSDC + TDEM), vsdc-only, tdem-only, cdnet"),
-        .number("beta", 0.5, min: 0, max: 1, "TDEM injection V' = beta V + (1 - beta) T' (authors' code: 0.7)"),
-        .string("tdem_variant", "paper", choices: ["paper", "authors-code"], "TDEM as the paper's equations or as the authors' code"),
+        .string("recipe", "paper", choices: TrainingRecipe.allCases.map(\.rawValue),
+                "paper: every setting from its param; authors-code (td-detr only): the authors' code's TDEM, beta 0.7, 4 + 4 + 4 layers, "
+                    + "span 1 / gIoU 10 / label 4 / saliency 1, lr x 0.1 every 80 epochs, in-batch VSDC over [synthetic | original] "
+                    + "with alpha 0.7 and the top-50 similarity, over those params"),
+        .boolean("recipe_drop_near_duplicates", false,
+                 "authors-code recipe: zero pair similarities above 0.9 before the argmax, as the authors' code does on every dataset but QVHighlights"),
+        .number("beta", 0.5, min: 0, max: 1, "TDEM injection V' = beta V + (1 - beta) T' (the paper's 0.5; recipe authors-code: 0.7)"),
+        .string("tdem_variant", "paper", choices: ["paper", "authors-code"],
+                "TDEM as the paper's equations or as the authors' code (dynamics of video + positions, own key/value projections, beta mixes only the residual)"),
         .string("loss_preset", "paper", choices: ["paper", "qd-detr"], "loss coefficients: paper (L1 1, gIoU 10, CE 4, neg 4) or QD-DETR's (L1 10, gIoU 1, CE 4)"),
         .number("saliency_weight", 1, min: 0, "multiplies the preset's three saliency coefficients, as QD-DETR's lw_saliency (Charades-STA, TACoS: 4); QD-DETR and TD-DETR"),
         .integer("hidden", 256, min: 8, "transformer width d"),
@@ -41,7 +49,8 @@ public struct TrainCommand: StageCommand {
         .number("lr", 1e-4, min: 0, "AdamW learning rate (Charades-STA: 2e-4)"),
         .number("weight_decay", 1e-4, min: 0, "AdamW decoupled weight decay"),
         .number("grad_clip", 0.1, min: 0, "clip gradients to this global norm"),
-        .integer("batch_size", 32, min: 1, "original samples per step (VSDC adds one synthesized sample each)"),
+        .integer("batch_size", 32, min: 1,
+                 "original samples per step (VSDC adds one synthesized sample each); recipe authors-code: indices over [synthetic | original] per step, about 1.5x as many samples"),
         .integer("epochs", 200, min: 1, "training epochs"),
         .integer("lr_drop", 0, min: 0, "multiply lr by lr_gamma every lr_drop epochs (0: never; Charades-STA: 30)"),
         .number("lr_gamma", 0.1, min: 0, max: 1, "step decay factor"),
@@ -69,7 +78,45 @@ public struct TrainCommand: StageCommand {
 
     public init() {}
 
-    /// The model configuration the params describe, for the input widths of the data.
+    /// The model and training configurations the params describe, the recipe applied over the individual params.
+    public static func configurations(_ p: StageParams, videoWidth: Int, textWidth: Int) throws -> (model: ModelConfig, training: TrainingConfig) {
+        var model = modelConfig(p, videoWidth: videoWidth, textWidth: textWidth)
+        var training = TrainingConfig()
+        training.learningRate = p.float("lr")
+        training.weightDecay = p.float("weight_decay")
+        training.gradientClip = p.float("grad_clip")
+        training.batchSize = p.int("batch_size")
+        training.epochs = p.int("epochs")
+        training.lrDrop = p.int("lr_drop")
+        training.lrGamma = p.float("lr_gamma")
+        training.seed = UInt64(p.int("seed"))
+        training.evalBatchSize = p.int("eval_batch_size")
+        if model.vsdc && p.string("vsdc_source") == "batch" {
+            var synthesizer = VideoSynthesizer()
+            synthesizer.alpha = p.double("vsdc_alpha")
+            synthesizer.maxClips = p.int("max_clips")
+            training.inBatchSynthesis = synthesizer
+        }
+        let recipe = try Self.recipe(p)
+        if recipe == .authorsCode {
+            var synthesis = AuthorsCodeSynthesizer()
+            synthesis.nearDuplicateCutoff = p.bool("recipe_drop_near_duplicates") ? 0.9 : nil
+            training.authorsCodeSynthesis = synthesis
+        }
+        recipe.apply(model: &model, training: &training)
+        return (model, training)
+    }
+
+    /// The params' recipe; the authors' code's is refused for any model but TD-DETR.
+    static func recipe(_ p: StageParams) throws -> TrainingRecipe {
+        let recipe = TrainingRecipe(rawValue: p.string("recipe"))!
+        guard recipe == .paper || p.string("model") == "td-detr" else {
+            throw StageError("train: recipe \(recipe.rawValue) is TD-DETR's; it cannot apply to model \(p.string("model"))")
+        }
+        return recipe
+    }
+
+    /// The model configuration the individual params describe (before any recipe), for the input widths of the data.
     public static func modelConfig(_ p: StageParams, videoWidth: Int, textWidth: Int) -> ModelConfig {
         let model = p.string("model")
         var c = ModelConfig.ablation(vsdc: model == "td-detr" || model == "vsdc-only",
@@ -148,6 +195,7 @@ public struct TrainCommand: StageCommand {
         guard p.int("hidden") % p.int("heads") == 0 else {
             throw StageError("train: hidden \(p.int("hidden")) is not divisible by heads \(p.int("heads"))")
         }
+        _ = try Self.recipe(p)
         Parallelism.setThreadCount(p.int("threads") == 0 ? ProcessInfo.processInfo.activeProcessorCount : p.int("threads"))
         let train = try DatasetShards.readSplit(videos: try io.input("train_videos", stage: stage),
                                                 queries: try io.input("train_queries", stage: stage), name: "train")
@@ -156,11 +204,18 @@ public struct TrainCommand: StageCommand {
         guard val.videos.dim == train.videos.dim, val.queries.textDim == train.queries.textDim else {
             throw StageError("train: val features (\(val.videos.dim)/\(val.queries.textDim)-d) differ from train's (\(train.videos.dim)/\(train.queries.textDim)-d)")
         }
-        let config = Self.modelConfig(p, videoWidth: train.videos.dim, textWidth: train.queries.textDim)
+        let (config, training) = try Self.configurations(p, videoWidth: train.videos.dim, textWidth: train.queries.textDim)
         let isCDNet = p.string("model") == "cdnet"
         var synthesized: (split: MomentSplit, sourceQuery: [Int])?
         var synthesisParams: JSONValue = .null
-        if config.vsdc && p.string("vsdc_source") == "stage" {
+        if let recipe = training.authorsCodeSynthesis {
+            synthesisParams = ["source": "authors-code", "alpha": .number(recipe.alpha), "topk_entries": .number(Double(recipe.topkEntries)),
+                               "near_duplicate_cutoff": recipe.nearDuplicateCutoff.map { .number(Double($0)) } ?? .null]
+            print("recipe authors-code: tdem_variant authors-code, beta \(config.beta), layers \(config.textToVideoLayers) + "
+                  + "\(config.encoderLayers) + \(config.decoderLayers), span \(config.coefficients.span) / gIoU \(config.coefficients.giou) / "
+                  + "label \(config.coefficients.label) / saliency \(config.coefficients.negative), lr x \(training.lrGamma) every "
+                  + "\(training.lrDrop) epochs, in-batch VSDC alpha \(recipe.alpha) (synth_* inputs unused)")
+        } else if config.vsdc && p.string("vsdc_source") == "stage" {
             guard !(try io.inputs("synth_videos")).isEmpty else {
                 throw StageError("train: model \(p.string("model")) uses VSDC and needs --in synth_videos= and --in synth_queries= (from video-synthesis)")
             }
@@ -170,21 +225,7 @@ public struct TrainCommand: StageCommand {
             synthesisParams = try ShardReader(url: videosURL).meta["params"] ?? .null
         }
 
-        var training = TrainingConfig()
-        training.learningRate = p.float("lr")
-        training.weightDecay = p.float("weight_decay")
-        training.gradientClip = p.float("grad_clip")
-        training.batchSize = p.int("batch_size")
-        training.epochs = p.int("epochs")
-        training.lrDrop = p.int("lr_drop")
-        training.lrGamma = p.float("lr_gamma")
-        training.seed = UInt64(p.int("seed"))
-        training.evalBatchSize = p.int("eval_batch_size")
-        if config.vsdc && p.string("vsdc_source") == "batch" {
-            var synthesizer = VideoSynthesizer()
-            synthesizer.alpha = p.double("vsdc_alpha")
-            synthesizer.maxClips = p.int("max_clips")
-            training.inBatchSynthesis = synthesizer
+        if training.inBatchSynthesis != nil {
             synthesisParams = ["alpha": .number(p.double("vsdc_alpha")), "source": "batch"]
         }
         var init_ = SeededGenerator(seed: training.seed)

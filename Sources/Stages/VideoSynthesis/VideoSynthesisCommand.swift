@@ -23,9 +23,6 @@ public struct VideoSynthesisCommand: StageCommand {
         .integer("seed", 1, min: 0, "seed of the clip sampling"),
         .string("partner_filter", "none", choices: VideoSynthesizer.PartnerFilter.allCases.map(\.rawValue),
                 "shared-event: skip partners whose queries share the query's event (synthetic) or a content word (real)"),
-        .string("order", "own-first", choices: VideoSynthesizer.Order.allCases.map(\.rawValue),
-                "own-first: the paper; random: the authors' code (partner first half of the time)"),
-        .boolean("rate_jitter", false, "the authors' code: each keep rate times a random factor in [0.8, 1.2]"),
         .integer("max_clips", 75, min: 1, "longest synthesized video (max_v_l)"),
     ]
     public static let inputRoles = ["videos", "queries", "pairs"]
@@ -45,8 +42,6 @@ public struct VideoSynthesisCommand: StageCommand {
         synth.symmetric = p.bool("symmetric")
         synth.seed = UInt64(p.int("seed"))
         synth.filter = VideoSynthesizer.PartnerFilter(rawValue: p.string("partner_filter"))!
-        synth.order = VideoSynthesizer.Order(rawValue: p.string("order"))!
-        synth.rateJitter = p.bool("rate_jitter")
         synth.maxClips = p.int("max_clips")
         let progress = Progress("synthesis queries", total: split.queries.count)
         let out = try synth.synthesize(split, pairs: pairs) { done, _ in progress.update(done) }
