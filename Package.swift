@@ -108,7 +108,13 @@ let package = Package(
             ],
             exclude: ["Fixtures"]),
         .testTarget(name: "LineageTests", dependencies: ["Lineage", "Shards", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "PipelineTests", dependencies: ["PipelineDriver", "Lineage", "Shards", "pipeline", "stage-launcher"]),
+        // SlurmExecutorTests runs the real stages through the driver too.
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: [
+                "PipelineDriver", "Lineage", "Shards", "pipeline", "stage-launcher",
+                "feature-ingest", "pair-mining", "video-synthesis", "train", "mask-eval", "report",
+            ]),
     ],
     // Numeric kernels share buffers across threads under their own discipline; Swift 6's strict
     // concurrency checking would force copies or locks onto those hot paths.

@@ -44,6 +44,9 @@ submission-rounding-half-up	Sources/Retrieval/Training/SubmissionWriter.swift	du
 summary-key-mapping	Sources/Retrieval/Masking/SpuriousEvaluation.swift	("R1@0.3", v("MR-full-R1@0.3")), ("R1@0.5", v("MR-full-R1@0.5"))	("R1@0.3", v("MR-full-R1@0.5")), ("R1@0.5", v("MR-full-R1@0.3"))	RetrievalTests.RetrievalSummaryTests
 grounding-tie	Sources/Retrieval/Masking/SpuriousEvaluation.swift	} else if target >= other { queried += 1 }	} else if target > other { queried += 1 }	RetrievalTests.SpanDiagnosticsTests
 shared-event-partner	Sources/Retrieval/Synthesis/VideoSynthesizer.swift	                out.partnerSharesEvent.append(shares(q, video: k))	                out.partnerSharesEvent.append(shares(q, video: i))	StagesTests.VideoSynthesisTests/testPartnerFilterSkipsPartnersThatShareTheEvent
+slurm-reattach-off	Sources/PipelineDriver/Slurm/SlurmRun.swift	if try reattach(p, inputs: inputs) { continue }	if try reattach(p, inputs: []) { continue }	PipelineTests.SlurmExecutorTests/testADriverSIGKILLedMidDAGReattachesToItsJobsWithoutSubmittingAnyTwice
+slurm-signal-no-scancel	Sources/PipelineDriver/Slurm/SlurmRun.swift	let jobs = inFlight.values.compactMap(\.submission.jobID)	let jobs: [String] = []	PipelineTests.SlurmExecutorTests/testSIGTERMCancelsTheDriversJobs
+slurm-cancelled-is-success	Sources/PipelineDriver/Slurm/SlurmRun.swift	let succeeded = (state == nil || state?.state == "COMPLETED") && exit?.status == 0	let succeeded = exit?.status ?? 0 == 0	PipelineTests.SlurmExecutorTests/testAJobCancelledWithScancelIsAFailedRunAndTheNextRunCompletesIt
 escape-order	Sources/Stages/Report/SVGPlot.swift	ESCAPE_OLD	ESCAPE_NEW	StagesTests.ReportBuilderTests/testEscapeMakesTextSafeInHTMLAndSVG
 EOF
 )

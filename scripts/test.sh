@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-system-packages.sh test
+# SlurmExecutorTests submit to a real Slurm: a single-node cluster on this machine (installed with apt-get
+# when missing). A cluster that cannot start is reported here and fails those tests, with the reason.
+scripts/slurm-local.sh start || echo "test.sh: the local Slurm cluster did not start; SlurmExecutorTests will fail" >&2
 # The whole suite (no arguments) also fuzzes each reader of untrusted input briefly (scripts/fuzz.sh): a fixed
 # seed and number of inputs (up to 60 s per target) so that a run is repeatable; FUZZ_RUNS=0 skips it.
 # XCTest then prints the closing summary.

@@ -48,13 +48,18 @@ public struct RunRecord: Equatable, Sendable {
     public var resources: RunResources?
     public var inputs: [ArtifactRef]
     public var outputs: [ArtifactRef]
+    /// The Slurm job that ran the stage (`123`, or `123_4` for a task of a job array); nil for a local run.
+    public var slurmJobID: String?
+    /// The stage's log, relative to the artifact root; nil for runs recorded before schema version 5.
+    public var logPath: String?
 
     public static let succeeded = "ok"
     public static let failed = "failed"
 
     public init(id: Int64? = nil, stage: String, node: String, cacheKey: String, paramsJSON: String,
                 codeFingerprint: String, codePathsJSON: String = "{}", startedAt: Double, finishedAt: Double?, status: String,
-                error: String?, resources: RunResources? = nil, inputs: [ArtifactRef], outputs: [ArtifactRef]) {
+                error: String?, resources: RunResources? = nil, inputs: [ArtifactRef], outputs: [ArtifactRef],
+                slurmJobID: String? = nil, logPath: String? = nil) {
         self.id = id
         self.stage = stage
         self.node = node
@@ -69,6 +74,45 @@ public struct RunRecord: Equatable, Sendable {
         self.resources = resources
         self.inputs = inputs
         self.outputs = outputs
+        self.slurmJobID = slurmJobID
+        self.logPath = logPath
+    }
+}
+
+/// A stage run handed to a cluster scheduler (Slurm) and not yet collected: the driver writes one before it
+/// submits the job and deletes it in the transaction that records the run, so a driver restarted while the
+/// job is queued or running finds it here and waits for it instead of submitting it again.
+public struct JobSubmission: Equatable, Sendable {
+    /// The node's job directory, relative to the artifact root (`jobs/TOKEN/INDEX`): its command line,
+    /// its output directory and the launcher's report. Unique per submitted node.
+    public var dir: String
+    /// Slurm's id (`123`, or `123_4` for a task of a job array); nil from writing the row until sbatch answers.
+    public var jobID: String?
+    public var node: String
+    public var stage: String
+    public var paramsJSON: String
+    public var codeFingerprint: String
+    /// Canonical JSON list of the inputs the job reads: `{"role", "hash"}` for an artifact of the store, or
+    /// `{"role", "node", "job", "file", "path"}` for an output of an upstream job that had not finished.
+    public var inputsJSON: String
+    /// The scratch directory the job is to use, relative to the artifact root.
+    public var scratch: String
+    /// The job's log (Slurm's output file), relative to the artifact root; nil until the job id is known.
+    public var logPath: String?
+    public var submittedAt: Double
+
+    public init(dir: String, jobID: String?, node: String, stage: String, paramsJSON: String, codeFingerprint: String,
+                inputsJSON: String, scratch: String, logPath: String?, submittedAt: Double) {
+        self.dir = dir
+        self.jobID = jobID
+        self.node = node
+        self.stage = stage
+        self.paramsJSON = paramsJSON
+        self.codeFingerprint = codeFingerprint
+        self.inputsJSON = inputsJSON
+        self.scratch = scratch
+        self.logPath = logPath
+        self.submittedAt = submittedAt
     }
 }
 
@@ -121,10 +165,13 @@ public final class Manifest: @unchecked Sendable {
 
     // MARK: recording
 
-    /// Records a finished run with its artifacts in one transaction; returns the run id.
+    /// Records a finished run with its artifacts in one transaction; returns the run id. `collecting` names
+    /// the job submission (its `dir`) the run comes from, deleted in the same transaction, so that a run is
+    /// recorded once whatever happens to the driver.
     @discardableResult
-    public func record(_ run: RunRecord, artifacts: [ArtifactRecord]) throws -> Int64 {
+    public func record(_ run: RunRecord, artifacts: [ArtifactRecord], collecting submission: String? = nil) throws -> Int64 {
         try pool.write { db in
+            if let submission { try db.execute(sql: "DELETE FROM submitted_jobs WHERE dir = ?", arguments: [submission]) }
             for a in artifacts {
                 try db.execute(sql: """
                     INSERT INTO artifacts(hash, kind, path, bytes, created_at) VALUES (?, ?, ?, ?, ?)
@@ -133,11 +180,11 @@ public final class Manifest: @unchecked Sendable {
             }
             try db.execute(sql: """
                 INSERT INTO runs(stage, node, cache_key, params_json, code_fingerprint, code_paths_json, started_at, finished_at,
-                                 status, error, wall_seconds, cpu_seconds, peak_rss_bytes)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                 status, error, wall_seconds, cpu_seconds, peak_rss_bytes, slurm_job_id, log_path)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [run.stage, run.node, run.cacheKey, run.paramsJSON, run.codeFingerprint, run.codePathsJSON,
                                  run.startedAt, run.finishedAt, run.status, run.error, run.resources?.wallSeconds,
-                                 run.resources?.cpuSeconds, run.resources?.peakRSSBytes])
+                                 run.resources?.cpuSeconds, run.resources?.peakRSSBytes, run.slurmJobID, run.logPath])
             let id = db.lastInsertedRowID
             for input in run.inputs {
                 try db.execute(sql: "INSERT INTO run_inputs(run_id, artifact_hash, role) VALUES (?, ?, ?)",
@@ -151,7 +198,60 @@ public final class Manifest: @unchecked Sendable {
         }
     }
 
+    // MARK: job submissions
+
+    /// Writes submissions before their jobs are submitted (one transaction).
+    public func addSubmissions(_ submissions: [JobSubmission]) throws {
+        try pool.write { db in
+            for j in submissions {
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO submitted_jobs(dir, job_id, node, stage, params_json, code_fingerprint, inputs_json,
+                                                          scratch, log_path, submitted_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [j.dir, j.jobID, j.node, j.stage, j.paramsJSON, j.codeFingerprint, j.inputsJSON, j.scratch,
+                                     j.logPath, j.submittedAt])
+            }
+        }
+    }
+
+    /// Sets the job id and log of submissions once the scheduler has answered (one transaction).
+    public func setJobIDs(_ ids: [(dir: String, jobID: String, logPath: String)]) throws {
+        try pool.write { db in
+            for i in ids {
+                try db.execute(sql: "UPDATE submitted_jobs SET job_id = ?, log_path = ? WHERE dir = ?",
+                               arguments: [i.jobID, i.logPath, i.dir])
+            }
+        }
+    }
+
+    /// Every submission not yet collected, oldest first.
+    public func submissions() throws -> [JobSubmission] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM submitted_jobs ORDER BY submitted_at, dir").map { row in
+                JobSubmission(dir: row["dir"], jobID: row["job_id"], node: row["node"], stage: row["stage"],
+                              paramsJSON: row["params_json"], codeFingerprint: row["code_fingerprint"],
+                              inputsJSON: row["inputs_json"], scratch: row["scratch"], logPath: row["log_path"],
+                              submittedAt: row["submitted_at"])
+            }
+        }
+    }
+
+    /// Forgets submissions whose jobs were cancelled, never submitted, or ended without a run to record.
+    public func removeSubmissions(dirs: [String]) throws {
+        guard !dirs.isEmpty else { return }
+        try pool.write { db in
+            for dir in dirs { try db.execute(sql: "DELETE FROM submitted_jobs WHERE dir = ?", arguments: [dir]) }
+        }
+    }
+
     // MARK: queries
+
+    /// The successful run a Slurm job recorded, if any.
+    public func successfulRun(slurmJobID: String) throws -> RunRecord? {
+        try pool.read { db in
+            try Self.fetchRuns(db, where: "slurm_job_id = ? AND status = 'ok'", arguments: [slurmJobID], limit: 1).first
+        }
+    }
 
     /// The newest successful run with this cache key.
     public func successfulRun(cacheKey: String) throws -> RunRecord? {
@@ -311,7 +411,8 @@ public final class Manifest: @unchecked Sendable {
             return RunRecord(id: id, stage: row["stage"], node: row["node"], cacheKey: row["cache_key"],
                              paramsJSON: row["params_json"], codeFingerprint: row["code_fingerprint"],
                              codePathsJSON: row["code_paths_json"], startedAt: row["started_at"], finishedAt: row["finished_at"], status: row["status"],
-                             error: row["error"], resources: resources(row), inputs: inputs, outputs: outputs)
+                             error: row["error"], resources: resources(row), inputs: inputs, outputs: outputs,
+                             slurmJobID: row["slurm_job_id"], logPath: row["log_path"])
         }
     }
 }

@@ -67,6 +67,27 @@ enum Schema {
             "ALTER TABLE runs ADD COLUMN peak_rss_bytes INTEGER",
             "CREATE INDEX runs_started ON runs(started_at)",
         ]),
+        // Version 5: runs executed as cluster jobs (their Slurm job id) and every run's log (relative to the
+        // artifact root); jobs submitted and not yet collected, so a restarted driver re-attaches to them.
+        (5, [
+            "ALTER TABLE runs ADD COLUMN slurm_job_id TEXT",
+            "ALTER TABLE runs ADD COLUMN log_path TEXT",
+            "CREATE INDEX runs_slurm_job ON runs(slurm_job_id)",
+            """
+            CREATE TABLE submitted_jobs (
+                dir TEXT PRIMARY KEY,
+                job_id TEXT,
+                node TEXT NOT NULL,
+                stage TEXT NOT NULL,
+                params_json TEXT NOT NULL,
+                code_fingerprint TEXT NOT NULL,
+                inputs_json TEXT NOT NULL,
+                scratch TEXT NOT NULL,
+                log_path TEXT,
+                submitted_at REAL NOT NULL)
+            """,
+            "CREATE INDEX submitted_jobs_node ON submitted_jobs(node)",
+        ]),
     ]
 
     static var latestVersion: Int { migrations.last!.version }

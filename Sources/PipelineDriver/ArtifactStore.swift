@@ -34,9 +34,22 @@ public struct ArtifactStore: Sendable {
 
     public func logURL(node: String) -> URL { logsDir.appendingPathComponent(Self.safeName(node) + ".log") }
 
+    /// Where Slurm jobs of `pipeline run --executor slurm` keep their command lines, outputs and reports
+    /// until the driver has collected them and no queued job reads them any more.
+    public var jobsDir: URL { root.appendingPathComponent("jobs") }
+
+    /// `url`'s path relative to the artifact root, or its full path when it lies outside.
+    public func relativePath(of url: URL) -> String {
+        let base = root.standardizedFileURL.path + "/"
+        let path = url.standardizedFileURL.path
+        return path.hasPrefix(base) ? String(path.dropFirst(base.count)) : path
+    }
+
     /// Moves a verified output into the store under its hash (keeping an identical existing copy). Whatever
     /// holds the place and is not a good copy (edited or corrupt bytes, a directory, a link) is replaced.
-    public func adopt(_ file: URL, hash: String) throws -> (relative: String, bytes: Int) {
+    /// With `keepSource` the file stays where it is as well (a hard link, or a copy across file systems), for
+    /// readers that were given its path before it was verified.
+    public func adopt(_ file: URL, hash: String, keepSource: Bool = false) throws -> (relative: String, bytes: Int) {
         let rel = relativePath(hash: hash, fileName: file.lastPathComponent)
         let dest = url(relative: rel)
         let fm = FileManager.default
@@ -50,7 +63,7 @@ public struct ArtifactStore: Sendable {
         let bytes = (try fm.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.intValue ?? 0
         switch Self.kind(of: dest) {
         case .some(S_IFREG) where (try? ContentHasher.computeHash(of: dest)) == hash:
-            try fm.removeItem(at: file)
+            if !keepSource { try fm.removeItem(at: file) }
             return (rel, bytes)
         case .some(S_IFREG), nil:
             break
@@ -58,12 +71,34 @@ public struct ArtifactStore: Sendable {
             // rename(2) cannot replace a directory with a file.
             try Self.remove(dest, what: "a store object that is not a regular file")
         }
-        guard rename(file.path, dest.path) == 0 else {
+        if keepSource {
+            try Self.linkOrCopy(file, to: dest)
+        } else if rename(file.path, dest.path) != 0 {
             throw ManifestError("\(file.path): cannot move into the store (\(String(cString: strerror(errno))))")
         }
         // Stored artifacts are immutable: make accidental edits fail loudly.
         chmod(dest.path, 0o444)
         return (rel, bytes)
+    }
+
+    /// Puts a second name on `file` at `dest` (replacing what is there), or, across file systems, a copy
+    /// written beside `dest` and renamed over it.
+    static func linkOrCopy(_ file: URL, to dest: URL) throws {
+        let staged = dest.deletingLastPathComponent().appendingPathComponent(".\(dest.lastPathComponent).\(getpid()).tmp")
+        unlink(staged.path)
+        if Glibc.link(file.path, staged.path) != 0 {
+            guard errno == EXDEV else {
+                throw ManifestError("\(file.path): cannot link into the store (\(String(cString: strerror(errno))))")
+            }
+            do { try FileManager.default.copyItem(at: file, to: staged) } catch {
+                throw ManifestError("\(file.path): cannot copy into the store (\(error.localizedDescription))")
+            }
+        }
+        guard rename(staged.path, dest.path) == 0 else {
+            let code = errno
+            unlink(staged.path)
+            throw ManifestError("\(file.path): cannot move into the store (\(String(cString: strerror(code))))")
+        }
     }
 
     /// The file type bits of what is at `url` (not following a link), or nil when nothing is.

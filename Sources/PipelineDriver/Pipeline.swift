@@ -16,6 +16,9 @@ public struct RunOptions: Sendable {
     public var jobs = 1
     /// Build the package's stage products before running them (off when stages are prebuilt or scripts).
     public var build = true
+    /// Submit every stale node to Slurm as a job instead of running it here (`--executor slurm`); nil runs
+    /// stages as local child processes.
+    public var slurm: SlurmOptions? = nil
     public init() {}
 }
 
@@ -73,9 +76,19 @@ public final class Pipeline {
     /// Runs what is stale, in dependency order, up to `jobs` at once. Returns the nodes that ran.
     @discardableResult
     public func run(_ options: RunOptions) throws -> [String] {
+        if let slurm = options.slurm, !options.dryRun {
+            return try SlurmRun(pipeline: self, options: options, slurm: slurm).run()
+        }
         let lock: PipelineLock? = options.dryRun ? nil : try PipelineLock(root: store.root, onWait: log)
         defer { withExtendedLifetime(lock) {} }
         if !options.dryRun { try? FileManager.default.removeItem(at: store.tmpDir) }
+        if !options.dryRun {
+            let pending = try manifest.submissions()
+            if !pending.isEmpty {
+                log("note       \(pending.count) Slurm job(s) of an earlier `run --executor slurm` are not collected "
+                    + "(\(pending.map(\.node).sorted().joined(separator: ", "))); `run --executor slurm` waits for them and records them")
+            }
+        }
 
         let forced = try Set(options.force.flatMap { try resolve($0) })
         var selected = Set(plan.nodes.map(\.id))
@@ -194,7 +207,6 @@ public final class Pipeline {
     }
 
     private func launch(_ node: PlanNode, evaluation e: NodeEvaluation, echo: Bool, completions: CompletionQueue) throws {
-        let definition = node.stage.definition
         // A directory that survives a killed run of the same cache key, so a long stage (train) can resume;
         // locked for the life of the stage's processes.
         let scratch = try ScratchDirectory.claim(store.scratchDir(cacheKey: e.cacheKey ?? "none")) { busy in
@@ -203,27 +215,19 @@ public final class Pipeline {
         let tmp = store.tmpDir.appendingPathComponent(ArtifactStore.safeName(node.id) + ".\(getpid())")
         try? FileManager.default.removeItem(at: tmp)
         try? FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-        var arguments = definition.arguments + ["--out", tmp.path, "--params", node.params.canonical]
-        for (i, (role, source)) in node.inputs.enumerated() {
-            let path: String
-            switch source {
-            case .file(let p): path = plan.spec.projectRoot.appendingPathComponent(p).path
-            case .output:
-                let hash = e.inputs[i].hash
-                let artifact = try? manifest.artifact(hash: hash)
-                path = store.url(relative: artifact?.path ?? "").path
-            }
-            arguments += ["--in", "\(role)=\(path)"]
+        var paths: [String] = []
+        for input in e.inputs {
+            let artifact = try? manifest.artifact(hash: input.hash)
+            paths.append(store.url(relative: artifact?.path ?? "").path)
         }
-        let executable = definition.isPackageProduct
-            ? binDirectory.appendingPathComponent(definition.command)
-            : plan.spec.projectRoot.appendingPathComponent(definition.command)
+        let (executable, commandLine) = stageCommand(node, inputPaths: paths, out: tmp)
         let logURL = store.logURL(node: node.id)
+        // The log of an earlier Slurm run of this node is a link to that job's log, which stays as it was.
+        unlink(logURL.path)
         let root = plan.spec.projectRoot
         let executor = self.executor
         let started = Date().timeIntervalSince1970
         let prefix: String? = echo ? "[\(node.id)] " : nil
-        let commandLine = arguments
         let environment = [Pipeline.scratchVariable: scratch.url.path]
         Thread.detachNewThread {
             let exit = executor.run(executable: executable, arguments: commandLine, environment: environment,
@@ -232,31 +236,68 @@ public final class Pipeline {
         }
     }
 
+    /// The stage's executable and the command line the driver gives it, wherever it runs: its stage file's
+    /// fixed arguments, then `--out DIR --params JSON --in ROLE=PATH ...` with one path per input of the
+    /// node, in the node's input order (`inputPaths`; a `file:` input is its path in the project).
+    func stageCommand(_ node: PlanNode, inputPaths: [String], out: URL) -> (executable: URL, arguments: [String]) {
+        let definition = node.stage.definition
+        var arguments = definition.arguments + ["--out", out.path, "--params", node.params.canonical]
+        for (i, (role, source)) in node.inputs.enumerated() {
+            let path: String
+            switch source {
+            case .file(let p): path = plan.spec.projectRoot.appendingPathComponent(p).path
+            case .output: path = inputPaths[i]
+            }
+            arguments += ["--in", "\(role)=\(path)"]
+        }
+        let executable = definition.isPackageProduct
+            ? binDirectory.appendingPathComponent(definition.command)
+            : plan.spec.projectRoot.appendingPathComponent(definition.command)
+        return (executable, arguments)
+    }
+
     /// Checks a finished child's outputs, stores them and records the run with what the child used; a
     /// failure is recorded too.
     private func finish(_ node: PlanNode, evaluation e: NodeEvaluation, completion: Completion) throws -> [String: ArtifactRef] {
-        let tmp = completion.tmp
-        let resources = completion.exit.resources
-        defer { try? FileManager.default.removeItem(at: tmp) }
-        let logPath = store.logURL(node: node.id).path
-        func fail(_ message: String) throws -> Never {
-            let run = RunRecord(stage: node.stage.name, node: node.id, cacheKey: e.cacheKey ?? "", paramsJSON: node.params.canonical,
-                                codeFingerprint: e.codeFingerprint, codePathsJSON: Self.codePathsJSON(e), startedAt: completion.startedAt,
-                                finishedAt: Date().timeIntervalSince1970, status: RunRecord.failed, error: message, resources: resources,
-                                inputs: e.inputs, outputs: [])
-            try manifest.record(run, artifacts: [])
-            throw PipelineError(message)
-        }
+        defer { try? FileManager.default.removeItem(at: completion.tmp) }
+        let logURL = store.logURL(node: node.id)
+        var failure: String?
         let status = completion.exit.status
         if status != 0 {
             let how = status < 0 ? "killed by signal \(-status)" : "exit \(status)"
-            let why = (completion.exit.errorLine ?? Self.lastLine(of: logPath)).map { ": \($0)" } ?? ""
-            try fail("\(how)\(why) (log: \(logPath))")
+            let why = (completion.exit.errorLine ?? Self.lastLine(of: logURL.path)).map { ": \($0)" } ?? ""
+            failure = "\(how)\(why) (log: \(logURL.path))"
         }
+        let refs = try record(node, evaluation: e, failure: failure, resources: completion.exit.resources, outDir: completion.tmp,
+                              startedAt: completion.startedAt, log: logURL)
+        // Still locked by this driver: nothing else can be using it.
+        try? FileManager.default.removeItem(at: completion.scratch.url)
+        return refs
+    }
+
+    /// Records a finished stage run: with `failure` set, a failed run with that message (thrown too);
+    /// otherwise every declared output in `outDir` must be a regular file that verifies, and each is moved
+    /// into the store (linked, with `keepOutputs`, when jobs queued downstream read it from `outDir`) before
+    /// the run is recorded with its outputs. A missing or bad output makes it a failed run as well.
+    /// `submission` is the job submission the run completes (deleted with the recording).
+    func record(_ node: PlanNode, evaluation e: NodeEvaluation, failure: String?, resources: RunResources?, outDir: URL,
+                startedAt: Double, log: URL, keepOutputs: Bool = false, slurmJobID: String? = nil,
+                submission: String? = nil) throws -> [String: ArtifactRef] {
+        let logPath = log.path
+        let relativeLog = store.relativePath(of: log)
+        func fail(_ message: String) throws -> Never {
+            let run = RunRecord(stage: node.stage.name, node: node.id, cacheKey: e.cacheKey ?? "", paramsJSON: node.params.canonical,
+                                codeFingerprint: e.codeFingerprint, codePathsJSON: Self.codePathsJSON(e), startedAt: startedAt,
+                                finishedAt: Date().timeIntervalSince1970, status: RunRecord.failed, error: message, resources: resources,
+                                inputs: e.inputs, outputs: [], slurmJobID: slurmJobID, logPath: relativeLog)
+            try manifest.record(run, artifacts: [], collecting: submission)
+            throw PipelineError(message)
+        }
+        if let failure { try fail(failure) }
         var refs: [String: ArtifactRef] = [:]
         var artifacts: [ArtifactRecord] = []
         for file in node.stage.definition.outputs {
-            let url = tmp.appendingPathComponent(file)
+            let url = outDir.appendingPathComponent(file)
             var st = stat()
             guard lstat(url.path, &st) == 0 else {
                 try fail("exited 0 but did not write its output \(file) (log: \(logPath))")
@@ -267,18 +308,19 @@ public final class Pipeline {
             let hash: String
             do { hash = try ContentHasher.computeHash(of: url) } catch { try fail("output \(file) does not verify: \(error)") }
             let rel: String, bytes: Int
-            do { (rel, bytes) = try store.adopt(url, hash: hash) } catch { try fail("output \(file) cannot be stored: \(error)") }
+            do { (rel, bytes) = try store.adopt(url, hash: hash, keepSource: keepOutputs) } catch {
+                try fail("output \(file) cannot be stored: \(error)")
+            }
             artifacts.append(ArtifactRecord(hash: hash, kind: (file as NSString).pathExtension, path: rel, bytes: bytes,
                                             createdAt: Date().timeIntervalSince1970))
             refs[file] = ArtifactRef(role: file, hash: hash)
         }
         let run = RunRecord(stage: node.stage.name, node: node.id, cacheKey: e.cacheKey!, paramsJSON: node.params.canonical,
-                            codeFingerprint: e.codeFingerprint, codePathsJSON: Self.codePathsJSON(e), startedAt: completion.startedAt,
+                            codeFingerprint: e.codeFingerprint, codePathsJSON: Self.codePathsJSON(e), startedAt: startedAt,
                             finishedAt: Date().timeIntervalSince1970, status: RunRecord.succeeded, error: nil, resources: resources,
-                            inputs: e.inputs, outputs: node.stage.definition.outputs.map { refs[$0]! })
-        try manifest.record(run, artifacts: artifacts)
-        // Still locked by this driver: nothing else can be using it.
-        try? FileManager.default.removeItem(at: completion.scratch.url)
+                            inputs: e.inputs, outputs: node.stage.definition.outputs.map { refs[$0]! },
+                            slurmJobID: slurmJobID, logPath: relativeLog)
+        try manifest.record(run, artifacts: artifacts, collecting: submission)
         return refs
     }
 
@@ -286,7 +328,7 @@ public final class Pipeline {
         JSONValue.object(e.codePaths.mapValues { .string($0) }).canonical
     }
 
-    private func linkOutputs(_ node: String, _ outputs: [String: ArtifactRef]) {
+    func linkOutputs(_ node: String, _ outputs: [String: ArtifactRef]) {
         for (file, ref) in outputs {
             if let a = try? manifest.artifact(hash: ref.hash) { store.link(node: node, file: file, relative: a.path) }
         }
@@ -298,7 +340,7 @@ public final class Pipeline {
     }
 
     /// Builds one executable product of this package, in the configuration the driver itself was built in.
-    private func buildProduct(_ product: String) throws {
+    func buildProduct(_ product: String) throws {
         var arguments = ["build", "--package-path", plan.spec.projectRoot.path, "--product", product]
         let components = binDirectory.pathComponents
         if let i = components.lastIndex(where: { $0.hasPrefix(".build") }), i + 2 < components.count {

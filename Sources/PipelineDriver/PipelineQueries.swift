@@ -66,7 +66,8 @@ extension Pipeline {
         }
         seen.insert(run.id!)
         let used = run.resources.map { ", \($0.summary)" } ?? ""
-        lines.append("\(pad)<- \(run.node) (run \(run.id!), \(when), code \(run.codeFingerprint.prefix(12))\(used))")
+        let job = run.slurmJobID.map { ", slurm job \($0)" } ?? ""
+        lines.append("\(pad)<- \(run.node) (run \(run.id!), \(when), code \(run.codeFingerprint.prefix(12))\(used)\(job))")
         lines.append("\(pad)   params \(run.paramsJSON)")
         for input in run.inputs {
             if let producer = try manifest.producer(of: input.hash) {
@@ -97,18 +98,21 @@ extension Pipeline {
 
     /// The most recently started runs, newest first, as a table for people: a header, then one line per run
     /// with its id, node, status, wall time, CPU time, peak RSS and start time (`-` where a run has no
-    /// record of what it used). `node` keeps a stage's runs, a node's, or those whose node matches a glob.
+    /// record of what it used), and the Slurm job when any of them ran as one. `node` keeps a stage's runs, a
+    /// node's, or those whose node matches a glob.
     public func runsTable(limit: Int, node: String? = nil) throws -> [String] {
         let runs = try manifest.recentRuns(limit: limit, node: node)
         guard !runs.isEmpty else { return [node.map { "no recorded runs match '\($0)'" } ?? "no recorded runs"] }
         let formatter = ISO8601DateFormatter()
-        let rows: [[String]] = [["RUN", "NODE", "STATUS", "WALL", "CPU", "PEAK RSS", "STARTED"]] + runs.map { run in
+        let jobs = runs.contains { $0.slurmJobID != nil }
+        let rows: [[String]] = [["RUN", "NODE", "STATUS", "WALL", "CPU", "PEAK RSS", "STARTED"] + (jobs ? ["SLURM JOB"] : [])] + runs.map { run in
             let used = run.resources
             return [String(run.id!), run.node, run.status,
                     used.map { RunResources.duration($0.wallSeconds) } ?? "-",
                     used.map { RunResources.duration($0.cpuSeconds) } ?? "-",
                     used.map { RunResources.size($0.peakRSSBytes) } ?? "-",
                     formatter.string(from: Date(timeIntervalSince1970: run.startedAt))]
+                + (jobs ? [run.slurmJobID ?? "-"] : [])
         }
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max()! }
         // Numbers align on the right, names on the left.
@@ -168,11 +172,17 @@ extension Pipeline {
             removedFiles += 1
         }
         try? fm.removeItem(at: store.tmpDir)
+        // Job directories of Slurm jobs that were collected or cancelled; those of jobs still recorded stay.
+        removeUnusedJobDirectories()
         if workspace {
+            // The scratch directories of Slurm jobs not yet collected may be in use on another machine.
+            let submitted = try manifest.submissions().map { ($0.scratch as NSString).lastPathComponent }
             // Resumable state of runs that never finished; the next run of such a node starts over.
             for name in (try? fm.contentsOfDirectory(atPath: store.scratchRoot.path)) ?? [] {
                 let scratch = store.scratchRoot.appendingPathComponent(name)
-                if ScratchDirectory.isHeld(scratch) {
+                if submitted.contains(where: { name == $0 || name.hasPrefix($0 + ".") }) {
+                    report.append("kept \(scratch.path): a Slurm job not yet collected may use it")
+                } else if ScratchDirectory.isHeld(scratch) {
                     report.append("kept \(scratch.path): a process of an earlier run still uses it")
                 } else {
                     try? fm.removeItem(at: scratch)

@@ -24,6 +24,8 @@ public struct StageInstance: Sendable {
     public let matrix: [(key: String, values: [JSONValue])]
     /// Run once per node of this upstream stage, taking that node's outputs.
     public let foreach: String?
+    /// What each of its jobs asks a cluster scheduler for (pipeline.json's `resources`); nil when not set.
+    public var resources: StageResources? = nil
 }
 
 /// pipeline.json: the stages, their parameters and how their inputs connect, validated on load.
@@ -33,7 +35,7 @@ public struct PipelineSpec: Sendable {
     /// In a topological order (upstream first), ties broken by name.
     public let stages: [StageInstance]
 
-    static let stageKeys: Set<String> = ["uses", "params", "inputs", "matrix", "foreach"]
+    static let stageKeys: Set<String> = ["uses", "params", "inputs", "matrix", "foreach", "resources"]
 
     public init(url: URL) throws {
         self.url = url
@@ -137,8 +139,9 @@ public struct PipelineSpec: Sendable {
             if entry["foreach"] != nil && foreach == nil {
                 throw PipelineSpecError(file, "\(place).foreach", "must be a stage name")
             }
+            let resources = try entry["resources"].map { try StageResources.parse($0, file: file, place: "\(place).resources") }
             instances[name] = StageInstance(name: name, definition: definition, params: params, inputs: inputs,
-                                            matrix: matrix, foreach: foreach)
+                                            matrix: matrix, foreach: foreach, resources: resources)
         }
 
         // Every referenced stage and output must exist, and the graph must be acyclic.

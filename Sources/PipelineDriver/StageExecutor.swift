@@ -17,9 +17,10 @@ public struct StageExit: Sendable {
     }
 }
 
-/// How a stage command line gets run. Today: a local child process; the same command lines can later be
-/// submitted to a cluster scheduler (ARCHITECTURE.md section 12), which is why a stage takes every input,
-/// output and param on its command line.
+/// How a stage command line gets run as a local child process. The same command lines also go to Slurm
+/// as jobs (`SlurmRun`, `run --executor slurm`), which queues a whole graph at once rather than one child
+/// at a time and so is its own loop rather than a `StageExecutor`; that is why a stage takes every input,
+/// output and param on its command line (ARCHITECTURE.md section 12).
 public protocol StageExecutor: Sendable {
     /// Throws, with a message for people, when no stage can be started (checked before the first one).
     func checkReady() throws

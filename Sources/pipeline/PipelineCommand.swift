@@ -54,11 +54,48 @@ struct Run: ParsableCommand {
     var jobs = 1
     @Flag(help: "Do not build the package's stage executables before running them.")
     var noBuild = false
+    @Option(help: "Where stages run: 'local' (child processes) or 'slurm' (one Slurm job per stale node, queued with their dependencies).")
+    var executor = "local"
+    @Option(help: "Slurm: the partition of every job (a stage's resources.partition overrides it).")
+    var partition: String?
+    @Option(help: "Slurm: the time limit of every job, e.g. 01:00:00 (a stage's resources.time overrides it).")
+    var timeLimit: String?
+    @Option(help: "Slurm: CPUs per job (a stage's resources.cpus overrides it).")
+    var cpusPerTask: Int?
+    @Option(help: "Slurm: memory per job, e.g. 4G (a stage's resources.mem overrides it).")
+    var mem: String?
+    @Option(help: ArgumentHelp("Slurm: one more sbatch option, passed on as it is (repeatable), e.g. --sbatch-arg=--account=lab.",
+                               valueName: "option"))
+    var sbatchArg: [String] = []
+
+    func validate() throws {
+        guard executor == "local" || executor == "slurm" else {
+            throw ValidationError("--executor must be 'local' or 'slurm', not '\(executor)'")
+        }
+        if executor == "local" {
+            let given = [("--partition", partition != nil), ("--time-limit", timeLimit != nil), ("--cpus-per-task", cpusPerTask != nil),
+                         ("--mem", mem != nil), ("--sbatch-arg", !sbatchArg.isEmpty)]
+            if let (name, _) = given.first(where: { $0.1 }) { throw ValidationError("\(name) needs --executor slurm") }
+        }
+        if let partition, let problem = StageResources.partitionProblem(partition) { throw ValidationError("--partition: \(problem)") }
+        if let timeLimit, let problem = StageResources.timeProblem(timeLimit) { throw ValidationError("--time-limit: \(problem)") }
+        if let mem, let problem = StageResources.memoryProblem(mem) { throw ValidationError("--mem: \(problem)") }
+        if let cpusPerTask, cpusPerTask < 1 { throw ValidationError("--cpus-per-task must be at least 1") }
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+    }
 
     func run() throws {
         try reportingErrors {
-            let pipeline = try location.open()
             var options = RunOptions()
+            if executor == "slurm" {
+                var slurm = SlurmOptions()
+                slurm.resources = StageResources(cpus: cpusPerTask, mem: mem, time: timeLimit, partition: partition)
+                slurm.sbatchArguments = sbatchArg
+                options.slurm = slurm
+                // Before anything else, so that a machine without Slurm says so in one line.
+                if !dryRun { try SlurmClient().checkReady() }
+            }
+            let pipeline = try location.open()
             options.only = only
             options.force = force
             options.dryRun = dryRun
@@ -72,16 +109,31 @@ struct Run: ParsableCommand {
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show each stage as fresh or stale, and why; for a fresh one, what the run that made its outputs used.")
+        abstract: "Show each stage as fresh or stale, and why; for a fresh one, what the run that made its outputs used; "
+            + "for one whose Slurm job is queued or running, the job.")
     @OptionGroup var location: Location
 
     func run() throws {
         try reportingErrors {
             let pipeline = try location.open()
             let rows = try pipeline.status()
+            let jobs = try pipeline.submittedJobs()
+            let ids = jobs.values.compactMap(\.jobID)
+            // Without squeue (not on a cluster node) the manifest still says which jobs were submitted.
+            let states = ids.isEmpty || SlurmClient.which("squeue") == nil ? [:] : SlurmClient().states(of: ids) ?? [:]
             let width = rows.map(\.node.count).max() ?? 0
             for e in rows {
                 let name = e.node.padding(toLength: width, withPad: " ", startingAt: 0)
+                if let job = jobs[e.node] {
+                    let id = job.jobID ?? "(id not yet known)"
+                    if let state = job.jobID.flatMap({ states[$0] }) {
+                        let word = state.isPending ? "queued " : state.hasEnded ? "ended  " : "running"
+                        print("\(name)  \(word)  slurm job \(id): \(state.summary)\(state.hasEnded ? " (not yet collected: run again)" : "")")
+                    } else {
+                        print("\(name)  submitted  slurm job \(id)")
+                    }
+                    continue
+                }
                 switch e.state {
                 case .fresh(let id): print("\(name)  fresh  (run \(id)\(e.resources.map { ", \($0.summary)" } ?? ""))")
                 case .stale(let reason): print("\(name)  stale  \(reason)")

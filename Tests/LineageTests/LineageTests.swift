@@ -61,7 +61,7 @@ final class ManifestTests: XCTestCase {
         try old.close()
 
         let manifest = try Manifest(url: url)
-        XCTAssertEqual(try manifest.schemaVersion, 4)
+        XCTAssertEqual(try manifest.schemaVersion, Schema.latestVersion)
         let migrated = try XCTUnwrap(try manifest.successfulRun(cacheKey: "k1"))
         XCTAssertEqual(migrated.node, "train@seed=1")
         XCTAssertEqual(migrated.outputs, [ArtifactRef(role: "metrics.json", hash: "h1")])
@@ -77,6 +77,48 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(try manifest.recentRuns(limit: 1).map(\.node), ["train@seed=2"])
         XCTAssertEqual(try manifest.recentRuns(limit: 10, node: "train@*=1").map(\.node), ["train@seed=1"])
         XCTAssertEqual(try manifest.recentRuns(limit: 10, node: "train").count, 2)
+    }
+
+    func testManifestFromSchemaVersion4GainsSlurmColumnsAndTheSubmissionTable() throws {
+        let url = dir.appendingPathComponent("manifest.sqlite")
+        let old = try DatabaseQueue(path: url.path)
+        try old.write { db in
+            for migration in Schema.migrations where migration.version <= 4 {
+                for statement in migration.statements { try db.execute(sql: statement) }
+            }
+            try db.execute(sql: "PRAGMA user_version = 4")
+            try db.execute(sql: """
+                INSERT INTO runs(stage, node, cache_key, params_json, code_fingerprint, started_at, finished_at, status, wall_seconds,
+                                 cpu_seconds, peak_rss_bytes)
+                VALUES ('train', 'train', 'k1', '{}', 'c1', 5, 9, 'ok', 4, 3, 1000)
+                """)
+        }
+        try old.close()
+
+        let manifest = try Manifest(url: url)
+        XCTAssertEqual(try manifest.schemaVersion, 5)
+        let migrated = try XCTUnwrap(try manifest.successfulRun(cacheKey: "k1"))
+        XCTAssertEqual(migrated.resources, RunResources(wallSeconds: 4, cpuSeconds: 3, peakRSSBytes: 1000))
+        XCTAssertNil(migrated.slurmJobID)
+        XCTAssertNil(migrated.logPath, "a run recorded before version 5 has no log path")
+
+        // A submission is written before sbatch, gets its job id after, and goes in the transaction that records its run.
+        let submission = JobSubmission(dir: "jobs/train-1/0", jobID: nil, node: "train@seed=1", stage: "train", paramsJSON: "{}",
+                                       codeFingerprint: "c1", inputsJSON: "[]", scratch: "scratch/k2", logPath: nil, submittedAt: 20)
+        try manifest.addSubmissions([submission])
+        try manifest.setJobIDs([("jobs/train-1/0", "77_0", "logs/slurm/77_0.log")])
+        var expected = submission
+        expected.jobID = "77_0"
+        expected.logPath = "logs/slurm/77_0.log"
+        XCTAssertEqual(try manifest.submissions(), [expected])
+        let run = RunRecord(stage: "train", node: "train@seed=1", cacheKey: "k2", paramsJSON: "{}", codeFingerprint: "c1",
+                            startedAt: 20, finishedAt: 30, status: RunRecord.succeeded, error: nil, inputs: [], outputs: [],
+                            slurmJobID: "77_0", logPath: "logs/slurm/77_0.log")
+        let id = try manifest.record(run, artifacts: [], collecting: "jobs/train-1/0")
+        XCTAssertEqual(try manifest.submissions(), [], "recording the run collects its submission")
+        XCTAssertEqual(try manifest.successfulRun(slurmJobID: "77_0")?.id, id)
+        XCTAssertEqual(try manifest.run(id: id)?.logPath, "logs/slurm/77_0.log")
+        XCTAssertNil(try manifest.successfulRun(slurmJobID: "77_1"))
     }
 
     func testNewerSchemaIsRefusedWithAMessage() throws {

@@ -164,7 +164,7 @@ final class PipelineSpecValidationTests: XCTestCase {
 
     func testUnknownKeyIsNamed() throws {
         try assertRejected(#"{"version": 1, "stages": {"a": {"uses": "stages/a.json", "parms": {}}}}"#,
-                           "pipeline.json: stages.a.parms: unknown key (expected foreach, inputs, matrix, params, uses)")
+                           "pipeline.json: stages.a.parms: unknown key (expected foreach, inputs, matrix, params, resources, uses)")
     }
 
     func testCycleIsNamed() throws {
@@ -196,6 +196,26 @@ final class PipelineSpecValidationTests: XCTestCase {
              "b": {"uses": "stages/b.json", "inputs": {"src": "a/out.txt"}, "params": {"alpha": 2}}}}
             """#, "pipeline.json: stages.b.params.alpha: 2 is above the maximum 1")
     }
+
+    func testResourcesOfAStageAreCheckedAndNamed() throws {
+        func stage(_ resources: String) -> String {
+            #"{"version": 1, "stages": {"a": {"uses": "stages/a.json", "resources": "# + resources + "}}}"
+        }
+        try assertRejected(stage(#"{"cpu": 2}"#), "pipeline.json: stages.a.resources.cpu: unknown key (expected cpus, mem, partition, time)")
+        try assertRejected(stage(#"{"cpus": 0}"#), "pipeline.json: stages.a.resources.cpus: expected an integer of at least 1, got 0")
+        try assertRejected(stage(#"{"mem": "4GB"}"#),
+                           "pipeline.json: stages.a.resources.mem: '4GB' is not a memory size (a number of megabytes, or a number with K, M, G or T, e.g. 4G)")
+        try assertRejected(stage(#"{"time": "1h"}"#),
+                           "pipeline.json: stages.a.resources.time: '1h' is not a time limit (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)")
+        try assertRejected(stage(#"[2]"#),
+                           #"pipeline.json: stages.a.resources: must be an object such as {"cpus": 2, "mem": "4G", "time": "01:00:00"}"#)
+        let p = try TestProject()
+        try p.write("pipeline.json", stage(#"{"cpus": 2, "mem": "4G", "time": "1-00:30", "partition": "gpu"}"#))
+        let resources = try XCTUnwrap(try p.pipeline().plan.spec.stages.first?.resources)
+        XCTAssertEqual(resources, StageResources(cpus: 2, mem: "4G", time: "1-00:30", partition: "gpu"))
+        XCTAssertEqual(StageResources(cpus: 1, time: "10").overridden(by: resources).sbatchArguments,
+                       ["--partition=gpu", "--time=1-00:30", "--cpus-per-task=2", "--mem=4G"], "the stage's resources win")
+    }
 }
 
 /// The real `pipeline` executable, run as a user runs it.
@@ -226,6 +246,39 @@ final class PipelineCommandTests: XCTestCase {
         let manifest = try Manifest(url: p.artifacts.appendingPathComponent("manifest.sqlite"))
         XCTAssertEqual(try manifest.allRuns().count, 5)
         XCTAssertEqual(try p.run(), [])
+    }
+
+    /// Runs `pipeline ARGS` in `dir` with `environment` added; exit status and standard error.
+    func failing(_ args: [String], in dir: URL, environment: [String: String] = [:]) throws -> (status: Int32, errors: String) {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = args
+        process.currentDirectoryURL = dir
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+
+    func testSlurmWithoutSbatchOrSlurmOptionsWithoutSlurmAreOneLineErrors() throws {
+        let p = try TestProject()
+        let missing = try failing(["run", "--executor", "slurm", "--no-build"], in: p.root, environment: ["PATH": "/nonexistent"])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertEqual(missing.errors, "error: --executor slurm needs sbatch on PATH\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: p.artifacts.path), "nothing was started")
+
+        let local = try failing(["run", "--mem", "4G", "--no-build"], in: p.root)
+        XCTAssertNotEqual(local.status, 0)
+        XCTAssertTrue(local.errors.hasPrefix("Error: --mem needs --executor slurm"), local.errors)
+        let badTime = try failing(["run", "--executor", "slurm", "--time-limit", "2 hours", "--no-build"], in: p.root)
+        XCTAssertNotEqual(badTime.status, 0)
+        XCTAssertTrue(badTime.errors.hasPrefix("Error: --time-limit: '2 hours' is not a time limit"), badTime.errors)
+        let unknown = try failing(["run", "--executor", "pbs", "--no-build"], in: p.root)
+        XCTAssertTrue(unknown.errors.hasPrefix("Error: --executor must be 'local' or 'slurm', not 'pbs'"), unknown.errors)
     }
 
     func testBadPipelineFileExitsNonZeroWithOneLine() throws {
