@@ -322,10 +322,11 @@ final class ShippedPipelineTests: XCTestCase {
 
     func testExperimentsPipelineSweepsTheGridAlphaBetaAndCDNetAblations() throws {
         let plan = try plan("experiments.json")
-        XCTAssertEqual(count(plan), ["ingest": 1, "pairs": 1, "synthesis": 1, "synthesis_alpha": 5, "train_grid": 12,
-                                     "train_alpha": 15, "train_beta": 15, "train_cd": 48, "eval_grid": 12, "eval_alpha": 15,
-                                     "eval_beta": 15, "eval_cd": 48, "report": 1])
-        XCTAssertEqual(plan.nodes.count, 189)
+        // Ten seeds per configuration.
+        XCTAssertEqual(count(plan), ["ingest": 1, "pairs": 1, "synthesis": 1, "synthesis_alpha": 5, "train_grid": 40,
+                                     "train_alpha": 50, "train_beta": 50, "train_cd": 160, "eval_grid": 40, "eval_alpha": 50,
+                                     "eval_beta": 50, "eval_cd": 160, "report": 1])
+        XCTAssertEqual(plan.nodes.count, 609)
         assertInputsResolve(plan)
         let alphas = Set(plan.nodes.filter { $0.stage.name == "synthesis_alpha" }.map { $0.params["alpha"]!.doubleValue! })
         // The grid's TD-DETR runs use the default synthesis (alpha 0.5); the sweep adds the other values.
@@ -336,7 +337,7 @@ final class ShippedPipelineTests: XCTestCase {
         XCTAssertEqual(Set(plan.nodes.filter { $0.stage.name == "train_beta" }.map { $0.params["beta"]!.doubleValue! }), [0.1, 0.3, 0.7, 0.9, 1.0])
         XCTAssertEqual(Set(plan.nodes.filter { $0.stage.name == "train_grid" }.map { $0.params["model"]!.stringValue! }),
                        ["qd-detr", "td-detr", "vsdc-only", "tdem-only"])
-        XCTAssertEqual(plan.node("report")!.inputs.filter { $0.role == "summaries" }.count, 12 + 15 + 15 + 48)
+        XCTAssertEqual(plan.node("report")!.inputs.filter { $0.role == "summaries" }.count, 40 + 50 + 50 + 160)
     }
 
     func testQVHighlightsPipelineReadsThePublicLayoutAndScaleRunsOneConfigurationEach() throws {
