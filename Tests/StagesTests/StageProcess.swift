@@ -69,3 +69,25 @@ private final class BundleMarker {}
 private final class DataBox: @unchecked Sendable {
     var data = Data()
 }
+
+extension StageProcess {
+    /// A small synthetic dataset for train-stage tests (40 training videos, pairs and VSDC samples) under `root`,
+    /// and the train stage's `--in` arguments for it with `params` as its params.
+    static func trainingData(_ root: URL, params: String) throws -> [String] {
+        let data = root.appendingPathComponent("data")
+        let ingest = try StageProcess.run("feature-ingest", ["synthetic", "--out", data.path, "--params",
+            #"{"train_videos": 40, "val_videos": 8, "shifted_videos": 4, "video_dim": 12, "text_dim": 8, "max_clips": 24}"#])
+        XCTAssertEqual(ingest.status, 0, ingest.stderr)
+        let pairs = try StageProcess.run("pair-mining", ["--out", root.appendingPathComponent("pairs").path,
+                                                         "--in", "videos=\(data.path)/train.videos.tshard"])
+        XCTAssertEqual(pairs.status, 0, pairs.stderr)
+        let synth = try StageProcess.run("video-synthesis", ["--out", root.appendingPathComponent("synth").path,
+            "--in", "videos=\(data.path)/train.videos.tshard", "--in", "queries=\(data.path)/train.queries.tshard",
+            "--in", "pairs=\(root.path)/pairs/pairs.tshard"])
+        XCTAssertEqual(synth.status, 0, synth.stderr)
+        return ["--in", "train_videos=\(data.path)/train.videos.tshard", "--in", "train_queries=\(data.path)/train.queries.tshard",
+                "--in", "val_videos=\(data.path)/val.videos.tshard", "--in", "val_queries=\(data.path)/val.queries.tshard",
+                "--in", "synth_videos=\(root.path)/synth/synthesized.videos.tshard",
+                "--in", "synth_queries=\(root.path)/synth/synthesized.queries.tshard", "--params", params]
+    }
+}

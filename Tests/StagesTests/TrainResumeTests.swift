@@ -8,21 +8,7 @@ final class TrainResumeTests: XCTestCase {
     let params = #"{"model": "td-detr", "hidden": 16, "heads": 2, "ffn": 32, "t2v_layers": 1, "enc_layers": 1, "dec_layers": 1, "queries": 4, "epochs": 6, "eval_every": 4, "batch_size": 8, "lr": 0.001, "threads": 1}"#
 
     func makeData(_ root: URL) throws -> [String] {
-        let data = root.appendingPathComponent("data")
-        let ingest = try StageProcess.run("feature-ingest", ["synthetic", "--out", data.path, "--params",
-            #"{"train_videos": 40, "val_videos": 8, "shifted_videos": 4, "video_dim": 12, "text_dim": 8, "max_clips": 24}"#])
-        XCTAssertEqual(ingest.status, 0, ingest.stderr)
-        let pairs = try StageProcess.run("pair-mining", ["--out", root.appendingPathComponent("pairs").path,
-                                                         "--in", "videos=\(data.path)/train.videos.tshard"])
-        XCTAssertEqual(pairs.status, 0, pairs.stderr)
-        let synth = try StageProcess.run("video-synthesis", ["--out", root.appendingPathComponent("synth").path,
-            "--in", "videos=\(data.path)/train.videos.tshard", "--in", "queries=\(data.path)/train.queries.tshard",
-            "--in", "pairs=\(root.path)/pairs/pairs.tshard"])
-        XCTAssertEqual(synth.status, 0, synth.stderr)
-        return ["--in", "train_videos=\(data.path)/train.videos.tshard", "--in", "train_queries=\(data.path)/train.queries.tshard",
-                "--in", "val_videos=\(data.path)/val.videos.tshard", "--in", "val_queries=\(data.path)/val.queries.tshard",
-                "--in", "synth_videos=\(root.path)/synth/synthesized.videos.tshard",
-                "--in", "synth_queries=\(root.path)/synth/synthesized.queries.tshard", "--params", params]
+        try StageProcess.trainingData(root, params: params)
     }
 
     /// The log without wall-clock times and the process's own resource figures, which no two runs share.
