@@ -14,6 +14,9 @@ public enum AttentionKernel {
         let dropped: Tensor?
         let dropout: Float
         let dropoutSeed: UInt64
+        /// Set when the batch is a slice of a whole batch: slice `b * H + h` takes the seed of the whole
+        /// batch's sample of row `b` (see `BatchRows`).
+        let dropoutRows: BatchRows?
 
         /// The dropout mask (0 or `1 / (1 - p)`) applied to the probabilities, `[B, H, Lq, Lk]`, or nil
         /// when no dropout was applied. Regenerated from the seed on each access; the kernels never
@@ -25,7 +28,7 @@ public enum AttentionKernel {
             return Tensor(shape: shape) { out in
                 for slice in 0..<(shape[0] * shape[1]) {
                     DropoutMask.fill(out.baseAddress! + slice * sliceSize, range: 0..<sliceSize, probability: dropout,
-                                     seed: CounterHash.bits(seed: dropoutSeed, counter: slice))
+                                     seed: AttentionKernel.sliceSeed(dropoutSeed, slice: slice, heads: shape[1], rows: dropoutRows))
                 }
             }
         }
@@ -34,10 +37,12 @@ public enum AttentionKernel {
     /// Output `[B, Lq, D]` of attention. `keyIsPadding` (`B * Lk` flags, true = ignore that key)
     /// masks keys; `blockedPairs` (`B * H * Lq * Lk` flags, true = query `i` of head `h` of sample `b` may
     /// not see key `j`) masks single query-key pairs as well. A query whose keys are all masked gets a
-    /// zero output. `dropout` > 0 drops attention weights with a mask drawn from `dropoutSeed`.
+    /// zero output. `dropout` > 0 drops attention weights with a mask drawn from `dropoutSeed` (with
+    /// `dropoutRows`, the whole batch's masks of those samples).
     public static func forward(query q: Tensor, key k: Tensor, value v: Tensor, heads: Int,
                                keyIsPadding: [Bool]?, blockedPairs: [Bool]? = nil,
-                               dropout: Float, dropoutSeed: UInt64) -> (output: Tensor, saved: Saved) {
+                               dropout: Float, dropoutSeed: UInt64,
+                               dropoutRows: BatchRows? = nil) -> (output: Tensor, saved: Saved) {
         let (batch, queryLength, keyLength, width) = checkShapes(q, k, v, heads: heads)
         if let mask = keyIsPadding {
             precondition(mask.count == batch * keyLength,
@@ -86,8 +91,8 @@ public enum AttentionKernel {
                     var weights = UnsafePointer(scores)
                     if let droppedPointer = dp {
                         let target = droppedPointer + slice * sliceSize
-                        let sliceSeed = CounterHash.bits(seed: dropoutSeed, counter: slice)
-                        DropoutMask.forEachBlock(of: 0..<sliceSize, probability: dropout, seed: sliceSeed) { block, mask in
+                        let seedOfSlice = Self.sliceSeed(dropoutSeed, slice: slice, heads: heads, rows: dropoutRows)
+                        DropoutMask.forEachBlock(of: 0..<sliceSize, probability: dropout, seed: seedOfSlice) { block, mask in
                             for e in block { target[e] = scores[e] * mask[e - block.lowerBound] }
                         }
                         weights = UnsafePointer(target)
@@ -99,7 +104,15 @@ public enum AttentionKernel {
                 }
             }
         }}}}}
-        return (output, Saved(probabilities: probabilities, dropped: dropped, dropout: dropout, dropoutSeed: dropoutSeed))
+        return (output, Saved(probabilities: probabilities, dropped: dropped, dropout: dropout, dropoutSeed: dropoutSeed,
+                              dropoutRows: dropoutRows))
+    }
+
+    /// The dropout seed of (sample, head) slice `slice`: the whole batch's slice under `rows`.
+    @inline(__always)
+    static func sliceSeed(_ seed: UInt64, slice: Int, heads: Int, rows: BatchRows?) -> UInt64 {
+        let wholeSlice = rows.map { $0.wholeRow(slice / heads) * heads + slice % heads } ?? slice
+        return CounterHash.bits(seed: seed, counter: wholeSlice)
     }
 
     /// Gradients with respect to `q`, `k` and `v`, given the output gradient `[B, Lq, D]`.

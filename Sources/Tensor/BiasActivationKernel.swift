@@ -20,22 +20,25 @@ public enum BiasActivationDropout {
         public let activation: PointwiseActivation
         public let probability: Float
         public let seed: UInt64
+        /// Set when `values` is a slice of a whole batch (see `BatchRows`).
+        public let indexing: MaskIndexing?
     }
 
     /// Replaces `values` with `dropout(activation(values + bias))`, dropping with probability `p` under
-    /// the mask for `seed`.
+    /// the mask for `seed` (with `rows`, the whole batch's mask of those rows).
     public static func forward(_ values: inout Tensor, bias: Tensor?, activation: PointwiseActivation,
-                               dropout p: Float, seed: UInt64) -> Saved {
+                               dropout p: Float, seed: UInt64, rows: BatchRows? = nil) -> Saved {
         precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
         let width = values.shape.last ?? 1
         if let bias { checkSameShape(bias.shape, [width], "bias-activation bias vs input \(values.shape)") }
+        let indexing = MaskIndexing(rows: rows, shape: values.shape)
         var preActivation: Tensor? = activation == .gelu ? Tensor(shape: values.shape) { _ in } : nil
         let zeroBias = Tensor(zeros: [bias == nil ? width : 0])
         values.withUnsafeMutableBufferPointer { v in
             (bias ?? zeroBias).withUnsafeBufferPointer { b in
                 withOptionalMutablePointer(&preActivation) { pre in
                     let context = RowContext(values: v.baseAddress!, width: width, bias: b.baseAddress!,
-                                             preActivation: pre, probability: p, seed: seed)
+                                             preActivation: pre, probability: p, seed: seed, indexing: indexing)
                     switch activation {
                     case .identity: forwardRows(context, v.count, IdentityActivation.self)
                     case .relu: forwardRows(context, v.count, ReLUActivation.self)
@@ -44,7 +47,7 @@ public enum BiasActivationDropout {
                 }
             }
         }
-        return Saved(preActivation: preActivation, activation: activation, probability: p, seed: seed)
+        return Saved(preActivation: preActivation, activation: activation, probability: p, seed: seed, indexing: indexing)
     }
 
     /// The gradient with respect to `x + bias` (the pre-activation) given the output gradient and the
@@ -78,7 +81,7 @@ public enum BiasActivationDropout {
                                 target[i] = value[i] > 0 ? scaled : 0
                             }
                         case .identity:
-                            forEachMaskedBlock(elements, probability: p, seed: seed) { block, mask in
+                            forEachMaskedBlock(elements, probability: p, seed: seed, indexing: saved.indexing) { block, mask in
                                 if let mask {
                                     for i in block { target[i] = source[i] * mask[i - block.lowerBound] }
                                 } else {
@@ -87,7 +90,7 @@ public enum BiasActivationDropout {
                             }
                         case .gelu:
                             let z = pre!
-                            forEachMaskedBlock(elements, probability: p, seed: seed) { block, mask in
+                            forEachMaskedBlock(elements, probability: p, seed: seed, indexing: saved.indexing) { block, mask in
                                 if let mask {
                                     for i in block {
                                         target[i] = source[i] * mask[i - block.lowerBound] * GELUActivation.derivative(z[i])
@@ -131,6 +134,7 @@ public enum BiasActivationDropout {
         let preActivation: UnsafeMutablePointer<Float>?
         let probability: Float
         let seed: UInt64
+        let indexing: MaskIndexing?
     }
 
     private static func forwardRows<A: ActivationFunction>(_ c: RowContext, _ count: Int, _: A.Type) {
@@ -138,7 +142,7 @@ public enum BiasActivationDropout {
         let rows = count / Swift.max(width, 1)
         Parallelism.forEachChunk(count: rows, grain: Swift.max(1, Parallelism.elementwiseGrain / Swift.max(width, 1))) { rowRange in
             let elements = (rowRange.lowerBound * width)..<(rowRange.upperBound * width)
-            forEachMaskedBlock(elements, probability: c.probability, seed: c.seed) { block, mask in
+            forEachMaskedBlock(elements, probability: c.probability, seed: c.seed, indexing: c.indexing) { block, mask in
                 // Walk the block row segment by row segment so the bias index is a plain counter.
                 var start = block.lowerBound
                 while start < block.upperBound {
@@ -170,9 +174,9 @@ public enum BiasActivationDropout {
     /// a nil mask when nothing is dropped.
     @inline(__always)
     private static func forEachMaskedBlock(_ elements: Range<Int>, probability p: Float, seed: UInt64,
-                                           _ body: (Range<Int>, UnsafePointer<Float>?) -> Void) {
+                                           indexing: MaskIndexing?, _ body: (Range<Int>, UnsafePointer<Float>?) -> Void) {
         if p > 0 {
-            DropoutMask.forEachBlock(of: elements, probability: p, seed: seed) { block, mask in body(block, mask) }
+            DropoutMask.forEachBlock(of: elements, probability: p, seed: seed, indexing: indexing) { block, mask in body(block, mask) }
         } else {
             body(elements, nil)
         }

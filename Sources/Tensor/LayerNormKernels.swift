@@ -83,18 +83,23 @@ public enum LayerNormKernel {
         public let reciprocalStd: [Float]
         public let probability: Float
         public let seed: UInt64
+        /// Set when the input is a slice of a whole batch (see `BatchRows`).
+        public let indexing: MaskIndexing?
     }
 
     /// `layerNorm(x + dropout(sublayer))`, the residual connection of a post-norm transformer layer, in
     /// one pass over the rows: no sum, mask or dropped copy is materialised. `x` and `sublayer` share a
-    /// shape `[..., D]`; the mask is the one `DropoutMask.make(shape:probability:seed:)` gives.
+    /// shape `[..., D]`; the mask is the one `DropoutMask.make(shape:probability:seed:)` gives (with `rows`,
+    /// the whole batch's mask of those rows).
     public static func residualForward(_ x: Tensor, sublayer: Tensor, dropout p: Float, seed: UInt64,
-                                       gamma: Tensor, beta: Tensor, epsilon: Float) -> (output: Tensor, saved: ResidualSaved) {
+                                       rows: BatchRows? = nil, gamma: Tensor, beta: Tensor,
+                                       epsilon: Float) -> (output: Tensor, saved: ResidualSaved) {
         checkSameShape(x.shape, sublayer.shape, "residual layerNorm: input vs sublayer")
         precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
         let width = x.shape.last ?? 1
         checkSameShape(gamma.shape, [width], "layerNorm gamma vs input \(x.shape)")
         checkSameShape(beta.shape, [width], "layerNorm beta vs input \(x.shape)")
+        let indexing = MaskIndexing(rows: rows, shape: x.shape)
         let rows = x.count / max(1, width)
         var reciprocalStd = [Float](repeating: 0, count: rows)
         var normalized = Tensor(shape: x.shape) { _ in }
@@ -112,7 +117,8 @@ public enum LayerNormKernel {
                             let line = input.baseAddress! + offset, added = sub.baseAddress! + offset
                             let sum = xhatAll.baseAddress! + offset
                             if p > 0 {
-                                DropoutMask.fill(mask.baseAddress!, range: offset..<(offset + width), probability: p, seed: seed)
+                                DropoutMask.fill(mask.baseAddress!, range: offset..<(offset + width), probability: p, seed: seed,
+                                                 indexing: indexing)
                                 for j in 0..<width { sum[j] = line[j] + added[j] * mask[j] }
                             } else {
                                 for j in 0..<width { sum[j] = line[j] + added[j] }
@@ -130,7 +136,8 @@ public enum LayerNormKernel {
                 }
             }}}}}}
         }
-        return (output, ResidualSaved(normalized: normalized, reciprocalStd: reciprocalStd, probability: p, seed: seed))
+        return (output, ResidualSaved(normalized: normalized, reciprocalStd: reciprocalStd, probability: p, seed: seed,
+                                      indexing: indexing))
     }
 
     /// Gradients of `residualForward` with respect to `x`, the sublayer, gamma and beta. Without dropout
@@ -159,7 +166,8 @@ public enum LayerNormKernel {
                                         gamma: gammaP.baseAddress!, reciprocalStd: saved.reciprocalStd[row], width: width,
                                         into: target, sums: sums)
                             if let subOut {
-                                DropoutMask.fill(mask.baseAddress!, range: offset..<(offset + width), probability: p, seed: saved.seed)
+                                DropoutMask.fill(mask.baseAddress!, range: offset..<(offset + width), probability: p, seed: saved.seed,
+                                                 indexing: saved.indexing)
                                 let dropped = subOut + offset
                                 for j in 0..<width { dropped[j] = target[j] * mask[j] }
                             }

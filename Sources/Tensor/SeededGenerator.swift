@@ -82,6 +82,47 @@ public enum CounterHash {
     }
 }
 
+/// Which samples of a whole batch a tensor's leading axis holds when a process computes a slice of it
+/// (data-parallel training): row `r` is sample `(first + r) % whole`. Dropout kernels given one key each
+/// element's mask by its index in the whole batch's tensor, so a sample draws the same mask however the
+/// batch is split over processes. The modulo serves the one extra row a slice may carry, the next
+/// sample's text for the negative pairing, which wraps to sample 0 after the last.
+public struct BatchRows: Sendable, Equatable {
+    public let first: Int
+    public let whole: Int
+
+    public init(first: Int, whole: Int) {
+        precondition(whole > 0 && first >= 0 && first < whole, "batch rows: first \(first) of \(whole)")
+        self.first = first
+        self.whole = whole
+    }
+
+    /// The whole batch's row of local row `row`.
+    @inline(__always)
+    public func wholeRow(_ row: Int) -> Int { (first + row) % whole }
+}
+
+/// Where the elements of a tensor of `shape` sit in the mask of the whole batch described by `rows`:
+/// element `i` of leading row `i / rowLength` is element `wholeRow * rowLength + i % rowLength` there.
+public struct MaskIndexing: Sendable, Equatable {
+    public let rows: BatchRows
+    public let rowLength: Int
+
+    /// Nil when `rows` is nil (the tensor is the whole batch): indices are used as they are.
+    public init?(rows: BatchRows?, shape: [Int]) {
+        guard let rows, let leading = shape.first, leading > 0 else { return nil }
+        self.rows = rows
+        rowLength = shape.reduce(1, *) / leading
+    }
+
+    /// The whole batch's index of local element `index`.
+    @inline(__always)
+    public func wholeIndex(_ index: Int) -> Int {
+        let row = index / rowLength
+        return rows.wholeRow(row) * rowLength + (index - row * rowLength)
+    }
+}
+
 /// Inverted-dropout masks: each element is kept with probability `1 - p` and then scaled by
 /// `1 / (1 - p)`, so the expected activation is unchanged.
 ///
@@ -132,6 +173,25 @@ public enum DropoutMask {
         }
     }
 
+    /// As `fill(_:range:probability:seed:)`, for elements `range` of a slice of a whole batch: each run of
+    /// elements within one leading row takes the whole batch's mask values of that row.
+    @inline(__always)
+    public static func fill(_ mask: UnsafeMutablePointer<Float>, range: Range<Int>, probability p: Float,
+                            seed: UInt64, indexing: MaskIndexing?) {
+        guard let indexing, indexing.rowLength > 0 else {
+            fill(mask, range: range, probability: p, seed: seed)
+            return
+        }
+        var start = range.lowerBound
+        while start < range.upperBound {
+            let row = start / indexing.rowLength
+            let end = Swift.min(range.upperBound, (row + 1) * indexing.rowLength)
+            let wholeStart = indexing.wholeIndex(start)
+            fill(mask + (start - range.lowerBound), range: wholeStart..<(wholeStart + end - start), probability: p, seed: seed)
+            start = end
+        }
+    }
+
     /// The keep scale (`keepBits`) when quarter `quarter` of `bits` is at least `threshold`, else 0,
     /// computed without a branch (a branch here mispredicts on every dropped element).
     @inline(__always)
@@ -151,12 +211,14 @@ public enum DropoutMask {
     /// `x` times the mask for `seed` (the mask of `make(shape: x.shape, ...)`), without storing the mask:
     /// inverted dropout's forward pass, and (applied to the output gradient with the same seed) its
     /// backward pass.
-    public static func apply(_ x: Tensor, probability p: Float, seed: UInt64) -> Tensor {
+    /// With `rows`, `x` is a slice of a whole batch and takes the whole batch's mask of its rows.
+    public static func apply(_ x: Tensor, probability p: Float, seed: UInt64, rows: BatchRows? = nil) -> Tensor {
         precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
+        let indexing = MaskIndexing(rows: rows, shape: x.shape)
         return Tensor(shape: x.shape) { out in
             x.withUnsafeBufferPointer { input in
                 Parallelism.forEachChunk(count: input.count, grain: Parallelism.elementwiseGrain) { range in
-                    forEachBlock(of: range, probability: p, seed: seed) { block, mask in
+                    forEachBlock(of: range, probability: p, seed: seed, indexing: indexing) { block, mask in
                         let source = input.baseAddress! + block.lowerBound
                         let target = out.baseAddress! + block.lowerBound
                         for i in 0..<block.count { target[i] = source[i] * mask[i] }
@@ -170,13 +232,13 @@ public enum DropoutMask {
     /// with the mask values of each block, regenerated into a temporary buffer.
     @inline(__always)
     public static func forEachBlock(of range: Range<Int>, probability p: Float, seed: UInt64,
-                                    _ body: (Range<Int>, UnsafePointer<Float>) -> Void) {
+                                    indexing: MaskIndexing? = nil, _ body: (Range<Int>, UnsafePointer<Float>) -> Void) {
         let blockSize = 4096
         withUnsafeTemporaryAllocation(of: Float.self, capacity: Swift.min(blockSize, Swift.max(range.count, 1))) { mask in
             var start = range.lowerBound
             while start < range.upperBound {
                 let block = start..<Swift.min(range.upperBound, start + blockSize)
-                fill(mask.baseAddress!, range: block, probability: p, seed: seed)
+                fill(mask.baseAddress!, range: block, probability: p, seed: seed, indexing: indexing)
                 body(block, UnsafePointer(mask.baseAddress!))
                 start = block.upperBound
             }

@@ -11,6 +11,6 @@ public struct Dropout: Sendable {
 
     public func callAsFunction(_ x: Variable, context: ForwardContext) -> Variable {
         guard context.isTraining && probability > 0 else { return x }
-        return dropout(x, probability: probability, generator: &context.generator)
+        return dropout(x, probability: probability, generator: &context.generator, rows: context.batchRows)
     }
 }

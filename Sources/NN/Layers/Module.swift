@@ -33,6 +33,9 @@ public final class ForwardContext {
     public var isTraining: Bool
     /// The generator all dropout masks of the pass draw their seeds from.
     public var generator: SeededGenerator
+    /// Set while the pass computes a slice of a whole batch (data-parallel training): which samples the
+    /// leading axis holds, so that dropout masks and other per-sample draws are the whole batch's.
+    public var batchRows: BatchRows?
 
     public init(isTraining: Bool, generator: SeededGenerator = SeededGenerator(seed: 0)) {
         self.isTraining = isTraining

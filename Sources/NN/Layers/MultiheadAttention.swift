@@ -33,7 +33,8 @@ public final class MultiheadAttention: Module {
         let attended = scaledDotProductAttention(
             query: queryProjection(query), key: keyProjection(key), value: valueProjection(value),
             heads: heads, keyPaddingMask: keyPaddingMask,
-            dropout: context.isTraining ? dropoutProbability : 0, generator: &context.generator)
+            dropout: context.isTraining ? dropoutProbability : 0, generator: &context.generator,
+            rows: context.batchRows)
         return outputProjection(attended)
     }
 

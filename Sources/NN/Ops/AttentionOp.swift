@@ -26,10 +26,12 @@ public struct KeyPaddingMask: Sendable, Equatable {
 /// Multi-head scaled dot-product attention over projected `query` `[B, Lq, D]`, `key` and `value`
 /// `[B, Lk, D]` (heads are column blocks of width `D / heads`), with optional key padding mask, optional
 /// per-pair mask (`[B, heads, Lq, Lk]` flags, true = blocked) and dropout on the attention weights. One
-/// coarse op: its backward runs the whole attention backward.
+/// coarse op: its backward runs the whole attention backward. With `rows`, the batch is a slice of a
+/// whole batch and takes the whole batch's dropout masks of its samples (see `BatchRows`).
 public func scaledDotProductAttention(query: Variable, key: Variable, value: Variable, heads: Int,
                                       keyPaddingMask: KeyPaddingMask? = nil, blockedPairs: [Bool]? = nil,
-                                      dropout: Float = 0, generator: inout SeededGenerator) -> Variable {
+                                      dropout: Float = 0, generator: inout SeededGenerator,
+                                      rows: BatchRows? = nil) -> Variable {
     if let mask = keyPaddingMask {
         precondition(mask.batch == key.shape[0] && mask.length == key.shape[1],
                      "attention: key padding mask [\(mask.batch), \(mask.length)] vs keys \(key.shape)")
@@ -37,7 +39,7 @@ public func scaledDotProductAttention(query: Variable, key: Variable, value: Var
     let seed = dropout > 0 ? generator.next() : 0
     let (output, saved) = AttentionKernel.forward(query: query.value, key: key.value, value: value.value, heads: heads,
                                                   keyIsPadding: keyPaddingMask?.isPadding, blockedPairs: blockedPairs,
-                                                  dropout: dropout, dropoutSeed: seed)
+                                                  dropout: dropout, dropoutSeed: seed, dropoutRows: rows)
     return Variable.result(output, parents: [query, key, value]) { g in
         let grads = AttentionKernel.backward(outputGradient: g, query: query.value, key: key.value, value: value.value,
                                              heads: heads, saved: saved)

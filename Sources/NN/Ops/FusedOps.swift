@@ -9,17 +9,18 @@ import Tensor
 /// pass over the hidden activation forward; one pass (which also sums the bias gradient) and two GEMMs
 /// backward. No mask is stored; for ReLU not even the pre-activation.
 public func linearActivation(_ x: Variable, weight: Variable, bias: Variable?, activation: PointwiseActivation,
-                             dropout p: Float, generator: inout SeededGenerator) -> Variable {
-    fusedLinear(x, weight: weight, bias: bias, activation: activation, dropout: p, seed: p > 0 ? generator.next() : 0)
+                             dropout p: Float, generator: inout SeededGenerator, rows: BatchRows? = nil) -> Variable {
+    fusedLinear(x, weight: weight, bias: bias, activation: activation, dropout: p, seed: p > 0 ? generator.next() : 0,
+                rows: rows)
 }
 
 /// `activation(x Wᵀ + b)` as one op (no dropout).
 public func linearActivation(_ x: Variable, weight: Variable, bias: Variable?, activation: PointwiseActivation) -> Variable {
-    fusedLinear(x, weight: weight, bias: bias, activation: activation, dropout: 0, seed: 0)
+    fusedLinear(x, weight: weight, bias: bias, activation: activation, dropout: 0, seed: 0, rows: nil)
 }
 
 private func fusedLinear(_ x: Variable, weight: Variable, bias: Variable?, activation: PointwiseActivation,
-                         dropout p: Float, seed: UInt64) -> Variable {
+                         dropout p: Float, seed: UInt64, rows batchRows: BatchRows?) -> Variable {
     let (rows, inFeatures, outFeatures) = linearShapes(x, weight: weight, bias: bias)
     var y = Tensor(shape: Array(x.shape.dropLast()) + [outFeatures]) { out in
         x.value.withUnsafeBufferPointer { xp in
@@ -31,7 +32,8 @@ private func fusedLinear(_ x: Variable, weight: Variable, bias: Variable?, activ
             }
         }
     }
-    let saved = BiasActivationDropout.forward(&y, bias: bias?.value, activation: activation, dropout: p, seed: seed)
+    let saved = BiasActivationDropout.forward(&y, bias: bias?.value, activation: activation, dropout: p, seed: seed,
+                                              rows: batchRows)
     let output = y
     let parents = bias.map { [x, weight, $0] } ?? [x, weight]
     return Variable.result(output, parents: parents) { g in
@@ -44,12 +46,13 @@ private func fusedLinear(_ x: Variable, weight: Variable, bias: Variable?, activ
 }
 
 /// `layerNorm(x + dropout(sublayer))` as one op: the residual connection of a post-norm transformer
-/// layer, with the dropout mask applied on the fly (drawn from `generator` when `p > 0`).
+/// layer, with the dropout mask applied on the fly (drawn from `generator` when `p > 0`; with `rows`, the
+/// whole batch's mask of those rows).
 public func residualLayerNorm(_ x: Variable, adding sublayer: Variable, dropout p: Float = 0,
-                              generator: inout SeededGenerator, gamma: Variable, beta: Variable,
-                              epsilon: Float = 1e-5) -> Variable {
+                              generator: inout SeededGenerator, rows: BatchRows? = nil, gamma: Variable,
+                              beta: Variable, epsilon: Float = 1e-5) -> Variable {
     let seed = p > 0 ? generator.next() : 0
-    let (y, saved) = LayerNormKernel.residualForward(x.value, sublayer: sublayer.value, dropout: p, seed: seed,
+    let (y, saved) = LayerNormKernel.residualForward(x.value, sublayer: sublayer.value, dropout: p, seed: seed, rows: rows,
                                                      gamma: gamma.value, beta: beta.value, epsilon: epsilon)
     return Variable.result(y, parents: [x, sublayer, gamma, beta]) { g in
         let grads = LayerNormKernel.residualBackward(outputGradient: g, gamma: gamma.value, saved: saved)
@@ -66,7 +69,7 @@ extension LayerNorm {
                                context: ForwardContext) -> Variable {
         let p = context.isTraining ? dropout.probability : 0
         return residualLayerNorm(x, adding: sublayer, dropout: p, generator: &context.generator,
-                                 gamma: weight, beta: bias, epsilon: epsilon)
+                                 rows: context.batchRows, gamma: weight, beta: bias, epsilon: epsilon)
     }
 }
 
@@ -76,6 +79,6 @@ extension Linear {
                                context: ForwardContext) -> Variable {
         let p = context.isTraining ? dropout.probability : 0
         return linearActivation(x, weight: weight, bias: bias, activation: activation, dropout: p,
-                                generator: &context.generator)
+                                generator: &context.generator, rows: context.batchRows)
     }
 }

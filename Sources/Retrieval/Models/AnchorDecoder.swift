@@ -69,7 +69,7 @@ public final class AnchorDecoderLayer: Module {
         let selfKey = selfKeyContent(target) + selfKeyPosition(queryPosition)
         let selfAttended = selfOutput(scaledDotProductAttention(
             query: selfQuery, key: selfKey, value: selfValue(target), heads: heads,
-            dropout: attentionDrop, generator: &context.generator))
+            dropout: attentionDrop, generator: &context.generator, rows: context.batchRows))
         let x1 = norm1(target + dropout(selfAttended, context: context))
 
         var query = crossQueryContent(x1)
@@ -82,7 +82,7 @@ public final class AnchorDecoderLayer: Module {
         let crossAttended = crossOutput(Self.concatenatedHeadAttention(
             query: query, querySine: crossQuerySine(querySine), key: key, keyPosition: keyPosition,
             value: crossValue(memory), heads: heads, keyPaddingMask: memoryMask, dropout: attentionDrop,
-            generator: &context.generator))
+            generator: &context.generator, rows: context.batchRows))
         let x2 = norm2(x1 + dropout(crossAttended, context: context))
         return feedForward(x2, context: context)
     }
@@ -93,7 +93,8 @@ public final class AnchorDecoderLayer: Module {
     /// matching (zero) half of each output head.
     static func concatenatedHeadAttention(query: Variable, querySine: Variable, key: Variable, keyPosition: Variable,
                                           value: Variable, heads: Int, keyPaddingMask: KeyPaddingMask?,
-                                          dropout: Float, generator: inout SeededGenerator) -> Variable {
+                                          dropout: Float, generator: inout SeededGenerator,
+                                          rows: BatchRows? = nil) -> Variable {
         let (batch, queries, width) = (query.shape[0], query.shape[1], query.shape[2])
         let keys = key.shape[1], headWidth = width / heads
         func interleave(_ a: Variable, _ b: Variable, length: Int) -> Variable {
@@ -104,7 +105,8 @@ public final class AnchorDecoderLayer: Module {
             .padded(axis: 3, before: 0, after: headWidth).reshaped([batch, keys, 2 * width])
         let attended = scaledDotProductAttention(
             query: interleave(query, querySine, length: queries), key: interleave(key, keyPosition, length: keys),
-            value: paddedValue, heads: heads, keyPaddingMask: keyPaddingMask, dropout: dropout, generator: &generator)
+            value: paddedValue, heads: heads, keyPaddingMask: keyPaddingMask, dropout: dropout, generator: &generator,
+            rows: rows)
         return attended.reshaped([batch, queries, heads, 2 * headWidth]).sliced(axis: 3, 0..<headWidth)
             .reshaped([batch, queries, width])
     }

@@ -39,7 +39,7 @@ public final class TextToVideoLayer: Module {
         let attended = attention.outputProjection(scaledDotProductAttention(
             query: attention.queryProjection(video + position), key: key, value: value, heads: attention.heads,
             keyPaddingMask: textMask, blockedPairs: blockedPairs,
-            dropout: context.isTraining ? attention.dropoutProbability : 0, generator: &context.generator))
+            dropout: context.isTraining ? attention.dropoutProbability : 0, generator: &context.generator, rows: context.batchRows))
         var mixed: Variable
         if let dynamics {
             guard let startToken else { preconditionFailure("TextToVideoLayer: the dynamics branch needs a start token") }
@@ -155,7 +155,8 @@ public final class TemporalDynamicsBranch: Module {
         let value = valueProjection.map { $0(text) } ?? sharedValue
         let attended = scaledDotProductAttention(
             query: queryProjection(dynamics), key: key, value: value, heads: heads, keyPaddingMask: textMask,
-            blockedPairs: blockedPairs, dropout: context.isTraining ? attentionDropout : 0, generator: &context.generator)
+            blockedPairs: blockedPairs, dropout: context.isTraining ? attentionDropout : 0,
+            generator: &context.generator, rows: context.batchRows)
         return outputProjection(attended)
     }
 

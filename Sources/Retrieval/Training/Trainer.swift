@@ -209,9 +209,10 @@ public final class Trainer {
     /// and summed. Everything goes through one all-reduce of one flat buffer in parameter order, so a run is
     /// bit-reproducible for a given rank count. The sum is the whole batch's gradient up to float summation
     /// order: MomentDETR's criterion divides by the whole batch's sample and matched-pair counts and pairs the
-    /// slice's last video with the whole batch's next text (`BatchSlice`). Dropout masks are not per
-    /// sample (one seed per layer call, over the slice's tensor), so with dropout the result depends on the
-    /// rank count; without, it equals the single-process one up to summation order.
+    /// slice's last video with the whole batch's next text (`BatchSlice`). Dropout masks and the other
+    /// per-sample draws are the whole batch's (`ForwardContext.batchRows`): every rank draws the same seeds
+    /// and keys each element by its sample's index in the whole batch, so a sample is dropped alike however
+    /// the batch is split, and the result equals the single-process one up to summation order.
     func dataParallelStep(_ batch: MomentBatch, _ parallel: DataParallel) -> (Float, [String: Float]) {
         let count = batch.batchSize
         let slice = parallel.rows(of: count)
@@ -226,6 +227,8 @@ public final class Trainer {
         // MomentDETR's criterion weighs a slice as its share of the whole batch; another model's loss is a mean
         // over its slice, weighted here by the slice's share of the samples.
         let weight = slice.isEmpty ? 0 : model is MomentDETR ? 1 : Float(slice.count) / Float(count)
+        context.batchRows = BatchRows(first: rows[0], whole: count)
+        defer { context.batchRows = nil }
         let (loss, terms) = model.trainingLoss(part, context: context)
         loss.backward()
         let parameters = model.parameters

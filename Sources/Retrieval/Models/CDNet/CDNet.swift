@@ -107,15 +107,16 @@ public final class CDNet: MomentModel {
         return sequence.sliced(axis: 1, 0..<length)
     }
 
-    /// The training objective of `outputs` (see `CDNetCriterion`); `generator` draws the contrastive anchors.
-    public func loss(_ outputs: CDNetOutputs, batch: MomentBatch,
-                     generator: inout SeededGenerator) -> (total: Variable, terms: [String: Float]) {
-        CDNetCriterion(config: config)(outputs, batch: batch, generator: &generator)
+    /// The training objective of `outputs` (see `CDNetCriterion`); `generator` draws the contrastive anchors
+    /// (with `rows`, the whole batch's anchors of those samples).
+    public func loss(_ outputs: CDNetOutputs, batch: MomentBatch, generator: inout SeededGenerator,
+                     rows: BatchRows? = nil) -> (total: Variable, terms: [String: Float]) {
+        CDNetCriterion(config: config)(outputs, batch: batch, generator: &generator, rows: rows)
     }
 
     public func trainingLoss(_ batch: MomentBatch, context: ForwardContext) -> (total: Variable, terms: [String: Float]) {
         let outputs = forward(batch, context: context)
-        return loss(outputs, batch: batch, generator: &context.generator)
+        return loss(outputs, batch: batch, generator: &context.generator, rows: context.batchRows)
     }
 
     /// Inference without gradients or dropout: per sample, up to `maxMoments` windows in seconds sorted by

@@ -32,9 +32,10 @@ public struct CDNetCriterion {
         self.config = config
     }
 
-    /// The loss of `outputs` against `batch`; `generator` draws the contrastive anchors.
-    public func callAsFunction(_ outputs: CDNetOutputs, batch: MomentBatch,
-                               generator: inout SeededGenerator) -> (total: Variable, terms: [String: Float]) {
+    /// The loss of `outputs` against `batch`; `generator` draws the contrastive anchors (with `rows`, the whole
+    /// batch's anchors of those samples).
+    public func callAsFunction(_ outputs: CDNetOutputs, batch: MomentBatch, generator: inout SeededGenerator,
+                               rows: BatchRows? = nil) -> (total: Variable, terms: [String: Float]) {
         let targets = DenseMomentTargets(windows: batch.windows, videoMask: batch.videoMask)
         var total = Variable(Tensor(scalar: 0))
         var terms: [String: Float] = [:]
@@ -43,7 +44,7 @@ public struct CDNetCriterion {
             if weight != 0 { total = total + term * weight }
         }
         let weights = config.weights, temperature = config.contrastiveTemperature
-        let anchors = targets.samplePositiveClips(generator: &generator)
+        let anchors = targets.samplePositiveClips(generator: &generator, rows: rows)
         if anchors.contains(where: { $0 != nil }) {
             let disentangled = outputs.disentanglement
             if config.globalGuidance {

@@ -28,16 +28,18 @@ enum CDNetOps {
     }
 
     /// Stochastic depth on a residual branch `x` `[B, ...]`: while training, each sample's branch is
-    /// dropped with probability `p` and kept ones are scaled by `1 / (1 - p)`; one draw per sample from
-    /// the context's generator.
+    /// dropped with probability `p` and kept ones are scaled by `1 / (1 - p)`; one draw per sample of the
+    /// whole batch from the context's generator (a slice of a batch draws them all and keeps its own).
     static func dropPath(_ x: Variable, probability p: Float, context: ForwardContext) -> Variable {
         guard context.isTraining && p > 0 else { return x }
         let batch = x.shape[0]
         var maskShape = [Int](repeating: 1, count: x.shape.count)
         maskShape[0] = batch
         let keep = 1 - p
+        let rows = context.batchRows
+        let kept = (0..<(rows?.whole ?? batch)).map { _ in context.generator.nextUniform() < keep }
         let mask = Tensor(shape: maskShape) { out in
-            for b in 0..<batch { out[b] = context.generator.nextUniform() < keep ? 1 / keep : 0 }
+            for b in 0..<batch { out[b] = kept[rows?.wholeRow(b) ?? b] ? 1 / keep : 0 }
         }
         return x * Variable(mask)
     }

@@ -115,7 +115,8 @@ public final class ContextDenoising: Module {
         })
         let attended = scaledDotProductAttention(
             query: query, key: keyProjection(sampled), value: valueProjection(sampled), heads: heads,
-            keyPaddingMask: keyPadding, dropout: context.isTraining ? attentionDropout : 0, generator: &context.generator)
+            keyPaddingMask: keyPadding, dropout: context.isTraining ? attentionDropout : 0,
+            generator: &context.generator, rows: context.batchRows)
         return norm(x + CDNetOps.dropPath(outputProjection(attended), probability: dropPath, context: context))
     }
 

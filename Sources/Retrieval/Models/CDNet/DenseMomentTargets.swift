@@ -86,11 +86,13 @@ public struct DenseMomentTargets: Sendable {
     }
 
     /// One positive clip per sample drawn uniformly (nil for a sample without any), the anchor of the
-    /// contrastive terms.
-    public func samplePositiveClips(generator: inout SeededGenerator) -> [Int?] {
-        (0..<batch).map { b in
+    /// contrastive terms. One draw per sample of the whole batch, so a slice of a batch (`rows`) draws them
+    /// all and keeps its own samples' anchors.
+    public func samplePositiveClips(generator: inout SeededGenerator, rows: BatchRows? = nil) -> [Int?] {
+        let draws = (0..<(rows?.whole ?? batch)).map { _ in generator.next() }
+        return (0..<batch).map { b in
             let clips = positiveClips(of: b)
-            return clips.isEmpty ? nil : clips[Int(generator.next() % UInt64(clips.count))]
+            return clips.isEmpty ? nil : clips[Int(draws[rows?.wholeRow(b) ?? b] % UInt64(clips.count))]
         }
     }
 }
