@@ -100,7 +100,8 @@ SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=1024
-MpiDefault=none
+# srun wires the tasks of an MPI step (a train node with ranks > 1) through PMIx.
+MpiDefault=pmix
 ReturnToService=2
 # Quick turnarounds for tests: a cancelled job is killed 2 s after SIGTERM.
 KillWait=2

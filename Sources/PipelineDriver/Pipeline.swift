@@ -220,7 +220,8 @@ public final class Pipeline {
             let artifact = try? manifest.artifact(hash: input.hash)
             paths.append(store.url(relative: artifact?.path ?? "").path)
         }
-        let (executable, commandLine) = stageCommand(node, inputPaths: paths, out: tmp)
+        let (stageExecutable, stageArguments) = stageCommand(node, inputPaths: paths, out: tmp)
+        let (executable, commandLine) = try MPILaunch.local(node, executable: stageExecutable, arguments: stageArguments)
         let logURL = store.logURL(node: node.id)
         // The log of an earlier Slurm run of this node is a link to that job's log, which stays as it was.
         unlink(logURL.path)

@@ -138,7 +138,7 @@ final class SlurmExecutorTests: XCTestCase {
     // MARK: the same results as the local executor
 
     /// The end-to-end pipeline of real stages (ingest, pairs, synthesis, a QD-DETR sweep of two seeds as a
-    /// job array, TD-DETR, mask-eval per checkpoint, report) at a tiny size.
+    /// job array, TD-DETR data-parallel on 2 MPI ranks, mask-eval per checkpoint, report) at a tiny size.
     func writeRealPipeline(_ root: URL) throws {
         let train = #""hidden": 16, "heads": 2, "ffn": 32, "t2v_layers": 1, "enc_layers": 1, "dec_layers": 1, "queries": 5, "epochs": 2, "batch_size": 8, "lr": 0.001, "threads": 1"#
         let data = #""train_videos": "ingest/train.videos.tshard", "train_queries": "ingest/train.queries.tshard", "val_videos": "ingest/val.videos.tshard", "val_queries": "ingest/val.queries.tshard""#
@@ -152,7 +152,7 @@ final class SlurmExecutorTests: XCTestCase {
               "synthesis": {"uses": "stages/video-synthesis.json",
                             "inputs": {"videos": "ingest/train.videos.tshard", "queries": "ingest/train.queries.tshard", "pairs": "pairs/pairs.tshard"}},
               "train_qd": {"uses": "stages/train.json", "params": {"model": "qd-detr", \(train)}, "inputs": {\(data)}, "matrix": {"seed": [1, 2]}},
-              "train_td": {"uses": "stages/train.json", "params": {"model": "td-detr", \(train)},
+              "train_td": {"uses": "stages/train.json", "params": {"model": "td-detr", "ranks": 2, \(train)},
                            "inputs": {\(data), "synth_videos": "synthesis/synthesized.videos.tshard", "synth_queries": "synthesis/synthesized.queries.tshard"}},
               "eval_qd": {"uses": "stages/mask-eval.json", "foreach": "train_qd", "inputs": {"checkpoint": "train_qd/checkpoint.tshard", \(eval)}, "params": {"threads": 1}},
               "eval_td": {"uses": "stages/mask-eval.json", "inputs": {"checkpoint": "train_td/checkpoint.tshard", \(eval)}, "params": {"threads": 1}},
@@ -255,6 +255,14 @@ final class SlurmExecutorTests: XCTestCase {
         // pairs asked for its stage's resources (the controller still holds the finished job).
         let pairs = try XCTUnwrap(runs.first { $0.node == "pairs" }?.slurmJobID)
         XCTAssertEqual(try squeue(["-j", pairs, "-o", "%l|%m|%C"]), "10:00|512M|1", "time limit, memory and CPUs of pairs' job")
+
+        // train_td ran on 2 ranks: under mpirun locally, as a 2-task srun step of a 2-task job on Slurm.
+        let trainTD = try XCTUnwrap(runs.first { $0.node == "train_td" })
+        let clusterLog = try String(contentsOf: root.appendingPathComponent("cluster/\(try XCTUnwrap(trainTD.logPath))"), encoding: .utf8)
+        let localLog = try String(contentsOf: root.appendingPathComponent("local/logs/train_td.log"), encoding: .utf8)
+        XCTAssertTrue(clusterLog.contains("x 2 MPI ranks"), clusterLog)
+        XCTAssertTrue(localLog.contains("x 2 MPI ranks"), localLog)
+        XCTAssertEqual(try squeue(["-j", try XCTUnwrap(trainTD.slurmJobID), "-o", "%D|%C"]), "1|2", "nodes and CPUs of train_td's job")
 
         XCTAssertEqual(try manifest.submissions(), [], "every job was collected")
         let jobsLeft = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("cluster/jobs").path)

@@ -25,12 +25,21 @@ final class DataParallelTests: XCTestCase {
         }
     }
 
-    /// Runs `train` on `ranks` processes through mpirun.
-    func trainOnRanks(_ ranks: Int, _ arguments: [String]) throws -> StageProcess.Result {
+    /// `arguments` with `"ranks": ranks` added to the `--params` object.
+    static func withRanks(_ ranks: Int, _ arguments: [String]) -> [String] {
+        guard let i = arguments.firstIndex(of: "--params"), i + 1 < arguments.count else { return arguments }
+        var changed = arguments
+        changed[i + 1] = "{\"ranks\": \(ranks), " + arguments[i + 1].dropFirst()
+        return changed
+    }
+
+    /// Runs `train` on `ranks` processes through mpirun, with `"ranks": ranks` in its params.
+    func trainOnRanks(_ ranks: Int, _ arguments: [String], paramsRanks: Int? = nil) throws -> StageProcess.Result {
         let process = Process()
         process.executableURL = try mpirun()
         process.arguments = ["--allow-run-as-root", "--oversubscribe", "--mca", "mpi_yield_when_idle", "1", "-np", "\(ranks)",
-                             StageProcess.productsDirectory.appendingPathComponent("train").path] + arguments
+                             StageProcess.productsDirectory.appendingPathComponent("train").path]
+            + Self.withRanks(paramsRanks ?? ranks, arguments)
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -135,6 +144,20 @@ final class DataParallelTests: XCTestCase {
         try StageProcess.trainingData(root, params: params)
     }
 
+    /// The params' `ranks` must be the launcher's rank count, so that a node's params say how it was computed.
+    func testRanksThatDisagreeWithTheLauncherAreRefused() throws {
+        let root = try StageProcess.temporaryDirectory("data-parallel-ranks", for: self)
+        let inputs = try data(root, params: params)
+        let alone = try StageProcess.run("train", ["--out", root.appendingPathComponent("alone").path] + Self.withRanks(2, inputs))
+        XCTAssertNotEqual(alone.status, 0)
+        XCTAssertEqual(alone.errorLines.first, "error: train: ranks is 2 but this process was not started by an MPI launcher; "
+                       + "run it under mpirun -np 2 (the pipeline driver does)", alone.stderr)
+        let two = try trainOnRanks(2, ["--out", root.appendingPathComponent("two").path] + inputs, paramsRanks: 1)
+        XCTAssertNotEqual(two.status, 0)
+        XCTAssertTrue(two.stderr.contains("train: started on 2 MPI ranks but ranks is 1; set \"ranks\": 2 in the params"), two.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("two/last.tshard").path))
+    }
+
     /// A state trained by 2 ranks is not resumed by 1 process.
     func testAStateOfAnotherRankCountIsRefused() throws {
         let root = try StageProcess.temporaryDirectory("data-parallel-resume", for: self)
@@ -144,6 +167,6 @@ final class DataParallelTests: XCTestCase {
         XCTAssertEqual(two.status, 0, two.stderr)
         let one = try StageProcess.run("train", ["--out", root.appendingPathComponent("b").path, "--resume-dir", stateDir] + inputs)
         XCTAssertNotEqual(one.status, 0)
-        XCTAssertTrue(one.errorLines.first?.contains("was trained by 2 MPI rank(s); resume it with mpirun -np 2") ?? false, one.stderr)
+        XCTAssertTrue(one.errorLines.first?.contains("was trained by 2 MPI rank(s); resume it with ranks 2 under mpirun -np 2") ?? false, one.stderr)
     }
 }

@@ -518,14 +518,19 @@ final class SlurmRun {
         let slurmLogs = store.logsDir.appendingPathComponent("slurm")
         try fm.createDirectory(at: slurmLogs, withIntermediateDirectories: true)
         let fingerprint = try pipeline.codeFingerprint(definition).fingerprint
+        let resources = slurm.resources.overridden(by: stage.resources)
+        // A job array asks for the most tasks any of its nodes runs (a `ranks` sweep's smaller points use fewer).
+        let tasks = items.map { MPILaunch.ranks(of: $0.planned.node) }.max() ?? 1
         let root = pipeline.plan.spec.projectRoot
         var rows: [JobSubmission] = []
         let now = Date().timeIntervalSince1970
         for item in items {
             let dir = unit.appendingPathComponent("\(item.index)")
             try fm.createDirectory(at: dir, withIntermediateDirectories: true)
-            let (executable, arguments) = pipeline.stageCommand(item.planned.node, inputPaths: item.inputs.map(\.path),
-                                                                out: dir.appendingPathComponent("out"))
+            let (stageExecutable, stageArguments) = pipeline.stageCommand(item.planned.node, inputPaths: item.inputs.map(\.path),
+                                                                          out: dir.appendingPathComponent("out"))
+            let (executable, arguments) = MPILaunch.slurm(item.planned.node, cpus: resources.cpus, executable: stageExecutable,
+                                                          arguments: stageArguments)
             let scratch = item.planned.cacheKey.map { store.scratchDir(cacheKey: $0) }
                 ?? store.scratchRoot.appendingPathComponent("job-\(token)-\(item.index)")
             let script = JobScript.node(id: item.planned.node.id, directory: dir, scratchBase: scratch, launcher: launcher,
@@ -548,7 +553,8 @@ final class SlurmRun {
         if array { arguments.append("--array=\(items.map { String($0.index) }.joined(separator: ","))") }
         if !dependency.isEmpty { arguments.append("--dependency=\(dependency)") }
         arguments += slurm.sbatchArguments
-        arguments += slurm.resources.overridden(by: stage.resources).sbatchArguments
+        arguments += resources.sbatchArguments
+        if tasks > 1 { arguments.append("--ntasks=\(tasks)") }
         let id: String
         do {
             id = try client.submit(script: batch, arguments: arguments)

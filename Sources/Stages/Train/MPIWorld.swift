@@ -27,10 +27,13 @@ final class MPIWorld {
     /// `MPI_IN_PLACE` in OpenMPI is `(void *) 1`.
     private static let inPlace = UnsafeRawPointer(bitPattern: 1)
 
-    /// The rank count the launcher announced in the environment (1 when not started by a launcher).
+    /// The rank count the launcher announced in the environment (1 when not started by a launcher): mpirun's
+    /// `OMPI_COMM_WORLD_SIZE`, a PMI launcher's `PMI_SIZE`, or the task count of an `srun` step that wired its
+    /// tasks through PMIx.
     static var launchedSize: Int {
         let env = ProcessInfo.processInfo.environment
-        return Int(env["OMPI_COMM_WORLD_SIZE"] ?? env["PMI_SIZE"] ?? "1") ?? 1
+        let srunTasks = env["PMIX_RANK"] != nil ? env["SLURM_STEP_NUM_TASKS"] : nil
+        return Int(env["OMPI_COMM_WORLD_SIZE"] ?? env["PMI_SIZE"] ?? srunTasks ?? "1") ?? 1
     }
 
     /// Opens libmpi and initialises MPI; throws when the library or one of its symbols is missing.
@@ -59,6 +62,10 @@ final class MPIWorld {
         _ = sizeFn(world, &s)
         rank = Int(r)
         size = Int(s)
+        guard size == Self.launchedSize else {
+            throw StageError("train: the launcher started \(Self.launchedSize) ranks but MPI_Init joined a world of \(size): "
+                             + "the launcher did not wire them up (under srun, set the MPI plugin, e.g. srun --mpi=pmix or SLURM_MPI_TYPE=pmix)")
+        }
     }
 
     /// Replaces `buffer` by its element-wise sum over every rank (one `MPI_Allreduce`, in place).

@@ -56,6 +56,8 @@ public struct TrainCommand: StageCommand {
         .number("lr_gamma", 0.1, min: 0, max: 1, "step decay factor"),
         .integer("seed", 2018, min: 0, "seed of initialisation, batch order, saliency pairs and dropout"),
         .integer("threads", 0, min: 0, "OpenBLAS and kernel threads (0: all cores)"),
+        .integer("ranks", 1, min: 1,
+                 "MPI processes, each computing a slice of every batch (data-parallel); the pipeline driver launches a node with ranks N > 1 under mpirun -np N, or srun under --executor slurm; by hand, run train under mpirun -np N"),
         .integer("max_clips", 75, min: 1, "clips per video (max_v_l)"),
         .integer("max_tokens", 32, min: 1, "tokens per query (max_q_l)"),
         .integer("max_windows", 5, min: 1, "ground-truth windows per training query: a random max_windows of a query with more (the reference: 5)"),
@@ -196,6 +198,12 @@ public struct TrainCommand: StageCommand {
             throw StageError("train: hidden \(p.int("hidden")) is not divisible by heads \(p.int("heads"))")
         }
         _ = try Self.recipe(p)
+        let launched = MPIWorld.launchedSize
+        guard launched == p.int("ranks") else {
+            throw StageError(launched == 1
+                ? "train: ranks is \(p.int("ranks")) but this process was not started by an MPI launcher; run it under mpirun -np \(p.int("ranks")) (the pipeline driver does)"
+                : "train: started on \(launched) MPI ranks but ranks is \(p.int("ranks")); set \"ranks\": \(launched) in the params")
+        }
         Parallelism.setThreadCount(p.int("threads") == 0 ? ProcessInfo.processInfo.activeProcessorCount : p.int("threads"))
         let train = try DatasetShards.readSplit(videos: try io.input("train_videos", stage: stage),
                                                 queries: try io.input("train_queries", stage: stage), name: "train")
@@ -244,7 +252,7 @@ public struct TrainCommand: StageCommand {
                                                     maxWindows: p.int("max_windows")),
                               train: train, synthesized: synthesized, val: val)
         // Under `mpirun -np N` (N > 1) every rank trains a slice of each global batch; rank 0 alone writes.
-        let world = MPIWorld.launchedSize > 1 ? try MPIWorld() : nil
+        let world = launched > 1 ? try MPIWorld() : nil
         trainer.dataParallel = world?.dataParallel
         do {
             try TrainingRun(trainer: trainer, params: p, synthesisParams: synthesisParams, modelConfig: configJSON,

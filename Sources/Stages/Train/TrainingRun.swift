@@ -146,13 +146,15 @@ struct TrainingRun {
             try setAside([(stateURL, "\(error)")])
             return nil
         }
-        if let saved = extra["params"], saved != params.json {
+        // The rank count is compared on its own below, for a message that says how to resume.
+        func withoutRanks(_ value: JSONValue) -> JSONValue { value.objectValue.map { .object($0.filter { $0.key != "ranks" }) } ?? value }
+        if let saved = extra["params"], withoutRanks(saved) != withoutRanks(params.json) {
             throw StageError("\(stateURL.path): resumable state belongs to other params; remove it or use another --resume-dir")
         }
         let savedRanks = extra["ranks"]?.intValue ?? 1
         if extra["params"] != nil, savedRanks != ranks {
             throw StageError("\(stateURL.path): resumable state was trained by \(savedRanks) MPI rank(s); resume it with "
-                             + "mpirun -np \(savedRanks) (this run has \(ranks)), or remove it")
+                             + "ranks \(savedRanks) under mpirun -np \(savedRanks) (this run has \(ranks)), or remove it")
         }
         if let bestEpoch = extra["best_epoch"]?.intValue, bestEpoch >= 1 {
             do {
