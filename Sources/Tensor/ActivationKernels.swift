@@ -4,12 +4,16 @@ import Foundation
 public enum Activation {
     /// `max(x, 0)`.
     public static func relu(_ x: Tensor) -> Tensor {
-        unary(x) { input, out, range in for i in range { out[i] = input[i] > 0 ? input[i] : 0 } }
+        let profiled = Profiler.enter(.elementwise)
+        defer { Profiler.exit(profiled) }
+        return unary(x) { input, out, range in for i in range { out[i] = input[i] > 0 ? input[i] : 0 } }
     }
 
     /// `dy` where `x > 0`, else 0.
     public static func reluBackward(outputGradient dy: Tensor, input x: Tensor) -> Tensor {
-        binary(dy, x, "relu backward") { g, input, out, range in
+        let profiled = Profiler.enter(.elementwise)
+        defer { Profiler.exit(profiled) }
+        return binary(dy, x, "relu backward") { g, input, out, range in
             // Both values are loaded before the select (no conditional load), so the loop vectorises.
             for i in range {
                 let gradient = g[i]
@@ -20,7 +24,9 @@ public enum Activation {
 
     /// The exact (erf-based) GELU, as PyTorch's default: `x * Phi(x)`.
     public static func gelu(_ x: Tensor) -> Tensor {
-        unary(x) { input, out, range in
+        let profiled = Profiler.enter(.elementwise)
+        defer { Profiler.exit(profiled) }
+        return unary(x) { input, out, range in
             for i in range {
                 let v = input[i]
                 out[i] = 0.5 * v * (1 + erff(v * 0.70710678118654752))
@@ -30,7 +36,9 @@ public enum Activation {
 
     /// `dy * (Phi(x) + x * phi(x))`.
     public static func geluBackward(outputGradient dy: Tensor, input x: Tensor) -> Tensor {
-        binary(dy, x, "gelu backward") { g, input, out, range in
+        let profiled = Profiler.enter(.elementwise)
+        defer { Profiler.exit(profiled) }
+        return binary(dy, x, "gelu backward") { g, input, out, range in
             for i in range {
                 let v = input[i]
                 let cdf = 0.5 * (1 + erff(v * 0.70710678118654752))
@@ -43,6 +51,8 @@ public enum Activation {
     /// PReLU: `x` where positive, else `slope * x`, with one slope per channel (last dimension)
     /// or one shared slope (`slope` of shape `[1]`).
     public static func prelu(_ x: Tensor, slope: Tensor) -> Tensor {
+        let profiled = Profiler.enter(.elementwise)
+        defer { Profiler.exit(profiled) }
         let channels = preluChannels(x, slope)
         return Tensor(shape: x.shape) { out in
             x.withUnsafeBufferPointer { input in
@@ -58,6 +68,8 @@ public enum Activation {
 
     /// Gradients of PReLU with respect to the input and the slope(s).
     public static func preluBackward(outputGradient dy: Tensor, input x: Tensor, slope: Tensor) -> (input: Tensor, slope: Tensor) {
+        let profiled = Profiler.enter(.elementwise)
+        defer { Profiler.exit(profiled) }
         checkSameShape(dy.shape, x.shape, "prelu backward")
         let channels = preluChannels(x, slope)
         var dSlope = Tensor(zeros: slope.shape)

@@ -43,6 +43,8 @@ public enum AttentionKernel {
                                keyIsPadding: [Bool]?, blockedPairs: [Bool]? = nil,
                                dropout: Float, dropoutSeed: UInt64,
                                dropoutRows: BatchRows? = nil) -> (output: Tensor, saved: Saved) {
+        let profiled = Profiler.enter(.attention, absorbs: true)
+        defer { Profiler.exit(profiled) }
         let (batch, queryLength, keyLength, width) = checkShapes(q, k, v, heads: heads)
         if let mask = keyIsPadding {
             precondition(mask.count == batch * keyLength,
@@ -118,6 +120,8 @@ public enum AttentionKernel {
     /// Gradients with respect to `q`, `k` and `v`, given the output gradient `[B, Lq, D]`.
     public static func backward(outputGradient dOut: Tensor, query q: Tensor, key k: Tensor, value v: Tensor,
                                 heads: Int, saved: Saved) -> (query: Tensor, key: Tensor, value: Tensor) {
+        let profiled = Profiler.enter(.attention, absorbs: true)
+        defer { Profiler.exit(profiled) }
         let (batch, queryLength, keyLength, width) = checkShapes(q, k, v, heads: heads)
         checkSameShape(dOut.shape, q.shape, "attention backward: output gradient vs query")
         let headWidth = width / heads

@@ -28,6 +28,8 @@ public enum BiasActivationDropout {
     /// the mask for `seed` (with `rows`, the whole batch's mask of those rows).
     public static func forward(_ values: inout Tensor, bias: Tensor?, activation: PointwiseActivation,
                                dropout p: Float, seed: UInt64, rows: BatchRows? = nil) -> Saved {
+        let profiled = Profiler.enter(.biasActivation)
+        defer { Profiler.exit(profiled) }
         precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
         let width = values.shape.last ?? 1
         if let bias { checkSameShape(bias.shape, [width], "bias-activation bias vs input \(values.shape)") }
@@ -55,6 +57,8 @@ public enum BiasActivationDropout {
     /// chunks so the bits do not depend on the thread count.
     public static func backward(outputGradient dy: Tensor, output y: Tensor, saved: Saved,
                                 biasGradient: Bool) -> (preActivation: Tensor, bias: Tensor?) {
+        let profiled = Profiler.enter(.biasActivation)
+        defer { Profiler.exit(profiled) }
         checkSameShape(dy.shape, y.shape, "bias-activation backward")
         let width = y.shape.last ?? 1
         let rows = y.count / Swift.max(width, 1)

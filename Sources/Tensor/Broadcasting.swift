@@ -2,6 +2,8 @@
 public enum Broadcasting {
     /// The broadcast shape of `a` and `b` (trailing dimensions aligned; 1 stretches).
     public static func shape(_ a: [Int], _ b: [Int], _ operation: @autoclosure () -> String = "broadcast") -> [Int] {
+        let profiled = Profiler.enter(.elementwise)
+        defer { Profiler.exit(profiled) }
         let rank = max(a.count, b.count)
         var result = [Int](repeating: 1, count: rank)
         for i in 0..<rank {
@@ -65,6 +67,8 @@ public enum Broadcasting {
     /// Sums `gradient` (of a broadcast result's shape) down to `shape`, the shape of one operand:
     /// the backward of broadcasting.
     public static func sum(_ gradient: Tensor, toShape shape: [Int]) -> Tensor {
+        let profiled = Profiler.enter(.elementwise)
+        defer { Profiler.exit(profiled) }
         if gradient.shape == shape { return gradient }
         precondition(Broadcasting.shape(shape, gradient.shape) == gradient.shape,
                      "Broadcasting.sum: \(gradient.shape) does not reduce to \(shape)")

@@ -25,6 +25,8 @@ public enum Conv1DKernel {
 
     /// The unfolded input `[B * Lout, k * Cin]`.
     public static func unfold(_ x: Tensor, geometry g: Geometry) -> Tensor {
+        let profiled = Profiler.enter(.convolution)
+        defer { Profiler.exit(profiled) }
         let lout = g.outputLength, rowWidth = g.kernelSize * g.inChannels
         return Tensor(shape: [g.batch * lout, rowWidth]) { out in
             x.withUnsafeBufferPointer { src in
@@ -48,6 +50,8 @@ public enum Conv1DKernel {
 
     /// Output `[B, Lout, Cout]` and the unfolded input (kept for the weight gradient).
     public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) -> (output: Tensor, unfolded: Tensor) {
+        let profiled = Profiler.enter(.convolution)
+        defer { Profiler.exit(profiled) }
         let g = Geometry(input: x.shape, weight: weight.shape, stride: stride, padding: padding)
         if let bias { checkSameShape(bias.shape, [g.outChannels], "conv1d bias") }
         let columns = unfold(x, geometry: g)
@@ -73,6 +77,8 @@ public enum Conv1DKernel {
     /// Gradients with respect to the input, the weight and the bias.
     public static func backward(outputGradient dy: Tensor, unfolded columns: Tensor, weight: Tensor,
                                 inputShape: [Int], stride: Int, padding: Int) -> (input: Tensor, weight: Tensor, bias: Tensor) {
+        let profiled = Profiler.enter(.convolution)
+        defer { Profiler.exit(profiled) }
         let g = Geometry(input: inputShape, weight: weight.shape, stride: stride, padding: padding)
         checkSameShape(dy.shape, [g.batch, g.outputLength, g.outChannels], "conv1d backward")
         let rows = g.batch * g.outputLength, rowWidth = g.kernelSize * g.inChannels

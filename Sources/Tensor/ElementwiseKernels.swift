@@ -71,7 +71,9 @@ enum TanhFunction: UnaryScalarFunction {
 public enum Elementwise {
     /// `F(x)` for every element.
     static func map<F: UnaryScalarFunction>(_ x: Tensor, _ function: F.Type) -> Tensor {
-        Tensor(shape: x.shape) { out in
+        let profiled = Profiler.enter(.elementwise)
+        defer { Profiler.exit(profiled) }
+        return Tensor(shape: x.shape) { out in
             x.withUnsafeBufferPointer { input in
                 Parallelism.forEachChunk(count: input.count, grain: Parallelism.elementwiseGrain) { range in
                     for i in range { out[i] = F.apply(input[i]) }
@@ -82,6 +84,8 @@ public enum Elementwise {
 
     /// `F(a, b)` with NumPy broadcasting; shapes that cannot broadcast stop with both named.
     static func combine<F: BinaryScalarFunction>(_ a: Tensor, _ b: Tensor, _ function: F.Type) -> Tensor {
+        let profiled = Profiler.enter(.elementwise)
+        defer { Profiler.exit(profiled) }
         if a.shape == b.shape {
             return Tensor(shape: a.shape) { out in
                 a.withUnsafeBufferPointer { ap in
@@ -132,7 +136,9 @@ public enum Elementwise {
 
     /// `x * scale + shift` for every element.
     public static func affine(_ x: Tensor, scale: Float, shift: Float) -> Tensor {
-        Tensor(shape: x.shape) { out in
+        let profiled = Profiler.enter(.elementwise)
+        defer { Profiler.exit(profiled) }
+        return Tensor(shape: x.shape) { out in
             x.withUnsafeBufferPointer { input in
                 Parallelism.forEachChunk(count: input.count, grain: Parallelism.elementwiseGrain) { range in
                     for i in range { out[i] = input[i] * scale + shift }
@@ -143,6 +149,8 @@ public enum Elementwise {
 
     /// `accumulator += x * scale`, in place; shapes must match.
     public static func addScaled(_ x: Tensor, scale: Float = 1, into accumulator: inout Tensor) {
+        let profiled = Profiler.enter(.elementwise)
+        defer { Profiler.exit(profiled) }
         checkSameShape(accumulator.shape, x.shape, "addScaled")
         accumulator.withUnsafeMutableBufferPointer { acc in
             x.withUnsafeBufferPointer { input in

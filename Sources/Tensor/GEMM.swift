@@ -18,6 +18,8 @@ public enum GEMM {
         into c: UnsafeMutablePointer<Float>, ldc: Int,
         alpha: Float = 1, beta: Float = 0
     ) {
+        let profiled = Profiler.enter(Profiler.Product(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB))
+        defer { Profiler.exit(profiled) }
         guard m > 0, n > 0 else { return }
         if k == 0 {
             // sgemm rejects k == 0 on some builds; the product is empty, so only beta applies.

@@ -5,6 +5,8 @@
 public enum InterpolationKernel {
     /// Sampled features `[B, M, D]`.
     public static func forward(_ x: Tensor, positions: Tensor) -> Tensor {
+        let profiled = Profiler.enter(.convolution)
+        defer { Profiler.exit(profiled) }
         let (batch, length, width, samples) = checkShapes(x, positions)
         return Tensor(shape: [batch, samples, width]) { out in
             x.withUnsafeBufferPointer { src in
@@ -34,6 +36,8 @@ public enum InterpolationKernel {
     /// Gradients with respect to the features (`[B, L, D]`) and the positions (`[B, M]`). The
     /// position gradient is the slope between the two neighbouring rows (one-sided at integers).
     public static func backward(outputGradient dy: Tensor, input x: Tensor, positions: Tensor) -> (input: Tensor, positions: Tensor) {
+        let profiled = Profiler.enter(.convolution)
+        defer { Profiler.exit(profiled) }
         let (batch, length, width, samples) = checkShapes(x, positions)
         checkSameShape(dy.shape, [batch, samples, width], "interpolation backward")
         var dx = Tensor(zeros: x.shape)

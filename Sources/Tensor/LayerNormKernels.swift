@@ -10,6 +10,8 @@ public enum LayerNormKernel {
     /// `y = (x - mean) / sqrt(var + epsilon) * gamma + beta` per row of the last dimension.
     /// `x`: `[..., D]`; `gamma`, `beta`: `[D]`.
     public static func forward(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float) -> (output: Tensor, saved: Saved) {
+        let profiled = Profiler.enter(.layerNorm)
+        defer { Profiler.exit(profiled) }
         let width = x.shape.last ?? 1
         checkSameShape(gamma.shape, [width], "layerNorm gamma vs input \(x.shape)")
         checkSameShape(beta.shape, [width], "layerNorm beta vs input \(x.shape)")
@@ -44,6 +46,8 @@ public enum LayerNormKernel {
     /// Gradients of layer norm with respect to the input, gamma and beta.
     public static func backward(outputGradient dy: Tensor, input x: Tensor, gamma: Tensor, saved: Saved)
         -> (input: Tensor, gamma: Tensor, beta: Tensor) {
+        let profiled = Profiler.enter(.layerNorm)
+        defer { Profiler.exit(profiled) }
         checkSameShape(dy.shape, x.shape, "layerNorm backward")
         let width = x.shape.last ?? 1
         let rows = x.count / max(1, width)
@@ -94,6 +98,8 @@ public enum LayerNormKernel {
     public static func residualForward(_ x: Tensor, sublayer: Tensor, dropout p: Float, seed: UInt64,
                                        rows: BatchRows? = nil, gamma: Tensor, beta: Tensor,
                                        epsilon: Float) -> (output: Tensor, saved: ResidualSaved) {
+        let profiled = Profiler.enter(.layerNorm)
+        defer { Profiler.exit(profiled) }
         checkSameShape(x.shape, sublayer.shape, "residual layerNorm: input vs sublayer")
         precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
         let width = x.shape.last ?? 1
@@ -144,6 +150,8 @@ public enum LayerNormKernel {
     /// the sublayer's gradient is the same tensor as `x`'s.
     public static func residualBackward(outputGradient dy: Tensor, gamma: Tensor, saved: ResidualSaved)
         -> (input: Tensor, sublayer: Tensor, gamma: Tensor, beta: Tensor) {
+        let profiled = Profiler.enter(.layerNorm)
+        defer { Profiler.exit(profiled) }
         checkSameShape(dy.shape, saved.normalized.shape, "residual layerNorm backward")
         let width = dy.shape.last ?? 1
         let rows = dy.count / max(1, width)

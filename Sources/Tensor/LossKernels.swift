@@ -23,6 +23,8 @@ public enum LossReduction: Sendable, Equatable {
 public enum LossKernels {
     /// `|pred - target|`, reduced.
     public static func l1(_ pred: Tensor, _ target: Tensor, reduction: LossReduction) -> Float {
+        let profiled = Profiler.enter(.lossAndMatcher)
+        defer { Profiler.exit(profiled) }
         checkSameShape(pred.shape, target.shape, "l1Loss prediction vs target")
         var total: Double = 0
         for i in 0..<pred.count { total += Double(abs(pred.data[i] - target.data[i])) }
@@ -30,6 +32,8 @@ public enum LossKernels {
     }
 
     public static func l1Backward(_ pred: Tensor, _ target: Tensor, reduction: LossReduction, outputGradient: Float) -> Tensor {
+        let profiled = Profiler.enter(.lossAndMatcher)
+        defer { Profiler.exit(profiled) }
         let scale = outputGradient / reduction.divisor(elements: pred.count)
         return Tensor(shape: pred.shape) { out in
             for i in 0..<pred.count {
@@ -41,6 +45,8 @@ public enum LossKernels {
 
     /// Smooth L1 (Huber with threshold `beta`): `0.5 d^2 / beta` if `|d| < beta`, else `|d| - 0.5 beta`.
     public static func smoothL1(_ pred: Tensor, _ target: Tensor, beta: Float, reduction: LossReduction) -> Float {
+        let profiled = Profiler.enter(.lossAndMatcher)
+        defer { Profiler.exit(profiled) }
         checkSameShape(pred.shape, target.shape, "smoothL1Loss prediction vs target")
         var total: Double = 0
         for i in 0..<pred.count {
@@ -52,6 +58,8 @@ public enum LossKernels {
 
     public static func smoothL1Backward(_ pred: Tensor, _ target: Tensor, beta: Float, reduction: LossReduction,
                                         outputGradient: Float) -> Tensor {
+        let profiled = Profiler.enter(.lossAndMatcher)
+        defer { Profiler.exit(profiled) }
         let scale = outputGradient / reduction.divisor(elements: pred.count)
         return Tensor(shape: pred.shape) { out in
             for i in 0..<pred.count {
@@ -64,6 +72,8 @@ public enum LossKernels {
     /// Cross entropy of `logits` `[N, C]` against class indices, weighted per class like PyTorch:
     /// `sum_i w[y_i] * -log p_i[y_i] / sum_i w[y_i]`. Returns the loss and the log-probabilities.
     public static func crossEntropy(logits: Tensor, targets: [Int], classWeights: [Float]?) -> (loss: Float, logProbabilities: Tensor) {
+        let profiled = Profiler.enter(.lossAndMatcher)
+        defer { Profiler.exit(profiled) }
         precondition(logits.rank == 2 && logits.shape[0] == targets.count,
                      "crossEntropy: logits \(logits.shape) must be [N, C] with N = \(targets.count) targets")
         let classes = logits.shape[1]
@@ -81,6 +91,8 @@ public enum LossKernels {
 
     public static func crossEntropyBackward(logProbabilities logP: Tensor, targets: [Int], classWeights: [Float]?,
                                             outputGradient: Float) -> Tensor {
+        let profiled = Profiler.enter(.lossAndMatcher)
+        defer { Profiler.exit(profiled) }
         let classes = logP.shape[1]
         var weightTotal: Double = 0
         for y in targets { weightTotal += Double(classWeights?[y] ?? 1) }
@@ -96,6 +108,8 @@ public enum LossKernels {
 
     /// Binary cross entropy on logits: `max(x, 0) - x t + log(1 + exp(-|x|))`, reduced.
     public static func binaryCrossEntropyWithLogits(_ logits: Tensor, _ targets: Tensor, reduction: LossReduction) -> Float {
+        let profiled = Profiler.enter(.lossAndMatcher)
+        defer { Profiler.exit(profiled) }
         checkSameShape(logits.shape, targets.shape, "binaryCrossEntropyWithLogits logits vs targets")
         var total: Double = 0
         for i in 0..<logits.count {
@@ -106,6 +120,8 @@ public enum LossKernels {
 
     public static func binaryCrossEntropyWithLogitsBackward(_ logits: Tensor, _ targets: Tensor, reduction: LossReduction,
                                                             outputGradient: Float) -> Tensor {
+        let profiled = Profiler.enter(.lossAndMatcher)
+        defer { Profiler.exit(profiled) }
         let scale = outputGradient / reduction.divisor(elements: logits.count)
         return Tensor(shape: logits.shape) { out in
             for i in 0..<logits.count { out[i] = scale * (sigmoid(logits.data[i]) - targets.data[i]) }
@@ -116,6 +132,8 @@ public enum LossKernels {
     /// `alpha_t = alpha t + (1 - alpha)(1 - t)`; a negative `alpha` disables the weighting.
     public static func sigmoidFocal(_ logits: Tensor, _ targets: Tensor, alpha: Float, gamma: Float,
                                     reduction: LossReduction) -> Float {
+        let profiled = Profiler.enter(.lossAndMatcher)
+        defer { Profiler.exit(profiled) }
         checkSameShape(logits.shape, targets.shape, "sigmoidFocalLoss logits vs targets")
         var total: Double = 0
         for i in 0..<logits.count {
@@ -130,6 +148,8 @@ public enum LossKernels {
 
     public static func sigmoidFocalBackward(_ logits: Tensor, _ targets: Tensor, alpha: Float, gamma: Float,
                                             reduction: LossReduction, outputGradient: Float) -> Tensor {
+        let profiled = Profiler.enter(.lossAndMatcher)
+        defer { Profiler.exit(profiled) }
         let scale = outputGradient / reduction.divisor(elements: logits.count)
         return Tensor(shape: logits.shape) { out in
             for i in 0..<logits.count {

@@ -2,7 +2,9 @@
 public enum Reduction {
     /// The sum of all elements, accumulated in Double so large tensors keep their precision.
     public static func sum(_ x: Tensor) -> Float {
-        x.withUnsafeBufferPointer { p in
+        let profiled = Profiler.enter(.reduction)
+        defer { Profiler.exit(profiled) }
+        return x.withUnsafeBufferPointer { p in
             var total: Double = 0
             for value in p { total += Double(value) }
             return Float(total)
@@ -11,6 +13,8 @@ public enum Reduction {
 
     /// The sum along `axis`; the axis is removed, or kept with extent 1 when `keepingDimension`.
     public static func sum(_ x: Tensor, axis: Int, keepingDimension: Bool = false) -> Tensor {
+        let profiled = Profiler.enter(.reduction)
+        defer { Profiler.exit(profiled) }
         let (outer, extent, inner) = axisSplit(x.shape, axis: axis, "sum(axis:)")
         var outShape = x.shape
         if keepingDimension { outShape[axis] = 1 } else { outShape.remove(at: axis) }
@@ -41,6 +45,8 @@ public enum Reduction {
 
     /// The gradient of `sum(x, axis:)`: `gradient` (reduced shape) copied along `axis` of `shape`.
     public static func expand(_ gradient: Tensor, alongAxis axis: Int, of shape: [Int], scale: Float = 1) -> Tensor {
+        let profiled = Profiler.enter(.reduction)
+        defer { Profiler.exit(profiled) }
         let (outer, extent, inner) = axisSplit(shape, axis: axis, "expand(alongAxis:)")
         precondition(gradient.count == outer * inner,
                      "expand(alongAxis:): gradient \(gradient.shape) does not match \(shape) reduced on axis \(axis)")
@@ -58,6 +64,8 @@ public enum Reduction {
 
     /// The maximum along `axis` and the index (along `axis`) where it is reached (first on ties).
     public static func max(_ x: Tensor, axis: Int, keepingDimension: Bool = false) -> (values: Tensor, indices: [Int]) {
+        let profiled = Profiler.enter(.reduction)
+        defer { Profiler.exit(profiled) }
         let (outer, extent, inner) = axisSplit(x.shape, axis: axis, "max(axis:)")
         precondition(extent > 0, "max(axis:): empty axis \(axis) in shape \(x.shape)")
         var outShape = x.shape
@@ -84,6 +92,8 @@ public enum Reduction {
 
     /// The gradient of `max(x, axis:)`: each reduced gradient routed to its arg-max position.
     public static func scatterMax(_ gradient: Tensor, indices: [Int], axis: Int, of shape: [Int]) -> Tensor {
+        let profiled = Profiler.enter(.reduction)
+        defer { Profiler.exit(profiled) }
         let (outer, extent, inner) = axisSplit(shape, axis: axis, "max backward")
         precondition(gradient.count == outer * inner && indices.count == outer * inner,
                      "max backward: gradient \(gradient.shape) does not match \(shape) reduced on axis \(axis)")

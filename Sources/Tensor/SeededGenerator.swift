@@ -213,6 +213,8 @@ public enum DropoutMask {
     /// backward pass.
     /// With `rows`, `x` is a slice of a whole batch and takes the whole batch's mask of its rows.
     public static func apply(_ x: Tensor, probability p: Float, seed: UInt64, rows: BatchRows? = nil) -> Tensor {
+        let profiled = Profiler.enter(.dropout)
+        defer { Profiler.exit(profiled) }
         precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
         let indexing = MaskIndexing(rows: rows, shape: x.shape)
         return Tensor(shape: x.shape) { out in

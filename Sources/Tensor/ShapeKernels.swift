@@ -3,6 +3,8 @@
 public enum ShapeKernels {
     /// Joins `tensors` along `axis`; all other dimensions must agree.
     public static func concat(_ tensors: [Tensor], axis: Int) -> Tensor {
+        let profiled = Profiler.enter(.copies)
+        defer { Profiler.exit(profiled) }
         precondition(!tensors.isEmpty, "concat: no tensors")
         let first = tensors[0].shape
         var outShape = first
@@ -32,6 +34,8 @@ public enum ShapeKernels {
 
     /// The elements with index in `range` along `axis`.
     public static func slice(_ x: Tensor, axis: Int, range: Range<Int>) -> Tensor {
+        let profiled = Profiler.enter(.copies)
+        defer { Profiler.exit(profiled) }
         let (outer, extent, inner) = axisSplit(x.shape, axis: axis, "slice")
         precondition(range.lowerBound >= 0 && range.upperBound <= extent,
                      "slice: range \(range) out of bounds for axis \(axis) of shape \(x.shape)")
@@ -50,6 +54,8 @@ public enum ShapeKernels {
     /// `x` placed at `range` along `axis` inside a tensor of `shape` filled with `value`:
     /// padding, and the backward of `slice`.
     public static func embed(_ x: Tensor, in shape: [Int], axis: Int, at start: Int, fillValue value: Float = 0) -> Tensor {
+        let profiled = Profiler.enter(.copies)
+        defer { Profiler.exit(profiled) }
         let (outer, extent, inner) = axisSplit(shape, axis: axis, "pad")
         var expected = shape
         expected[axis] = x.shape.count == shape.count ? x.shape[axis] : -1
@@ -69,6 +75,8 @@ public enum ShapeKernels {
 
     /// `x` padded with `before` and `after` entries of `value` along `axis`.
     public static func pad(_ x: Tensor, axis: Int, before: Int, after: Int, value: Float = 0) -> Tensor {
+        let profiled = Profiler.enter(.copies)
+        defer { Profiler.exit(profiled) }
         precondition(before >= 0 && after >= 0, "pad: negative padding \(before), \(after)")
         var shape = x.shape
         shape[axis] += before + after
@@ -77,6 +85,8 @@ public enum ShapeKernels {
 
     /// Swaps the last two dimensions: `[..., M, N]` -> `[..., N, M]`.
     public static func transposeLastTwo(_ x: Tensor) -> Tensor {
+        let profiled = Profiler.enter(.copies)
+        defer { Profiler.exit(profiled) }
         precondition(x.rank >= 2, "transposeLastTwo: needs rank >= 2, got \(x.shape)")
         let m = x.shape[x.rank - 2], n = x.shape[x.rank - 1]
         let batch = x.count / max(1, m * n)
@@ -97,6 +107,8 @@ public enum ShapeKernels {
     /// Rows of `x` (`[B, L, D]`) picked along time: `out[b, j] = x[b, indices[b * M + j]]`, giving
     /// `[B, M, D]`.
     public static func gatherTime(_ x: Tensor, indices: [Int], count m: Int) -> Tensor {
+        let profiled = Profiler.enter(.copies)
+        defer { Profiler.exit(profiled) }
         precondition(x.rank == 3, "gatherTime: input must be [B, L, D], got \(x.shape)")
         let (batch, length, width) = (x.shape[0], x.shape[1], x.shape[2])
         precondition(indices.count == batch * m, "gatherTime: \(indices.count) indices for [\(batch), \(m)]")
@@ -116,6 +128,8 @@ public enum ShapeKernels {
     /// Rows of `source` (`[B, M, D]`) added into a zero `[B, length, D]` tensor at time `indices`:
     /// repeated indices accumulate. The backward of `gatherTime`.
     public static func scatterAddTime(_ source: Tensor, indices: [Int], length: Int) -> Tensor {
+        let profiled = Profiler.enter(.copies)
+        defer { Profiler.exit(profiled) }
         precondition(source.rank == 3, "scatterAddTime: source must be [B, M, D], got \(source.shape)")
         let (batch, m, width) = (source.shape[0], source.shape[1], source.shape[2])
         precondition(indices.count == batch * m, "scatterAddTime: \(indices.count) indices for [\(batch), \(m)]")
@@ -138,6 +152,8 @@ public enum ShapeKernels {
 
     /// Rows of a table (`[V, D]`) looked up by `indices`, giving `indices.count` rows.
     public static func embeddingLookup(_ table: Tensor, indices: [Int]) -> Tensor {
+        let profiled = Profiler.enter(.copies)
+        defer { Profiler.exit(profiled) }
         precondition(table.rank == 2, "embedding: table must be [V, D], got \(table.shape)")
         let (vocabulary, width) = (table.shape[0], table.shape[1])
         return Tensor(shape: [indices.count, width]) { out in
@@ -152,6 +168,8 @@ public enum ShapeKernels {
 
     /// The backward of `embeddingLookup`: rows of `gradient` summed into a `[V, D]` table.
     public static func embeddingBackward(_ gradient: Tensor, indices: [Int], vocabulary: Int) -> Tensor {
+        let profiled = Profiler.enter(.copies)
+        defer { Profiler.exit(profiled) }
         let width = gradient.count / max(1, indices.count)
         var result = Tensor(zeros: [vocabulary, width])
         result.withUnsafeMutableBufferPointer { out in

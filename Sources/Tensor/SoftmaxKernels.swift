@@ -4,16 +4,22 @@ import Foundation
 public enum Softmax {
     /// `softmax(x)` along `axis`, computed stably (the maximum is subtracted first).
     public static func forward(_ x: Tensor, axis: Int) -> Tensor {
-        apply(x, axis: axis, logarithmic: false)
+        let profiled = Profiler.enter(.softmax)
+        defer { Profiler.exit(profiled) }
+        return apply(x, axis: axis, logarithmic: false)
     }
 
     /// `log(softmax(x))` along `axis`, computed as `x - logsumexp(x)`.
     public static func logForward(_ x: Tensor, axis: Int) -> Tensor {
-        apply(x, axis: axis, logarithmic: true)
+        let profiled = Profiler.enter(.softmax)
+        defer { Profiler.exit(profiled) }
+        return apply(x, axis: axis, logarithmic: true)
     }
 
     /// Gradient of softmax given its output `y`: `dx = y * (dy - sum(dy * y))` along `axis`.
     public static func backward(outputGradient dy: Tensor, output y: Tensor, axis: Int) -> Tensor {
+        let profiled = Profiler.enter(.softmax)
+        defer { Profiler.exit(profiled) }
         checkSameShape(dy.shape, y.shape, "softmax backward")
         let (outer, extent, inner) = axisSplit(y.shape, axis: axis, "softmax backward")
         return Tensor(shape: y.shape) { out in
@@ -37,6 +43,8 @@ public enum Softmax {
 
     /// Gradient of log-softmax given its output `y`: `dx = dy - softmax * sum(dy)` along `axis`.
     public static func logBackward(outputGradient dy: Tensor, output y: Tensor, axis: Int) -> Tensor {
+        let profiled = Profiler.enter(.softmax)
+        defer { Profiler.exit(profiled) }
         checkSameShape(dy.shape, y.shape, "log-softmax backward")
         let (outer, extent, inner) = axisSplit(y.shape, axis: axis, "log-softmax backward")
         return Tensor(shape: y.shape) { out in
@@ -79,6 +87,8 @@ public enum Softmax {
     @inline(__always)
     public static func softmaxLine(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
                                    count: Int, stride: Int, logarithmic: Bool) {
+        let profiled = Profiler.enter(.softmax)
+        defer { Profiler.exit(profiled) }
         if stride == 1 && !logarithmic {
             // Contiguous rows (attention scores, last-axis softmax): vector max and exp.
             let maximum = RowMath.maximum(input, count: count)

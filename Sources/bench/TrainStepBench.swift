@@ -1,4 +1,5 @@
 import ArgumentParser
+import CBLAS
 import Foundation
 import NN
 import Retrieval
@@ -37,38 +38,190 @@ enum PaperBatch {
 
 /// One training step (forward incl. the negative-pair encoder pass, matched loss, backward, clip 0.1,
 /// AdamW) at the paper's QVHighlights configuration, against PyTorch running the authors' QD-DETR.
+/// `--profile` also breaks one step of QD-DETR b32, TD-DETR b64 and CDNet b32 (d 1024) down by kind of work
+/// and replays its matrix products on bare sgemm for the step's GEMM floor (`StepProfile`).
 struct TrainStepBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train-step", abstract: "Training step time at the paper's configuration.")
 
     @Option(help: "Timed steps (median reported).") var repeats = 5
     @Option(help: "Threads (OpenBLAS and kernels).") var threads = 2
+    @Flag(help: "Time per kind of work and the GEMM floor of a QD-DETR b32, TD-DETR b64 and CDNet b32 (d 1024) step.")
+    var profile = false
 
     func run() throws {
         Parallelism.setThreadCount(threads)
         print("paper configuration: 75 clips, 32 tokens, 2818-d video, 512-d text, d 256, 8 heads, FFN 1024, 2 T2V + 2 enc + 2 dec layers, 10 queries; \(threads) threads")
         print(Measure.environmentLine())
-        print("anchor: PyTorch 2 (MKL) running the authors' QD-DETR on this CPU, 2 threads: batch 32 step 1658 ms, batch 64 3057 ms (ANCHORS.md)")
-        for (label, config, batchSize, anchor) in [("qd-detr.b32", ModelConfig.qdDETR(), 32, 1658.0), ("qd-detr.b64", ModelConfig.qdDETR(), 64, 3057.0),
-                                                   ("td-detr.b64", ModelConfig.tdDETR(), 64, 3057.0)] {
-            var g = SeededGenerator(seed: 1)
-            let model = MomentDETR(config: config, generator: &g)
-            let optimizer = AdamW(module: model, learningRate: 1e-4, weightDecay: 1e-4)
-            let context = ForwardContext(isTraining: true, generator: SeededGenerator(seed: 2))
-            let batch = PaperBatch.make(batch: batchSize)
-            let time = Measure.median(repeats: repeats) {
-                model.zeroGrad()
-                let outputs = model.forward(batch, context: context)
-                let (loss, _) = model.loss(outputs, batch: batch)
-                loss.backward()
-                GradientClipping.clipByGlobalNorm(model.parameters, maxNorm: 0.1)
-                optimizer.update()
+        if profile {
+            for step in [TrainingStep.detr("qd-detr.b32", .qdDETR(), batch: 32), TrainingStep.detr("td-detr.b64", .tdDETR(), batch: 64),
+                         TrainingStep.cdnet("cdnet-d1024.b32", CDNetConfig(), batch: 32)] {
+                StepProfile(step: step, repeats: repeats).report()
             }
-            print(String(format: "%@: %.0f ms per step (%d parameters); anchor %.0f ms -> %.2fx faster", label, time * 1000,
-                         model.parameterCount, anchor, anchor / (time * 1000)))
-            Measure.figure("train-step.\(label).ms", time * 1000, "ms", digits: 1)
-            Measure.figure("train-step.\(label).speedup_vs_pytorch", anchor / (time * 1000), "x")
+            return
+        }
+        print("anchor: PyTorch 2 (MKL) running the authors' QD-DETR on this CPU, 2 threads: batch 32 step 1658 ms, batch 64 3057 ms (ANCHORS.md)")
+        for (step, anchor) in [(TrainingStep.detr("qd-detr.b32", .qdDETR(), batch: 32), 1658.0),
+                               (TrainingStep.detr("qd-detr.b64", .qdDETR(), batch: 64), 3057.0),
+                               (TrainingStep.detr("td-detr.b64", .tdDETR(), batch: 64), 3057.0)] {
+            let time = Measure.median(repeats: repeats, step.run)
+            print(String(format: "%@: %.0f ms per step (%d parameters); anchor %.0f ms -> %.2fx faster", step.label, time * 1000,
+                         step.parameterCount, anchor, anchor / (time * 1000)))
+            Measure.figure("train-step.\(step.label).ms", time * 1000, "ms", digits: 1)
+            Measure.figure("train-step.\(step.label).speedup_vs_pytorch", anchor / (time * 1000), "x")
         }
     }
+}
+
+/// One model's whole training step on a synthetic batch at the paper's shapes: zero the gradients, forward,
+/// loss (with matching), backward, clip to 0.1, AdamW.
+struct TrainingStep {
+    let label: String
+    let parameterCount: Int
+    let run: () -> Void
+
+    static func detr(_ label: String, _ config: ModelConfig, batch size: Int) -> TrainingStep {
+        var g = SeededGenerator(seed: 1)
+        let model = MomentDETR(config: config, generator: &g)
+        let optimizer = AdamW(module: model, learningRate: 1e-4, weightDecay: 1e-4)
+        let context = ForwardContext(isTraining: true, generator: SeededGenerator(seed: 2))
+        let batch = PaperBatch.make(batch: size)
+        return TrainingStep(label: label, parameterCount: model.parameterCount) {
+            model.zeroGrad()
+            let outputs = model.forward(batch, context: context)
+            let (loss, _) = Profiler.region(.lossAndMatcher) { model.loss(outputs, batch: batch) }
+            loss.backward()
+            GradientClipping.clipByGlobalNorm(model.parameters, maxNorm: 0.1)
+            optimizer.update()
+        }
+    }
+
+    static func cdnet(_ label: String, _ config: CDNetConfig, batch size: Int) -> TrainingStep {
+        var g = SeededGenerator(seed: 1)
+        let model = CDNet(config: config, generator: &g)
+        let optimizer = AdamW(module: model, learningRate: 1e-4, weightDecay: 1e-4)
+        let context = ForwardContext(isTraining: true, generator: SeededGenerator(seed: 2))
+        let batch = PaperBatch.make(batch: size)
+        return TrainingStep(label: label, parameterCount: model.parameterCount) {
+            model.zeroGrad()
+            let outputs = model.forward(batch, context: context)
+            let (loss, _) = Profiler.region(.lossAndMatcher) { model.loss(outputs, batch: batch, generator: &context.generator) }
+            loss.backward()
+            GradientClipping.clipByGlobalNorm(model.parameters, maxNorm: 0.1)
+            optimizer.update()
+        }
+    }
+}
+
+/// Where one training step's time goes, and how far it is from its GEMM floor.
+///
+/// One step runs under `Profiler`: each kind of work's own wall time on the calling thread, and every matrix
+/// product the step makes, by shape. The floor is the time bare `cblas_sgemm` (OpenBLAS's own threads, dense
+/// operands, the same shapes and transposes, every call of the step) takes for all of the step's products.
+/// Steps and floor replays then alternate for `repeats` rounds, so drifting load on a shared machine hits both
+/// alike; the floor ratio is the median over rounds of step time over replay time. Products the step runs side
+/// by side on one thread each (attention's per-head ones) are replayed one after another, as a user calling
+/// sgemm would run them, so the attention kernel can beat its share of the floor.
+struct StepProfile {
+    let step: TrainingStep
+    let repeats: Int
+
+    func report() {
+        step.run()
+        Profiler.start()
+        let start = Measure.now()
+        step.run()
+        let profiled = Measure.now() - start
+        let tally = Profiler.stop()
+        let shapes = tally.products.sorted { $0.key.flops * Double($0.value) > $1.key.flops * Double($1.value) }
+        let replay = FloorReplay(shapes.map { ($0.key, $0.value) })
+        var steps: [Double] = [], floors: [Double] = [], ratios: [Double] = []
+        for _ in 0..<repeats {
+            let t0 = Measure.now()
+            step.run()
+            let stepTime = Measure.now() - t0
+            let floorTime = replay.run()
+            steps.append(stepTime)
+            floors.append(floorTime)
+            ratios.append(stepTime / floorTime)
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let (time, floor, ratio) = (median(steps), median(floors), median(ratios))
+        let flops = tally.gemmFlops
+        let perShape = replay.perShapeSeconds()
+
+        print("")
+        print(String(format: "%@: %.0f ms per step (median of %d; the profiled step took %.0f ms), %d parameters, %.1f GFLOP in %d products",
+                     step.label, time * 1e3, repeats, profiled * 1e3, step.parameterCount, flops / 1e9,
+                     tally.products.values.reduce(0, +)))
+        print(String(format: "GEMM floor: %.0f ms (bare sgemm of the step's products, %.1f GFLOP/s); step / floor = %.2fx (median over rounds)",
+                     floor * 1e3, flops / floor / 1e9, ratio))
+        var rows: [(String, Double)] = Profiler.Kind.allCases.compactMap { kind in tally.seconds[kind].map { (kind.rawValue, $0) } }
+        rows.append(("other (autograd bookkeeping, allocation, unmarked work)", profiled - tally.seconds.values.reduce(0, +)))
+        print("| work | ms | share of the profiled step |")
+        print("|---|---:|---:|")
+        for (name, seconds) in rows.sorted(by: { $0.1 > $1.1 }) {
+            print(String(format: "| %@ | %.1f | %.1f%% |", name, seconds * 1e3, seconds / profiled * 100))
+        }
+        print("GEMM shapes by FLOPs (own time is on the calling thread; products inside attention run on workers and show none):")
+        print("| m x n x k (transposes) | calls | GFLOP | own ms | bare sgemm ms | bare GFLOP/s |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for (product, count) in shapes.prefix(12) {
+            let gflop = product.flops * Double(count) / 1e9
+            let bare = perShape[product] ?? 0
+            print(String(format: "| %d x %d x %d (%@%@) | %d | %.2f | %.1f | %.1f | %.1f |", product.m, product.n, product.k,
+                         product.transposeA ? "Aᵀ" : "A", product.transposeB ? "Bᵀ" : "B", count, gflop,
+                         (tally.productSeconds[product] ?? 0) * 1e3, bare * 1e3, gflop / bare))
+        }
+        Measure.figure("train-step.\(step.label).ms", time * 1e3, "ms", digits: 1)
+        Measure.figure("train-step.\(step.label).floor_ms", floor * 1e3, "ms", digits: 1)
+        Measure.figure("train-step.\(step.label).floor_ratio", ratio, "x")
+        for (kind, seconds) in tally.seconds.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            Measure.figure("train-step.\(step.label).profile.\(kind).ms", seconds * 1e3, "ms", digits: 1)
+        }
+        Measure.figure("train-step.\(step.label).profile.other.ms", rows.last!.1 * 1e3, "ms", digits: 1)
+    }
+}
+
+/// Every product of a step, `calls` times each shape, on bare `cblas_sgemm` with OpenBLAS's threads, on dense
+/// buffers of random values allocated once (each the size of the largest operand).
+final class FloorReplay {
+    let shapes: [(product: Profiler.Product, calls: Int)]
+    private let a: [Float], b: [Float]
+    private var c: [Float]
+    private var lastSeconds: [Profiler.Product: Double] = [:]
+
+    init(_ shapes: [(Profiler.Product, Int)]) {
+        self.shapes = shapes.map { (product: $0.0, calls: $0.1) }
+        var g = SeededGenerator(seed: 5)
+        let sizeA = shapes.map { $0.0.m * $0.0.k }.max() ?? 0, sizeB = shapes.map { $0.0.k * $0.0.n }.max() ?? 0
+        a = (0..<sizeA).map { _ in g.nextUniform(in: -1, 1) }
+        b = (0..<sizeB).map { _ in g.nextUniform(in: -1, 1) }
+        c = [Float](repeating: 0, count: shapes.map { $0.0.m * $0.0.n }.max() ?? 0)
+    }
+
+    /// Seconds for one pass over every call.
+    func run() -> Double {
+        openblas_set_num_threads(Int32(Parallelism.threadCount))
+        defer { Parallelism.setThreadCount(Parallelism.threadCount) }
+        var total = 0.0
+        for (product, calls) in shapes {
+            let (m, n, k) = (product.m, product.n, product.k)
+            guard m > 0, n > 0, k > 0 else { continue }
+            let start = Measure.now()
+            for _ in 0..<calls {
+                cblas_sgemm(CblasRowMajor, product.transposeA ? CblasTrans : CblasNoTrans, product.transposeB ? CblasTrans : CblasNoTrans,
+                            Int32(m), Int32(n), Int32(k), 1, a, Int32(product.transposeA ? m : k), b, Int32(product.transposeB ? k : n),
+                            0, &c, Int32(n))
+            }
+            let seconds = Measure.now() - start
+            lastSeconds[product] = seconds
+            total += seconds
+        }
+        return total
+    }
+
+    /// Each shape's seconds in the last pass.
+    func perShapeSeconds() -> [Profiler.Product: Double] { lastSeconds }
 }
 
 /// Inference (forward only, no gradients) of a batch of 32 at the paper's configuration.

@@ -6,16 +6,48 @@ import Tensor
 /// transformer layer. The slope gradient is reduced per fixed-size chunk and then over chunks in order,
 /// so its bits do not depend on the thread count.
 public func sharedSlopePReLU(_ x: Variable, slope: Variable) -> Variable {
+    sharedSlopePReLU(x, slope: slope, dropout: 0, seed: 0, rows: nil)
+}
+
+/// `dropout(prelu(x))` in one op: the activation of a feed-forward block and the dropout after it, with the
+/// mask applied on the fly (drawn from `generator` when `p > 0`, as `dropout` would draw it, and regenerated
+/// backward), so no dropped copy of the hidden activation is made. With `rows`, the whole batch's mask of
+/// those rows (see `BatchRows`).
+public func sharedSlopePReLU(_ x: Variable, slope: Variable, dropout p: Float, generator: inout SeededGenerator,
+                             rows: BatchRows? = nil) -> Variable {
+    sharedSlopePReLU(x, slope: slope, dropout: p, seed: p > 0 ? generator.next() : 0, rows: rows)
+}
+
+private func sharedSlopePReLU(_ x: Variable, slope: Variable, dropout p: Float, seed: UInt64, rows: BatchRows?) -> Variable {
     checkSameShape(slope.shape, [1], "sharedSlopePReLU slope")
+    precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
     let a = slope.value.scalar
     let count = x.count
     let grain = Parallelism.elementwiseGrain
+    let indexing = MaskIndexing(rows: rows, shape: x.shape)
+    /// `body(range, mask)` over `range` in blocks with the dropout mask of each block, or once with a nil mask.
+    func masked(_ range: Range<Int>, _ body: (Range<Int>, UnsafePointer<Float>?) -> Void) {
+        if p > 0 {
+            DropoutMask.forEachBlock(of: range, probability: p, seed: seed, indexing: indexing) { block, mask in body(block, mask) }
+        } else {
+            body(range, nil)
+        }
+    }
     let y = Tensor(shape: x.shape) { out in
         x.value.withUnsafeBufferPointer { input in
             Parallelism.forEachChunk(count: count, grain: grain) { range in
-                for i in range {
-                    let v = input[i]
-                    out[i] = v > 0 ? v : a * v
+                masked(range) { block, mask in
+                    if let mask {
+                        for i in block {
+                            let v = input[i]
+                            out[i] = (v > 0 ? v : a * v) * mask[i - block.lowerBound]
+                        }
+                    } else {
+                        for i in block {
+                            let v = input[i]
+                            out[i] = v > 0 ? v : a * v
+                        }
+                    }
                 }
             }
         }
@@ -29,13 +61,16 @@ public func sharedSlopePReLU(_ x: Variable, slope: Variable) -> Variable {
                     partial.withUnsafeMutableBufferPointer { sums in
                         Parallelism.forEachChunk(count: count, grain: grain) { range in
                             var total: Float = 0
-                            for i in range {
-                                let v = input[i]
-                                if v > 0 {
-                                    out[i] = gp[i]
-                                } else {
-                                    out[i] = a * gp[i]
-                                    total += gp[i] * v
+                            masked(range) { block, mask in
+                                for i in block {
+                                    let v = input[i]
+                                    let gradient = mask.map { gp[i] * $0[i - block.lowerBound] } ?? gp[i]
+                                    if v > 0 {
+                                        out[i] = gradient
+                                    } else {
+                                        out[i] = a * gradient
+                                        total += gradient * v
+                                    }
                                 }
                             }
                             sums[range.lowerBound / grain] = Double(total)

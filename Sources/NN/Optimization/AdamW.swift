@@ -40,6 +40,8 @@ public final class AdamW {
     /// Updates every parameter that has a gradient (parameters without one are left untouched, their
     /// moments unchanged, as PyTorch does).
     public func update() {
+        let profiled = Profiler.enter(.optimizer)
+        defer { Profiler.exit(profiled) }
         step += 1
         let correction1 = 1 - Foundation.pow(beta1, Float(step))
         let correction2 = 1 - Foundation.pow(beta2, Float(step))

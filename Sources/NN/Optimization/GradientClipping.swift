@@ -6,6 +6,8 @@ public enum GradientClipping {
     /// Returns the norm before clipping (summed in Double, in parameter order).
     @discardableResult
     public static func clipByGlobalNorm(_ parameters: [Variable], maxNorm: Float) -> Float {
+        let profiled = Profiler.enter(.optimizer)
+        defer { Profiler.exit(profiled) }
         var squares: Double = 0
         for p in parameters {
             guard let g = p.grad else { continue }

@@ -70,7 +70,7 @@ public final class AnchorDecoderLayer: Module {
         let selfAttended = selfOutput(scaledDotProductAttention(
             query: selfQuery, key: selfKey, value: selfValue(target), heads: heads,
             dropout: attentionDrop, generator: &context.generator, rows: context.batchRows))
-        let x1 = norm1(target + dropout(selfAttended, context: context))
+        let x1 = norm1(target, adding: selfAttended, dropout: dropout, context: context)
 
         var query = crossQueryContent(x1)
         var key = crossKeyContent(memory)
@@ -83,7 +83,7 @@ public final class AnchorDecoderLayer: Module {
             query: query, querySine: crossQuerySine(querySine), key: key, keyPosition: keyPosition,
             value: crossValue(memory), heads: heads, keyPaddingMask: memoryMask, dropout: attentionDrop,
             generator: &context.generator, rows: context.batchRows))
-        let x2 = norm2(x1 + dropout(crossAttended, context: context))
+        let x2 = norm2(x1, adding: crossAttended, dropout: dropout, context: context)
         return feedForward(x2, context: context)
     }
 

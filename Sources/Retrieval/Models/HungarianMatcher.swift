@@ -93,6 +93,8 @@ public struct HungarianMatcher: Sendable {
 
     /// Per sample, the matched `(query, target)` pairs. `logits` and `spans` are `[B, N, 2]`.
     public func match(logits: Tensor, spans: Tensor, targets: [[SpanTarget]]) -> [[(query: Int, target: Int)]] {
+        let profiled = Profiler.enter(.lossAndMatcher)
+        defer { Profiler.exit(profiled) }
         checkSameShape(logits.shape, spans.shape, "HungarianMatcher logits vs spans")
         let (batch, queries) = (spans.shape[0], spans.shape[1])
         precondition(targets.count == batch, "HungarianMatcher: \(targets.count) target lists for batch \(batch)")

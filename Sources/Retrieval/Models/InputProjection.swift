@@ -59,13 +59,15 @@ public final class PReLUFeedForward: Module {
     }
 
     public func callAsFunction(_ x: Variable, context: ForwardContext) -> Variable {
-        norm(x + branch(x, context: context))
+        norm(x, adding: undroppedBranch(x, context: context), dropout: dropout, context: context)
     }
 
-    /// The residual branch alone, `dropout(W2 dropout(prelu(W1 x)))`, for layers whose skip connection
-    /// carries something other than the branch's input.
-    public func branch(_ x: Variable, context: ForwardContext) -> Variable {
-        dropout(linear2(dropout(sharedSlopePReLU(linear1(x), slope: slope), context: context)), context: context)
+    /// The residual branch before its last dropout, `W2 dropout(prelu(W1 x))`, for layers whose skip connection
+    /// carries something other than the branch's input: they add it with `LayerNorm`'s fused residual
+    /// dropout (`norm(skip, adding:, dropout:, context:)`), which draws the same mask `dropout` would.
+    public func undroppedBranch(_ x: Variable, context: ForwardContext) -> Variable {
+        let p = context.isTraining ? dropout.probability : 0
+        return linear2(sharedSlopePReLU(linear1(x), slope: slope, dropout: p, generator: &context.generator, rows: context.batchRows))
     }
 
     public func namedParameters() -> [(name: String, parameter: Variable)] {
@@ -95,7 +97,7 @@ public final class PReLUEncoderLayer: Module {
         let queryKey = source + position
         let attended = selfAttention(query: queryKey, key: queryKey, value: source,
                                      keyPaddingMask: keyPaddingMask, context: context)
-        return feedForward(norm(source + dropout(attended, context: context)), context: context)
+        return feedForward(norm(source, adding: attended, dropout: dropout, context: context), context: context)
     }
 
     public func namedParameters() -> [(name: String, parameter: Variable)] {

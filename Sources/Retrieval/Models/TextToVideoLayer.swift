@@ -55,7 +55,8 @@ public final class TextToVideoLayer: Module {
         } else {
             mixed = video + dropout(attended, context: context)
         }
-        return feedForward.norm(mixed + feedForward.branch(norm(mixed), context: context))
+        return feedForward.norm(mixed, adding: feedForward.undroppedBranch(norm(mixed), context: context),
+                                dropout: feedForward.dropout, context: context)
     }
 
     /// The reference's text-to-video attention mask, reproduced for parity tests only. It builds, per
