@@ -5,17 +5,26 @@ public enum LayerNormKernel {
     public struct Saved: Sendable {
         public let mean: [Float]
         public let reciprocalStd: [Float]
+        /// The dropout applied to the output (its mask is regenerated from the seed, never stored).
+        public var probability: Float = 0
+        public var seed: UInt64 = 0
+        public var indexing: MaskIndexing? = nil
     }
 
-    /// `y = (x - mean) / sqrt(var + epsilon) * gamma + beta` per row of the last dimension.
+    /// `y = (x - mean) / sqrt(var + epsilon) * gamma + beta` per row of the last dimension, then dropped with
+    /// probability `p` under the mask for `seed` (with `rows`, the whole batch's mask of those rows) in the same
+    /// pass: `dropout(layerNorm(x))`, the head of the reference's input projection, without a dropped copy.
     /// `x`: `[..., D]`; `gamma`, `beta`: `[D]`.
-    public static func forward(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float) -> (output: Tensor, saved: Saved) {
+    public static func forward(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float, dropout p: Float = 0, seed: UInt64 = 0,
+                               rows batchRows: BatchRows? = nil) -> (output: Tensor, saved: Saved) {
         let profiled = Profiler.enter(.layerNorm)
         defer { Profiler.exit(profiled) }
         let width = x.shape.last ?? 1
         checkSameShape(gamma.shape, [width], "layerNorm gamma vs input \(x.shape)")
         checkSameShape(beta.shape, [width], "layerNorm beta vs input \(x.shape)")
         let rows = x.count / max(1, width)
+        precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
+        let indexing = MaskIndexing(rows: batchRows, shape: x.shape)
         var mean = [Float](repeating: 0, count: rows)
         var reciprocalStd = [Float](repeating: 0, count: rows)
         let output = Tensor(shape: x.shape) { out in
@@ -25,13 +34,21 @@ public enum LayerNormKernel {
                         mean.withUnsafeMutableBufferPointer { meanOut in
                             reciprocalStd.withUnsafeMutableBufferPointer { rstdOut in
                                 Parallelism.forEachChunk(count: rows, grain: rowGrain(width)) { range in
-                                    for row in range {
-                                        let line = input.baseAddress! + row * width
-                                        let (mu, rstd) = moments(line, width: width, epsilon: epsilon)
-                                        meanOut[row] = mu
-                                        rstdOut[row] = rstd
-                                        let target = out.baseAddress! + row * width
-                                        for j in 0..<width { target[j] = (line[j] - mu) * rstd * g[j] + b[j] }
+                                    withUnsafeTemporaryAllocation(of: Float.self, capacity: p > 0 ? width : 0) { mask in
+                                        for row in range {
+                                            let line = input.baseAddress! + row * width
+                                            let (mu, rstd) = moments(line, width: width, epsilon: epsilon)
+                                            meanOut[row] = mu
+                                            rstdOut[row] = rstd
+                                            let target = out.baseAddress! + row * width
+                                            if p > 0 {
+                                                DropoutMask.fill(mask.baseAddress!, range: (row * width)..<((row + 1) * width), probability: p,
+                                                                 seed: seed, indexing: indexing)
+                                                for j in 0..<width { target[j] = ((line[j] - mu) * rstd * g[j] + b[j]) * mask[j] }
+                                            } else {
+                                                for j in 0..<width { target[j] = (line[j] - mu) * rstd * g[j] + b[j] }
+                                            }
+                                        }
                                     }
                                 }
                             }
@@ -40,7 +57,7 @@ public enum LayerNormKernel {
                 }
             }
         }
-        return (output, Saved(mean: mean, reciprocalStd: reciprocalStd))
+        return (output, Saved(mean: mean, reciprocalStd: reciprocalStd, probability: p, seed: seed, indexing: indexing))
     }
 
     /// Gradients of layer norm with respect to the input, gamma and beta.
@@ -58,13 +75,22 @@ public enum LayerNormKernel {
                     gamma.withUnsafeBufferPointer { gammaP in
                         parameterGradients.withPartials { partials in
                             Parallelism.forEachChunk(count: rows, grain: partials.rowsPerChunk) { range in
-                                withUnsafeTemporaryAllocation(of: Float.self, capacity: width) { xhat in
+                                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * width) { buffer in
+                                    let xhat = buffer.baseAddress!, masked = buffer.baseAddress! + width
                                     let sums = partials.chunk(range.lowerBound)
                                     for row in range {
                                         let line = input.baseAddress! + row * width
                                         let mu = saved.mean[row], rstd = saved.reciprocalStd[row]
                                         for j in 0..<width { xhat[j] = (line[j] - mu) * rstd }
-                                        rowBackward(xhat: UnsafePointer(xhat.baseAddress!), gradient: g.baseAddress! + row * width,
+                                        var gradient = UnsafePointer(g.baseAddress! + row * width)
+                                        if saved.probability > 0 {
+                                            // The output was dropped: the gradient reaching the norm is the masked one.
+                                            DropoutMask.fill(masked, range: (row * width)..<((row + 1) * width), probability: saved.probability,
+                                                             seed: saved.seed, indexing: saved.indexing)
+                                            for j in 0..<width { masked[j] *= gradient[j] }
+                                            gradient = UnsafePointer(masked)
+                                        }
+                                        rowBackward(xhat: UnsafePointer(xhat), gradient: gradient,
                                                     gamma: gammaP.baseAddress!, reciprocalStd: rstd, width: width,
                                                     into: out.baseAddress! + row * width, sums: sums)
                                     }

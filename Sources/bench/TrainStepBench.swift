@@ -47,14 +47,18 @@ struct TrainStepBench: ParsableCommand {
     @Option(help: "Threads (OpenBLAS and kernels).") var threads = 2
     @Flag(help: "Time per kind of work and the GEMM floor of a QD-DETR b32, TD-DETR b64 and CDNet b32 (d 1024) step.")
     var profile = false
+    @Flag(help: "Hand large products to OpenBLAS's own threads instead of splitting them across the project's workers.")
+    var openblasThreads = false
+    @Option(help: "Only the models whose label contains this (e.g. qd-detr.b32).") var only: String?
 
     func run() throws {
         Parallelism.setThreadCount(threads)
+        Parallelism.productSplitting = !openblasThreads
         print("paper configuration: 75 clips, 32 tokens, 2818-d video, 512-d text, d 256, 8 heads, FFN 1024, 2 T2V + 2 enc + 2 dec layers, 10 queries; \(threads) threads")
         print(Measure.environmentLine())
         if profile {
             for step in [TrainingStep.detr("qd-detr.b32", .qdDETR(), batch: 32), TrainingStep.detr("td-detr.b64", .tdDETR(), batch: 64),
-                         TrainingStep.cdnet("cdnet-d1024.b32", CDNetConfig(), batch: 32)] {
+                         TrainingStep.cdnet("cdnet-d1024.b32", CDNetConfig(), batch: 32)] where only.map({ step.label.contains($0) }) ?? true {
                 StepProfile(step: step, repeats: repeats).report()
             }
             return

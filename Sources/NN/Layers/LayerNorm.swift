@@ -16,6 +16,13 @@ public final class LayerNorm: Module {
         layerNorm(x, gamma: weight, beta: bias, epsilon: epsilon)
     }
 
+    /// `dropout(norm(x))` in one fused op; `dropout` applies only while `context` is training.
+    public func callAsFunction(_ x: Variable, thenDropout dropout: Dropout, context: ForwardContext) -> Variable {
+        let p = context.isTraining ? dropout.probability : 0
+        return layerNorm(x, gamma: weight, beta: bias, epsilon: epsilon, dropout: p, generator: &context.generator,
+                         rows: context.batchRows)
+    }
+
     public func namedParameters() -> [(name: String, parameter: Variable)] {
         [(name: "weight", parameter: weight), (name: "bias", parameter: bias)]
     }

@@ -2,7 +2,21 @@ import Tensor
 
 /// Layer normalisation over the last dimension with scale `gamma` and shift `beta` (`[D]`).
 public func layerNorm(_ x: Variable, gamma: Variable, beta: Variable, epsilon: Float = 1e-5) -> Variable {
-    let (y, saved) = LayerNormKernel.forward(x.value, gamma: gamma.value, beta: beta.value, epsilon: epsilon)
+    layerNorm(x, gamma: gamma, beta: beta, epsilon: epsilon, dropout: 0, seed: 0, rows: nil)
+}
+
+/// `dropout(layerNorm(x))` in one op: the mask (drawn from `generator` when `p > 0`, as `dropout` would draw
+/// it) is applied as the norm is written and regenerated backward, so no dropped copy is made. With `rows`,
+/// the whole batch's mask of those rows (see `BatchRows`).
+public func layerNorm(_ x: Variable, gamma: Variable, beta: Variable, epsilon: Float = 1e-5, dropout p: Float,
+                      generator: inout SeededGenerator, rows: BatchRows? = nil) -> Variable {
+    layerNorm(x, gamma: gamma, beta: beta, epsilon: epsilon, dropout: p, seed: p > 0 ? generator.next() : 0, rows: rows)
+}
+
+private func layerNorm(_ x: Variable, gamma: Variable, beta: Variable, epsilon: Float, dropout p: Float, seed: UInt64,
+                       rows: BatchRows?) -> Variable {
+    let (y, saved) = LayerNormKernel.forward(x.value, gamma: gamma.value, beta: beta.value, epsilon: epsilon, dropout: p,
+                                             seed: seed, rows: rows)
     return Variable.result(y, parents: [x, gamma, beta]) { g in
         let grads = LayerNormKernel.backward(outputGradient: g, input: x.value, gamma: gamma.value, saved: saved)
         if x.requiresGrad { x.accumulateGradient(grads.input) }

@@ -62,14 +62,18 @@ private func sharedSlopePReLU(_ x: Variable, slope: Variable, dropout p: Float, 
                         Parallelism.forEachChunk(count: count, grain: grain) { range in
                             var total: Float = 0
                             masked(range) { block, mask in
-                                for i in block {
-                                    let v = input[i]
-                                    let gradient = mask.map { gp[i] * $0[i - block.lowerBound] } ?? gp[i]
-                                    if v > 0 {
-                                        out[i] = gradient
-                                    } else {
-                                        out[i] = a * gradient
-                                        total += gradient * v
+                                if let mask {
+                                    let first = block.lowerBound
+                                    for i in block {
+                                        let v = input[i], gradient = gp[i] * mask[i - first]
+                                        out[i] = v > 0 ? gradient : a * gradient
+                                        total += v > 0 ? 0 : gradient * v
+                                    }
+                                } else {
+                                    for i in block {
+                                        let v = input[i], gradient = gp[i]
+                                        out[i] = v > 0 ? gradient : a * gradient
+                                        total += v > 0 ? 0 : gradient * v
                                     }
                                 }
                             }

@@ -28,7 +28,7 @@ public final class InputProjection: Module {
     public func callAsFunction(_ x: Variable, context: ForwardContext) -> Variable {
         var h = x
         for i in 0..<linears.count {
-            h = linears[i](dropout(norms[i](h), context: context))
+            h = linears[i](norms[i](h, thenDropout: dropout, context: context))
             if i < linears.count - 1 || reluAfterLast { h = h.relu() }
         }
         return h

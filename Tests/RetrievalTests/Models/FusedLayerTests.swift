@@ -16,7 +16,6 @@ final class FusedLayerTests: XCTestCase {
     /// same upstream gradient; checks outputs, the input's gradient and the generators' states agree.
     func compare(_ x: Variable, module: Module, fused: (ForwardContext) -> Variable, unfused: (ForwardContext) -> Variable,
                  file: StaticString = #filePath, line: UInt = #line) {
-        let upstream = random(x.shape, seed: 77).value
         let contexts = [ForwardContext(isTraining: true, generator: SeededGenerator(seed: 5)),
                         ForwardContext(isTraining: true, generator: SeededGenerator(seed: 5))]
         var outputs: [Tensor] = [], gradients: [Tensor] = []
@@ -24,7 +23,7 @@ final class FusedLayerTests: XCTestCase {
             module.zeroGrad()
             x.zeroGrad()
             let y = index == 0 ? fused(context) : unfused(context)
-            y.backward(gradient: upstream)
+            y.backward(gradient: random(y.shape, seed: 77).value)
             outputs.append(y.value)
             gradients.append(x.grad!)
         }
@@ -58,6 +57,20 @@ final class FusedLayerTests: XCTestCase {
             let hidden = dropout(sharedSlopePReLU(block.linear1(source), slope: block.slope), probability: 0.3,
                                  generator: &context.generator)
             return block.norm(source + dropout(block.linear2(hidden), probability: 0.3, generator: &context.generator))
+        })
+    }
+
+    func testInputProjectionIsDroppedNormThenLinear() {
+        var generator = SeededGenerator(seed: 7)
+        let projection = InputProjection(inputWidth: 24, outputWidth: 16, blocks: 2, dropout: 0.3, generator: &generator)
+        let x = random([3, 7, 24], seed: 8)
+        compare(x, module: projection, fused: { projection(x, context: $0) }, unfused: { context in
+            var h = x
+            for i in 0..<2 {
+                h = projection.linears[i](dropout(projection.norms[i](h), probability: 0.3, generator: &context.generator))
+                if i == 0 { h = h.relu() }
+            }
+            return h
         })
     }
 }
