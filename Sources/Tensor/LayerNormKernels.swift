@@ -60,16 +60,17 @@ public enum LayerNormKernel {
         return (output, Saved(mean: mean, reciprocalStd: reciprocalStd, probability: p, seed: seed, indexing: indexing))
     }
 
-    /// Gradients of layer norm with respect to the input, gamma and beta.
-    public static func backward(outputGradient dy: Tensor, input x: Tensor, gamma: Tensor, saved: Saved)
-        -> (input: Tensor, gamma: Tensor, beta: Tensor) {
+    /// Gradients of layer norm with respect to the input, gamma and beta; without `inputGradient` (the input is
+    /// data, e.g. raw video features) only gamma's and beta's are computed, and `input` is empty.
+    public static func backward(outputGradient dy: Tensor, input x: Tensor, gamma: Tensor, saved: Saved,
+                                inputGradient: Bool = true) -> (input: Tensor, gamma: Tensor, beta: Tensor) {
         let profiled = Profiler.enter(.layerNorm)
         defer { Profiler.exit(profiled) }
         checkSameShape(dy.shape, x.shape, "layerNorm backward")
         let width = x.shape.last ?? 1
         let rows = x.count / max(1, width)
         var parameterGradients = ParameterGradients(rows: rows, width: width)
-        let dx = Tensor(shape: x.shape) { out in
+        let dx = Tensor(shape: inputGradient ? x.shape : [0]) { out in
             x.withUnsafeBufferPointer { input in
                 dy.withUnsafeBufferPointer { g in
                     gamma.withUnsafeBufferPointer { gammaP in
@@ -90,9 +91,16 @@ public enum LayerNormKernel {
                                             for j in 0..<width { masked[j] *= gradient[j] }
                                             gradient = UnsafePointer(masked)
                                         }
-                                        rowBackward(xhat: UnsafePointer(xhat), gradient: gradient,
-                                                    gamma: gammaP.baseAddress!, reciprocalStd: rstd, width: width,
-                                                    into: out.baseAddress! + row * width, sums: sums)
+                                        if inputGradient {
+                                            rowBackward(xhat: UnsafePointer(xhat), gradient: gradient,
+                                                        gamma: gammaP.baseAddress!, reciprocalStd: rstd, width: width,
+                                                        into: out.baseAddress! + row * width, sums: sums)
+                                        } else {
+                                            for j in 0..<width {
+                                                sums[j] += gradient[j] * xhat[j]
+                                                sums[width + j] += gradient[j]
+                                            }
+                                        }
                                     }
                                 }
                             }

@@ -79,4 +79,20 @@ final class SlicedDropoutTests: XCTestCase {
             XCTAssertEqual(part.saved.dropoutMask, full.saved.dropoutMask.map { rows($0, slice) }, "rows \(slice)")
         }
     }
+
+    /// A norm whose input is data (no gradient) skips the input gradient and gives the same gamma and beta
+    /// gradients, dropout or not.
+    func testLayerNormWithoutAnInputGradientGivesTheSameParameterGradients() {
+        let x = random([whole, 3, 37], seed: 11), gamma = random([37], seed: 12), beta = random([37], seed: 13)
+        let dy = random([whole, 3, 37], seed: 14)
+        for probability: Float in [0, p] {
+            let (_, saved) = LayerNormKernel.forward(x, gamma: gamma, beta: beta, epsilon: 1e-5, dropout: probability, seed: seed)
+            let full = LayerNormKernel.backward(outputGradient: dy, input: x, gamma: gamma, saved: saved)
+            let parameters = LayerNormKernel.backward(outputGradient: dy, input: x, gamma: gamma, saved: saved, inputGradient: false)
+            XCTAssertEqual(parameters.gamma, full.gamma, "dropout \(probability)")
+            XCTAssertEqual(parameters.beta, full.beta, "dropout \(probability)")
+            XCTAssertEqual(parameters.input.count, 0)
+            XCTAssertEqual(full.input.shape, x.shape)
+        }
+    }
 }

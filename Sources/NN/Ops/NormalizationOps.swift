@@ -18,7 +18,8 @@ private func layerNorm(_ x: Variable, gamma: Variable, beta: Variable, epsilon: 
     let (y, saved) = LayerNormKernel.forward(x.value, gamma: gamma.value, beta: beta.value, epsilon: epsilon, dropout: p,
                                              seed: seed, rows: rows)
     return Variable.result(y, parents: [x, gamma, beta]) { g in
-        let grads = LayerNormKernel.backward(outputGradient: g, input: x.value, gamma: gamma.value, saved: saved)
+        let grads = LayerNormKernel.backward(outputGradient: g, input: x.value, gamma: gamma.value, saved: saved,
+                                             inputGradient: x.requiresGrad)
         if x.requiresGrad { x.accumulateGradient(grads.input) }
         if gamma.requiresGrad { gamma.accumulateGradient(grads.gamma) }
         if beta.requiresGrad { beta.accumulateGradient(grads.beta) }
