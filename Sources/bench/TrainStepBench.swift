@@ -86,30 +86,30 @@ struct TrainingStep {
     static func detr(_ label: String, _ config: ModelConfig, batch size: Int) -> TrainingStep {
         var g = SeededGenerator(seed: 1)
         let model = MomentDETR(config: config, generator: &g)
-        let optimizer = AdamW(module: model, learningRate: 1e-4, weightDecay: 1e-4)
-        let context = ForwardContext(isTraining: true, generator: SeededGenerator(seed: 2))
-        let batch = PaperBatch.make(batch: size)
-        return TrainingStep(label: label, parameterCount: model.parameterCount) {
-            model.zeroGrad()
+        return step(label, model, batch: size) { batch, context in
             let outputs = model.forward(batch, context: context)
-            let (loss, _) = Profiler.region(.lossAndMatcher) { model.loss(outputs, batch: batch) }
-            loss.backward()
-            GradientClipping.clipByGlobalNorm(model.parameters, maxNorm: 0.1)
-            optimizer.update()
+            return Profiler.region(.lossAndMatcher) { model.loss(outputs, batch: batch).total }
         }
     }
 
     static func cdnet(_ label: String, _ config: CDNetConfig, batch size: Int) -> TrainingStep {
         var g = SeededGenerator(seed: 1)
         let model = CDNet(config: config, generator: &g)
+        return step(label, model, batch: size) { batch, context in
+            let outputs = model.forward(batch, context: context)
+            return Profiler.region(.lossAndMatcher) { model.loss(outputs, batch: batch, generator: &context.generator).total }
+        }
+    }
+
+    /// The step of `model` whose forward pass and loss on a batch is `loss`.
+    private static func step(_ label: String, _ model: Module, batch size: Int,
+                             loss: @escaping (MomentBatch, ForwardContext) -> Variable) -> TrainingStep {
         let optimizer = AdamW(module: model, learningRate: 1e-4, weightDecay: 1e-4)
         let context = ForwardContext(isTraining: true, generator: SeededGenerator(seed: 2))
         let batch = PaperBatch.make(batch: size)
         return TrainingStep(label: label, parameterCount: model.parameterCount) {
             model.zeroGrad()
-            let outputs = model.forward(batch, context: context)
-            let (loss, _) = Profiler.region(.lossAndMatcher) { model.loss(outputs, batch: batch, generator: &context.generator) }
-            loss.backward()
+            loss(batch, context).backward()
             GradientClipping.clipByGlobalNorm(model.parameters, maxNorm: 0.1)
             optimizer.update()
         }
