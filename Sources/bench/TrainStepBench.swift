@@ -203,10 +203,14 @@ final class FloorReplay {
         c = [Float](repeating: 0, count: shapes.map { $0.0.m * $0.0.n }.max() ?? 0)
     }
 
-    /// Seconds for one pass over every call.
+    /// Seconds for one pass over every call. Afterwards OpenBLAS's worker threads spin for a while before they
+    /// sleep; the wait for that (not timed) keeps them off the cores while the next step is timed, as in `Replay`.
     func run() -> Double {
         openblas_set_num_threads(Int32(Parallelism.threadCount))
-        defer { Parallelism.setThreadCount(Parallelism.threadCount) }
+        defer {
+            Parallelism.setThreadCount(Parallelism.threadCount)
+            usleep(250_000)
+        }
         var total = 0.0
         for (product, calls) in shapes {
             let (m, n, k) = (product.m, product.n, product.k)
