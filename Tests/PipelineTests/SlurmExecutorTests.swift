@@ -113,6 +113,17 @@ final class SlurmExecutorTests: XCTestCase {
         return try pipeline(p, log: log).run(options)
     }
 
+    /// `pipeline run --executor slurm --no-build` on `p` as a separate process (not started), its stages each
+    /// taking `slowStage` seconds and the queue polled every 0.5 s.
+    func slurmDriver(_ p: TestProject, slowStage: String) -> Process {
+        let driver = Process()
+        driver.executableURL = TestProject.binary
+        driver.arguments = ["run", "--executor", "slurm", "--no-build"]
+        driver.currentDirectoryURL = p.root
+        driver.environment = ProcessInfo.processInfo.environment.merging(["SLOW_STAGE": slowStage, "PIPELINE_SLURM_POLL": "0.5"]) { _, new in new }
+        return driver
+    }
+
     /// `squeue -h --states=all ARGS`, trimmed.
     func squeue(_ arguments: [String]) throws -> String {
         let process = Process()
@@ -316,11 +327,7 @@ final class SlurmExecutorTests: XCTestCase {
 
     func testADriverSIGKILLedMidDAGReattachesToItsJobsWithoutSubmittingAnyTwice() throws {
         let p = try TestProject()
-        let driver = Process()
-        driver.executableURL = TestProject.binary
-        driver.arguments = ["run", "--executor", "slurm", "--no-build"]
-        driver.currentDirectoryURL = p.root
-        driver.environment = ProcessInfo.processInfo.environment.merging(["SLOW_STAGE": "2", "PIPELINE_SLURM_POLL": "0.5"]) { _, new in new }
+        let driver = slurmDriver(p, slowStage: "2")
         driver.standardOutput = FileHandle.nullDevice
         driver.standardError = FileHandle.nullDevice
         try driver.run()
@@ -366,11 +373,7 @@ final class SlurmExecutorTests: XCTestCase {
 
     func testSIGTERMCancelsTheDriversJobs() throws {
         let p = try TestProject()
-        let driver = Process()
-        driver.executableURL = TestProject.binary
-        driver.arguments = ["run", "--executor", "slurm", "--no-build"]
-        driver.currentDirectoryURL = p.root
-        driver.environment = ProcessInfo.processInfo.environment.merging(["SLOW_STAGE": "30", "PIPELINE_SLURM_POLL": "0.5"]) { _, new in new }
+        let driver = slurmDriver(p, slowStage: "30")
         let errors = Pipe()
         driver.standardOutput = FileHandle.nullDevice
         driver.standardError = errors
