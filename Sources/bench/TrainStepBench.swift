@@ -45,11 +45,12 @@ struct TrainStepBench: ParsableCommand {
 
     @Option(help: "Timed steps (median reported).") var repeats = 5
     @Option(help: "Threads (OpenBLAS and kernels).") var threads = 2
-    @Flag(help: "Time per kind of work and the GEMM floor of a QD-DETR b32, TD-DETR b64 and CDNet b32 (d 1024) step.")
+    @Flag(help: "Time per kind of work and the GEMM floor of a QD-DETR b32, TD-DETR b64 and CDNet b32 (d 1024) step, and of the default pipeline's TD-DETR (d 64, b32 + 32 synthesized).")
     var profile = false
     @Flag(help: "Hand large products to OpenBLAS's own threads instead of splitting them across the project's workers.")
     var openblasThreads = false
     @Option(help: "Only the models whose label contains this (e.g. qd-detr.b32).") var only: String?
+    @Option(help: "Rows of the table of GEMM shapes (largest first).") var shapes = 12
 
     func run() throws {
         Parallelism.setThreadCount(threads)
@@ -58,8 +59,9 @@ struct TrainStepBench: ParsableCommand {
         print(Measure.environmentLine())
         if profile {
             for step in [TrainingStep.detr("qd-detr.b32", .qdDETR(), batch: 32), TrainingStep.detr("td-detr.b64", .tdDETR(), batch: 64),
-                         TrainingStep.cdnet("cdnet-d1024.b32", CDNetConfig(), batch: 32)] where only.map({ step.label.contains($0) }) ?? true {
-                StepProfile(step: step, repeats: repeats).report()
+                         TrainingStep.cdnet("cdnet-d1024.b32", CDNetConfig(), batch: 32),
+                         TrainingStep.detr("td-detr-d64.b64", .pipelineDefault(.tdDETR()), batch: 64, shapes: .synthetic)] where only.map({ step.label.contains($0) }) ?? true {
+                StepProfile(step: step, repeats: repeats, shapeRows: shapes).report()
             }
             return
         }
@@ -76,6 +78,28 @@ struct TrainStepBench: ParsableCommand {
     }
 }
 
+/// The clip, token and feature sizes of a benchmark batch.
+struct BatchShapes {
+    let clips: Int, tokens: Int, videoWidth: Int, textWidth: Int
+
+    /// QVHighlights at the paper's configuration.
+    static let paper = BatchShapes(clips: 75, tokens: 32, videoWidth: 2818, textWidth: 512)
+    /// The embedded synthetic benchmark's defaults: videos of at most 40 clips with 64-d features and 2 TEF,
+    /// queries of at most 8 tokens of 32 dims.
+    static let synthetic = BatchShapes(clips: 40, tokens: 8, videoWidth: 66, textWidth: 32)
+}
+
+extension ModelConfig {
+    /// The default pipeline's small model (pipeline.json: d 64, 4 heads, FFN 128, input dropout 0.1) on the
+    /// synthetic benchmark's features.
+    static func pipelineDefault(_ base: ModelConfig) -> ModelConfig {
+        var config = base
+        (config.videoFeatureWidth, config.textFeatureWidth) = (BatchShapes.synthetic.videoWidth, BatchShapes.synthetic.textWidth)
+        (config.hiddenWidth, config.heads, config.feedForwardWidth, config.inputDropout) = (64, 4, 128, 0.1)
+        return config
+    }
+}
+
 /// One model's whole training step on a synthetic batch at the paper's shapes: zero the gradients, forward,
 /// loss (with matching), backward, clip to 0.1, AdamW.
 struct TrainingStep {
@@ -83,10 +107,10 @@ struct TrainingStep {
     let parameterCount: Int
     let run: () -> Void
 
-    static func detr(_ label: String, _ config: ModelConfig, batch size: Int) -> TrainingStep {
+    static func detr(_ label: String, _ config: ModelConfig, batch size: Int, shapes: BatchShapes = .paper) -> TrainingStep {
         var g = SeededGenerator(seed: 1)
         let model = MomentDETR(config: config, generator: &g)
-        return step(label, model, batch: size) { batch, context in
+        return step(label, model, batch: size, shapes: shapes) { batch, context in
             let outputs = model.forward(batch, context: context)
             return Profiler.region(.lossAndMatcher) { model.loss(outputs, batch: batch).total }
         }
@@ -102,11 +126,12 @@ struct TrainingStep {
     }
 
     /// The step of `model` whose forward pass and loss on a batch is `loss`.
-    private static func step(_ label: String, _ model: Module, batch size: Int,
+    private static func step(_ label: String, _ model: Module, batch size: Int, shapes: BatchShapes = .paper,
                              loss: @escaping (MomentBatch, ForwardContext) -> Variable) -> TrainingStep {
         let optimizer = AdamW(module: model, learningRate: 1e-4, weightDecay: 1e-4)
         let context = ForwardContext(isTraining: true, generator: SeededGenerator(seed: 2))
-        let batch = PaperBatch.make(batch: size)
+        let batch = PaperBatch.make(batch: size, clips: shapes.clips, tokens: shapes.tokens, videoWidth: shapes.videoWidth,
+                                    textWidth: shapes.textWidth)
         return TrainingStep(label: label, parameterCount: model.parameterCount) {
             model.zeroGrad()
             loss(batch, context).backward()
@@ -128,13 +153,16 @@ struct TrainingStep {
 struct StepProfile {
     let step: TrainingStep
     let repeats: Int
+    let shapeRows: Int
 
     func report() {
         step.run()
         Profiler.start()
+        let faultsBefore = minorPageFaults()
         let start = Measure.now()
         step.run()
         let profiled = Measure.now() - start
+        let faults = minorPageFaults() - faultsBefore
         let tally = Profiler.stop()
         let shapes = tally.products.sorted { $0.key.flops * Double($0.value) > $1.key.flops * Double($1.value) }
         let replay = FloorReplay(shapes.map { ($0.key, $0.value) })
@@ -157,6 +185,7 @@ struct StepProfile {
         print(String(format: "%@: %.0f ms per step (median of %d; the profiled step took %.0f ms), %d parameters, %.1f GFLOP in %d products",
                      step.label, time * 1e3, repeats, profiled * 1e3, step.parameterCount, flops / 1e9,
                      tally.products.values.reduce(0, +)))
+        print(String(format: "minor page faults in the profiled step: %d (%.0f MiB of fresh pages)", faults, Double(faults) * 4 / 1024))
         print(String(format: "GEMM floor: %.0f ms (bare sgemm of the step's products, %.1f GFLOP/s); step / floor = %.2fx (median over rounds)",
                      floor * 1e3, flops / floor / 1e9, ratio))
         var rows: [(String, Double)] = Profiler.Kind.allCases.compactMap { kind in tally.seconds[kind].map { (kind.rawValue, $0) } }
@@ -169,7 +198,7 @@ struct StepProfile {
         print("GEMM shapes by FLOPs (own time is on the calling thread; products inside attention run on workers and show none):")
         print("| m x n x k (transposes) | calls | GFLOP | own ms | bare sgemm ms | bare GFLOP/s |")
         print("|---|---:|---:|---:|---:|---:|")
-        for (product, count) in shapes.prefix(12) {
+        for (product, count) in shapes.prefix(shapeRows) {
             let gflop = product.flops * Double(count) / 1e9
             let bare = perShape[product] ?? 0
             print(String(format: "| %d x %d x %d (%@%@) | %d | %.2f | %.1f | %.1f | %.1f |", product.m, product.n, product.k,
@@ -184,6 +213,13 @@ struct StepProfile {
         }
         Measure.figure("train-step.\(step.label).profile.other.ms", rows.last!.1 * 1e3, "ms", digits: 1)
     }
+}
+
+/// Minor page faults of the process so far (each a page the kernel mapped and zeroed on first touch).
+func minorPageFaults() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_minflt
 }
 
 /// Every product of a step, `calls` times each shape, on bare `cblas_sgemm` with OpenBLAS's threads, on dense
