@@ -24,6 +24,10 @@ public struct RunOptions: Sendable {
 
 /// The driver: the plan of pipeline.json over an artifact store and its manifest.
 public final class Pipeline {
+    /// The environment variable telling a stage how many stages run at once (`Parallelism.availableCores`, which
+    /// reads it, lives in Tensor, which the driver does not link).
+    public static let concurrentStagesVariable = "PIPELINE_JOBS"
+
     /// The environment variable naming a stage's resumable scratch directory (kept until it succeeds).
     public static let scratchVariable = "PIPELINE_SCRATCH"
 
@@ -161,7 +165,7 @@ public final class Pipeline {
                         builtProducts.insert(definition.command)
                     }
                     log("run        \(node.id)  (\(reason))")
-                    try launch(node, evaluation: e, echo: options.jobs > 1, completions: completions)
+                    try launch(node, evaluation: e, jobs: max(1, options.jobs), completions: completions)
                     running[node.id] = e
                     launchedOrSettled = true
                 } catch {
@@ -206,7 +210,9 @@ public final class Pipeline {
         return ids
     }
 
-    private func launch(_ node: PlanNode, evaluation e: NodeEvaluation, echo: Bool, completions: CompletionQueue) throws {
+    /// Starts `node`'s stage. With `jobs` > 1 its output is echoed with the node's name, and the stage learns
+    /// through `PIPELINE_JOBS` that it shares the cores with as many others (its `threads: 0` takes its share).
+    private func launch(_ node: PlanNode, evaluation e: NodeEvaluation, jobs: Int, completions: CompletionQueue) throws {
         // A directory that survives a killed run of the same cache key, so a long stage (train) can resume;
         // locked for the life of the stage's processes.
         let scratch = try ScratchDirectory.claim(store.scratchDir(cacheKey: e.cacheKey ?? "none")) { busy in
@@ -228,8 +234,10 @@ public final class Pipeline {
         let root = plan.spec.projectRoot
         let executor = self.executor
         let started = Date().timeIntervalSince1970
-        let prefix: String? = echo ? "[\(node.id)] " : nil
-        let environment = [Pipeline.scratchVariable: scratch.url.path]
+        let prefix: String? = jobs > 1 ? "[\(node.id)] " : nil
+        var stageEnvironment = [Pipeline.scratchVariable: scratch.url.path]
+        if jobs > 1 { stageEnvironment[Pipeline.concurrentStagesVariable] = String(jobs) }
+        let environment = stageEnvironment
         Thread.detachNewThread {
             let exit = executor.run(executable: executable, arguments: commandLine, environment: environment,
                                     scratchLock: scratch.descriptor, workingDirectory: root, log: logURL, echoPrefix: prefix)

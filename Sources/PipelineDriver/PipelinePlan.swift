@@ -32,6 +32,9 @@ public struct PipelinePlan: Sendable {
         var nodesOfStage: [String: [PlanNode]] = [:]
         // The sweep label of each node, so foreach nodes can carry their upstream's label.
         var labelOf: [String: [(String, JSONValue)]] = [:]
+        // Every node each node descends from, so a foreach node takes, from a sweep its point descends from,
+        // the point it descends from.
+        var ancestorsOf: [String: Set<String>] = [:]
 
         for inst in spec.stages {
             let ownPoints = Self.cartesian(inst.matrix)
@@ -53,7 +56,16 @@ public struct PipelinePlan: Sendable {
                                 inputs.append((role, .file(path: path)))
                             case let .output(stage, out):
                                 let candidates: [PlanNode]
-                                if let parent, stage == inst.foreach { candidates = [parent] } else { candidates = nodesOfStage[stage]! }
+                                if let parent, stage == inst.foreach {
+                                    candidates = [parent]
+                                } else if let parent, case let lineage = nodesOfStage[stage]!.filter({ ancestorsOf[parent.id]!.contains($0.id) }),
+                                          !lineage.isEmpty {
+                                    // e.g. a train node foreach synthesis reading ingest's videos: the ingest point
+                                    // its synthesis point was made from.
+                                    candidates = lineage
+                                } else {
+                                    candidates = nodesOfStage[stage]!
+                                }
                                 if candidates.count > 1 && !inst.definition.inputs[role]!.many {
                                     throw PipelineSpecError(file, "stages.\(inst.name).inputs.\(role)",
                                         "'\(stage)' is a sweep of \(candidates.count) points; add \"foreach\": \"\(stage)\" or use an input that takes many")
@@ -66,6 +78,7 @@ public struct PipelinePlan: Sendable {
                     for case let (_, .output(node, _)) in inputs where !upstream.contains(node) { upstream.append(node) }
                     let node = PlanNode(id: id, stage: inst, params: .object(params), inputs: inputs, upstream: upstream)
                     labelOf[id] = label
+                    ancestorsOf[id] = upstream.reduce(into: Set(upstream)) { $0.formUnion(ancestorsOf[$1]!) }
                     made.append(node)
                 }
             }

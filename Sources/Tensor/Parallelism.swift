@@ -15,9 +15,48 @@ public enum Parallelism {
     /// Threads used by matrix products and by the project's parallel loops.
     public static var threadCount: Int {
         if configuredThreadCount == 0 {
-            setThreadCount(ProcessInfo.processInfo.activeProcessorCount)
+            setThreadCount(availableCores())
         }
         return configuredThreadCount
+    }
+
+    /// The environment variable in which the pipeline driver tells a stage how many stages it runs at once
+    /// (`pipeline run --jobs N`), so that each takes its share of the cores.
+    public static let concurrentStagesVariable = "PIPELINE_JOBS"
+
+    /// The cores this process may use, the default of every `threads: 0`:
+    /// - the CPUs of the process's affinity mask (what `taskset`, a cgroup cpuset or Slurm's task binding leave
+    ///   it), else every online CPU;
+    /// - no more than `SLURM_CPUS_PER_TASK` in a Slurm job that sets it;
+    /// - shared among the stages the pipeline driver runs at once (`PIPELINE_JOBS`) and among the ranks Open MPI
+    ///   started on this node (`OMPI_COMM_WORLD_LOCAL_SIZE`), so that N processes do not each take every core.
+    ///
+    /// At least 1. The thread count does not change the project's results (kernels split work at fixed boundaries).
+    public static func availableCores(environment: [String: String] = ProcessInfo.processInfo.environment) -> Int {
+        func positive(_ name: String) -> Int? { environment[name].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } }
+        var cores = affinityCPUCount() ?? ProcessInfo.processInfo.activeProcessorCount
+        if let slurm = positive("SLURM_CPUS_PER_TASK") { cores = min(cores, slurm) }
+        for sharers in [concurrentStagesVariable, "OMPI_COMM_WORLD_LOCAL_SIZE"] {
+            if let count = positive(sharers) { cores /= count }
+        }
+        return max(1, cores)
+    }
+
+    /// CPUs in the calling thread's affinity mask, or nil where that cannot be read.
+    static func affinityCPUCount() -> Int? {
+        #if canImport(Glibc)
+        // sched_getaffinity is a _GNU_SOURCE declaration the Glibc module map does not expose; its mask is
+        // glibc's cpu_set_t, 1024 bits.
+        guard let symbol = dlsym(nil, "sched_getaffinity") else { return nil }
+        let getAffinity = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int, UnsafeMutableRawPointer) -> Int32).self)
+        var mask = [UInt64](repeating: 0, count: 16)
+        let count = mask.withUnsafeMutableBytes { bytes -> Int in
+            getAffinity(0, bytes.count, bytes.baseAddress!) == 0 ? bytes.reduce(0) { $0 + $1.nonzeroBitCount } : 0
+        }
+        return count > 0 ? count : nil
+        #else
+        return nil
+        #endif
     }
 
     /// Sets the thread count for matrix products and for the project's kernels (at least 1).

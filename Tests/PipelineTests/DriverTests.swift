@@ -95,18 +95,24 @@ final class DriverTests: XCTestCase {
 
     func testJobsRunIndependentStagesAtOnce() throws {
         let p = try TestProject()
-        for name in ["b", "d"] { try p.writeStage(name, running: "sleep 2; echo \"\(name) end\" >> \"$(dirname \"$0\")/runs.log\"") }
+        for name in ["b", "d"] {
+            try p.writeStage(name, running: "sleep 2; echo \"\(name) end jobs=${PIPELINE_JOBS:-unset}\" >> \"$(dirname \"$0\")/runs.log\"")
+        }
         try p.run { $0.jobs = 2 }
         let order = p.executed()
         XCTAssertEqual(order.count, 7, "\(order)")
+        // Each stage learns that it shares the cores with another (its threads: 0 then takes half).
+        XCTAssertEqual(order.filter { $0.hasSuffix("end jobs=2") }.count, 2, "\(order)")
+        XCTAssertEqual(order.filter { $0.contains("jobs=") }.count, 2, "\(order)")
         let started = [order.firstIndex(of: "b")!, order.firstIndex(of: "d")!].max()!
-        let ended = [order.firstIndex(of: "b end")!, order.firstIndex(of: "d end")!].min()!
+        let ended = [order.firstIndex(of: "b end jobs=2")!, order.firstIndex(of: "d end jobs=2")!].min()!
         XCTAssertLessThan(started, ended, "b and d both started before either finished: \(order)")
         // One at a time, one of them ends before the other starts.
-        try p.writeStage("b", running: "sleep 1; echo \"b end\" >> \"$(dirname \"$0\")/runs.log\"")
+        try p.writeStage("b", running: "sleep 1; echo \"b end jobs=${PIPELINE_JOBS:-unset}\" >> \"$(dirname \"$0\")/runs.log\"")
         try p.writeStage("d", running: "sleep 1; echo \"d end\" >> \"$(dirname \"$0\")/runs.log\"")
         let serial = try p.run { $0.jobs = 1 }
-        XCTAssertLessThan([serial.firstIndex(of: "b end")!, serial.firstIndex(of: "d end")!].min()!,
+        XCTAssertTrue(serial.contains("b end jobs=unset"), "one stage at a time has the cores to itself: \(serial)")
+        XCTAssertLessThan([serial.firstIndex(of: "b end jobs=unset")!, serial.firstIndex(of: "d end")!].min()!,
                           [serial.firstIndex(of: "b")!, serial.firstIndex(of: "d")!].max()!, "\(serial)")
     }
 
@@ -161,6 +167,42 @@ final class DriverTests: XCTestCase {
             """)
         XCTAssertThrowsError(try p.pipeline()) { error in
             XCTAssertEqual("\(error)", #"pipeline.json: stages.f.inputs.src: 'd' is a sweep of 2 points; add "foreach": "d" or use an input that takes many"#)
+        }
+    }
+
+    func testAForeachNodeTakesFromAnEarlierSweepThePointItDescendsFrom() throws {
+        // a is swept over seed; b runs per a point; g runs per b point with seeds of its own, and also reads a:
+        // g@seed=2,k=... must read a@seed=2, the point its b point was made from, not every point of a.
+        let p = try TestProject()
+        try p.write("stages/g.json", """
+            {"version": 1, "command": "./e.sh", "outputs": ["out.txt"], "inputs": {"src": {}, "raw": {}},
+             "params": {"k": {"type": "integer", "default": 0}}}
+            """)
+        try p.write("pipeline.json", """
+            {"version": 1, "stages": {
+              "a": {"uses": "stages/a.json", "matrix": {"seed": [1, 2]}},
+              "b": {"uses": "stages/b.json", "inputs": {"src": "a/out.txt"}, "foreach": "a"},
+              "g": {"uses": "stages/g.json", "inputs": {"src": "b/out.txt", "raw": "a/out.txt"}, "foreach": "b", "matrix": {"k": [7, 8]}}
+            }}
+            """)
+        let plan = try p.pipeline().plan
+        XCTAssertEqual(plan.nodes.map(\.id), ["a@seed=1", "a@seed=2", "b@seed=1", "b@seed=2",
+                                              "g@seed=1,k=7", "g@seed=1,k=8", "g@seed=2,k=7", "g@seed=2,k=8"])
+        XCTAssertEqual(plan.node("g@seed=2,k=8")!.inputs.map { $0.source }, [.output(node: "a@seed=2", file: "out.txt"),
+                                                                         .output(node: "b@seed=2", file: "out.txt")])
+        XCTAssertEqual(try p.run().count, 8)
+        XCTAssertTrue(try p.output("g@seed=1,k=7").contains("\"seed\":1") && !p.output("g@seed=1,k=7").contains("\"seed\":2"))
+        // A sweep the node does not descend from is still an error for a role that takes one input.
+        try p.write("pipeline.json", """
+            {"version": 1, "stages": {
+              "a": {"uses": "stages/a.json", "matrix": {"seed": [1, 2]}},
+              "d": {"uses": "stages/d.json", "inputs": {"src": "a/out.txt"}, "foreach": "a"},
+              "b": {"uses": "stages/b.json", "inputs": {"src": "a/out.txt"}, "matrix": {"alpha": [0.1, 0.2]}, "foreach": "a"},
+              "g": {"uses": "stages/g.json", "inputs": {"src": "d/out.txt", "raw": "b/out.txt"}, "foreach": "d"}
+            }}
+            """)
+        XCTAssertThrowsError(try p.pipeline()) { error in
+            XCTAssertTrue("\(error)".contains("stages.g.inputs.raw: 'b' is a sweep of 4 points"), "\(error)")
         }
     }
 
@@ -322,11 +364,26 @@ final class ShippedPipelineTests: XCTestCase {
 
     func testExperimentsPipelineSweepsTheGridAlphaBetaAndCDNetAblations() throws {
         let plan = try plan("experiments.json")
-        // Ten seeds per configuration.
+        // Ten seeds per configuration; the difficulty sweep: 4 rho x 3 train_videos, 5 seeds of three models.
         XCTAssertEqual(count(plan), ["ingest": 1, "pairs": 1, "synthesis": 1, "synthesis_alpha": 5, "train_grid": 40,
                                      "train_alpha": 50, "train_beta": 50, "train_cd": 160, "eval_grid": 40, "eval_alpha": 50,
-                                     "eval_beta": 50, "eval_cd": 160, "report": 1])
-        XCTAssertEqual(plan.nodes.count, 609)
+                                     "eval_beta": 50, "eval_cd": 160,
+                                     "ingest_sweep": 12, "pairs_sweep": 12, "synthesis_sweep": 12, "train_sweep": 120,
+                                     "train_cd_sweep": 60, "eval_sweep": 120, "eval_cd_sweep": 60, "report": 1])
+        XCTAssertEqual(plan.nodes.count, 1005)
+        // Each point of the sweep trains and evaluates on its own data, the one its synthesis was made from.
+        let point = "rho=0.6,train_videos=250"
+        let td = try XCTUnwrap(plan.node("train_sweep@\(point),model=td-detr,seed=3"))
+        XCTAssertEqual(Set(td.upstream), ["ingest_sweep@\(point)", "synthesis_sweep@\(point)"])
+        let eval = try XCTUnwrap(plan.node("eval_cd_sweep@\(point),seed=5"))
+        XCTAssertEqual(Set(eval.upstream), ["train_cd_sweep@\(point),seed=5", "ingest_sweep@\(point)"])
+        let data = try XCTUnwrap(plan.node("ingest_sweep@\(point)"))
+        XCTAssertEqual(data.params["rho"], .number(0.6))
+        XCTAssertEqual(data.params["train_videos"], .number(250))
+        // The default data is a point of the sweep: the same params, so the same cache key and the same runs.
+        XCTAssertEqual(plan.node("ingest_sweep@rho=0.9,train_videos=500")!.params, plan.node("ingest")!.params)
+        XCTAssertEqual(plan.node("train_sweep@rho=0.9,train_videos=500,model=qd-detr,seed=2")!.params,
+                       plan.node("train_grid@model=qd-detr,seed=2")!.params)
         assertInputsResolve(plan)
         let alphas = Set(plan.nodes.filter { $0.stage.name == "synthesis_alpha" }.map { $0.params["alpha"]!.doubleValue! })
         // The grid's TD-DETR runs use the default synthesis (alpha 0.5); the sweep adds the other values.
@@ -337,7 +394,7 @@ final class ShippedPipelineTests: XCTestCase {
         XCTAssertEqual(Set(plan.nodes.filter { $0.stage.name == "train_beta" }.map { $0.params["beta"]!.doubleValue! }), [0.1, 0.3, 0.7, 0.9, 1.0])
         XCTAssertEqual(Set(plan.nodes.filter { $0.stage.name == "train_grid" }.map { $0.params["model"]!.stringValue! }),
                        ["qd-detr", "td-detr", "vsdc-only", "tdem-only"])
-        XCTAssertEqual(plan.node("report")!.inputs.filter { $0.role == "summaries" }.count, 40 + 50 + 50 + 160)
+        XCTAssertEqual(plan.node("report")!.inputs.filter { $0.role == "summaries" }.count, 40 + 50 + 50 + 160 + 120 + 60)
     }
 
     func testQVHighlightsPipelineReadsThePublicLayoutAndScaleRunsOneConfigurationEach() throws {

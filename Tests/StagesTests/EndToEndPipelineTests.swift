@@ -72,6 +72,10 @@ final class EndToEndPipelineTests: XCTestCase {
         XCTAssertEqual(try run(root), ["eval_td", "report", "train_td"], "beta reruns TD-DETR's train, its mask-eval and the report only")
         let summary = try JSONValue.parse(Data(contentsOf: root.appendingPathComponent("artifacts/stages/eval_td/summary.json")), source: "summary")
         XCTAssertEqual(summary["params"]?["beta"], .number(0.7))
+        // The data it was trained on travels with it (train's checkpoint and log, then mask-eval's summary), so a
+        // report can tell apart runs on different data.
+        XCTAssertEqual(summary["dataset"]?["train_videos"], .number(24))
+        XCTAssertEqual(summary["dataset"]?["rho"], .number(0.9))
         XCTAssertNotNil(summary["splits"]?["shifted"]?["untrained"]?["erase"]?["R1@0.3"], "the untrained control is evaluated under every mask")
 
         // The reported erase R1@0.3 on shifted, recomputed: the trained checkpoint's top windows on the shifted split

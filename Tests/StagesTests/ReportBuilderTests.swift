@@ -78,7 +78,7 @@ final class ReportBuilderTests: XCTestCase {
 
     /// A mask-eval summary: val R1@0.3 = `r1`, R1@0.5 = `r1 - 10`, mAP = `r1 / 2`; erase R1@0.3 = `r1 - 20`.
     /// `ious`, when given, are the per-query top-1 IoUs of every condition.
-    func summary(model: String, seed: Int, params: String = "", r1: Double, ious: [Double]? = nil) -> String {
+    func summary(model: String, seed: Int, params: String = "", r1: Double, ious: [Double]? = nil, dataset: String = "null") -> String {
         func numbers(_ top: Double) -> String {
             #"{"R1@0.3": \#(top), "R1@0.5": \#(top - 10), "R1@0.7": 5, "mIoU": 40, "mAP@0.5": 50, "mAP@0.75": 30, "mAP": \#(top / 2), "HD-mAP": 20, "HD-HIT@1": 25}"#
         }
@@ -88,12 +88,14 @@ final class ReportBuilderTests: XCTestCase {
         } ?? ""
         let weights = #"{"none": \#(numbers(r1)), "zero": \#(numbers(r1 - 15)), "erase": \#(numbers(r1 - 20)), "giou_loss": 0.5\#(perQuery)}"#
         return """
-            {"model": "\(model)", "params": {"model": "\(model)", "seed": \(seed)\(params)}, "synthesis": null,
+            {"model": "\(model)", "params": {"model": "\(model)", "seed": \(seed)\(params)}, "synthesis": null, "dataset": \(dataset),
              "masks": ["zero", "erase"], "splits": {"val": {"trained": \(weights), "untrained": \(weights)}}}
             """
     }
 
-    func builder(_ summaries: [String]) throws -> ReportBuilder {
+    /// `sweep`: as the report stage builds it, the body on the data most runs share and a sweep section when
+    /// the runs span several datasets.
+    func builder(_ summaries: [String], sweep: Bool = false) throws -> ReportBuilder {
         let dir = try StageProcess.temporaryDirectory("report-builder", for: self)
         var runs: [EvaluatedRun] = []
         for (i, text) in summaries.enumerated() {
@@ -102,6 +104,7 @@ final class ReportBuilderTests: XCTestCase {
             runs.append(try ReportData.loadSummary(url))
         }
         var logs: [TrainingLog] = []
+        if sweep { return ReportBuilder(every: runs, logs: logs, examples: 0) }
         let groups = ReportData.assignGroups(&runs, &logs)
         return ReportBuilder(runs: runs, logs: logs, groups: groups, examples: 0)
     }
@@ -193,5 +196,50 @@ final class ReportBuilderTests: XCTestCase {
         XCTAssertTrue(md.contains("- QD-DETR: val R1@0.3 42.00 ± 2.83 (untrained 42.00 ± 2.83); masked (zero) 27.00 ± 2.83 vs untrained 27.00 ± 2.83; masked (erase) 22.00 ± 2.83 vs untrained 22.00 ± 2.83."), md)
         // Table 1: the MR R1@0.5 column of TD-DETR (beta=0.3), seeds 40 and 42.
         XCTAssertTrue(md.contains("| TD-DETR (beta=0.3) | 41.00 ± 1.41 | 5.00 ± 0.00 | 50.00 ± 0.00 | 30.00 ± 0.00 | 25.50 ± 0.71 | 20.00 ± 0.00 | 25.00 ± 0.00 |"), md)
+    }
+
+    /// Runs on three datasets: the report's body is about the one most runs share (rho 0.9), and the sweep
+    /// section judges each comparison at every point. Erase-masked R1@0.3 is `r1 - 20` (see `summary`): TD-DETR
+    /// is 10 lower than QD-DETR at rho 0.9 and 0.8 (the claim reproduced) and 9-10 higher at rho 0.6 (refuted).
+    func testADifficultySweepJudgesEachComparisonAtEveryPointAndTheBodyUsesTheMainData() throws {
+        func data(_ rho: Double) -> String { #"{"rho": \#(rho), "train_videos": 500, "seed": 1}"# }
+        var summaries: [String] = []
+        for (rho, td) in [(0.9, [40.0, 42, 44]), (0.6, [60.0, 61, 64]), (0.8, [40.0, 42, 44])] {
+            for seed in 1...3 {
+                summaries.append(summary(model: "qd-detr", seed: seed, r1: 48 + 2 * Double(seed), dataset: data(rho)))
+                summaries.append(summary(model: "td-detr", seed: seed, r1: td[seed - 1], dataset: data(rho)))
+            }
+        }
+        // An ablation on the main data only: it makes rho 0.9 the data most runs share.
+        summaries.append(summary(model: "vsdc-only", seed: 1, r1: 45, dataset: data(0.9)))
+        let builder = try builder(summaries, sweep: true)
+        XCTAssertEqual(builder.groups, ["QD-DETR", "TD-DETR", "VSDC only"], "no rho in the labels: the body is one dataset")
+        XCTAssertEqual(builder.runs.count, 7)
+        XCTAssertEqual(builder.sweepAxes, ["rho"], "only what varies is an axis")
+        XCTAssertEqual(builder.sweepPoints.map { $0["rho"]!.doubleValue! }, [0.6, 0.8, 0.9])
+        let md = builder.build().0.markdownText
+        // The body: TD-DETR's three seeds on rho 0.9 against QD-DETR's.
+        func row(_ prefix: String) -> String { md.split(separator: "\n").first { $0.hasPrefix("| " + prefix) }.map(String.init) ?? "" }
+        let erase = row("TD-DETR lowers spurious R1@0.3 with the moment erased")
+        XCTAssertTrue(erase.contains("22.00 vs 32.00 (-31%): -10.00 [-10.00, -10.00], 100% of 3 seeds | reproduced |"), erase)
+        XCTAssertTrue(erase.hasSuffix("| reproduced at 2 of 3 (rho=0.8; rho=0.9); not reproduced at 1 of 3 (rho=0.6) |"), erase)
+        XCTAssertTrue(row("CDNet beats QD-DETR").hasSuffix("| not run | - |"), md)
+        // The sweep section: one row per point, each comparison's difference and verdict.
+        XCTAssertTrue(md.contains("## Where the verdicts hold: the difficulty sweep"), md)
+        // Columns: erase-masked and zero-masked R1@0.3 (TD-DETR lower), CDNet vs QD-DETR (no CDNet here).
+        XCTAssertTrue(md.contains("| 0.6 | +9.67 [+9.00, +10.00], not reproduced | +9.67 [+9.00, +10.00], not reproduced | not run |"), md)
+        XCTAssertTrue(md.contains("| 0.8 | -10.00 [-10.00, -10.00], reproduced | -10.00 [-10.00, -10.00], reproduced | not run |"), md)
+        let svg = try XCTUnwrap(builder.build().1.first { $0.0 == "difficulty.svg" }?.1)
+        XCTAssertTrue(svg.contains("fill-opacity=\"0.15\""), "interval bands are drawn")
+        XCTAssertTrue(svg.contains(">untrained control</text>"), svg)
+        XCTAssertTrue(svg.contains("erase-masked R1@0.3"), svg)
+    }
+
+    func testWithoutASweepThereIsNoSweepSectionOrColumn() throws {
+        let builder = try builder([summary(model: "qd-detr", seed: 1, r1: 50), summary(model: "td-detr", seed: 1, r1: 40)], sweep: true)
+        XCTAssertTrue(builder.sweep.isEmpty)
+        let (doc, figures) = builder.build()
+        XCTAssertFalse(doc.markdownText.contains("difficulty sweep"), doc.markdownText)
+        XCTAssertFalse(figures.contains { $0.0 == "difficulty.svg" })
     }
 }

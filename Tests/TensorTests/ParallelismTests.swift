@@ -3,6 +3,31 @@ import Tensor
 import XCTest
 
 final class ParallelismTests: XCTestCase {
+    func testAvailableCoresFollowTheAffinityMaskAndAreSharedAmongStagesAndRanks() throws {
+        let all = Parallelism.availableCores(environment: [:])
+        XCTAssertGreaterThanOrEqual(all, 1)
+        XCTAssertLessThanOrEqual(all, ProcessInfo.processInfo.activeProcessorCount)
+        XCTAssertEqual(Parallelism.availableCores(environment: ["PIPELINE_JOBS": "\(all)"]), 1)
+        XCTAssertEqual(Parallelism.availableCores(environment: ["PIPELINE_JOBS": "\(all + 5)"]), 1, "never below one")
+        XCTAssertEqual(Parallelism.availableCores(environment: ["SLURM_CPUS_PER_TASK": "1"]), 1)
+        XCTAssertEqual(Parallelism.availableCores(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "\(all)"]), 1)
+        XCTAssertEqual(Parallelism.availableCores(environment: ["PIPELINE_JOBS": "0", "SLURM_CPUS_PER_TASK": "x"]), all,
+                       "values that are not positive integers are ignored")
+
+        // Bound to one CPU (as taskset or a Slurm task binding would), the thread counts one core.
+        typealias Affinity = @convention(c) (Int32, Int, UnsafeMutableRawPointer) -> Int32
+        let get = unsafeBitCast(try XCTUnwrap(dlsym(nil, "sched_getaffinity")), to: Affinity.self)
+        let set = unsafeBitCast(try XCTUnwrap(dlsym(nil, "sched_setaffinity")), to: Affinity.self)
+        var saved = [UInt64](repeating: 0, count: 16)
+        XCTAssertEqual(saved.withUnsafeMutableBytes { get(0, $0.count, $0.baseAddress!) }, 0)
+        defer { _ = saved.withUnsafeMutableBytes { set(0, $0.count, $0.baseAddress!) } }
+        let first = try XCTUnwrap(saved.withUnsafeBytes { bytes in (0..<(bytes.count * 8)).first { bytes[$0 / 8] & (1 << ($0 % 8)) != 0 } })
+        var one = [UInt64](repeating: 0, count: 16)
+        one[first / 64] = 1 << UInt64(first % 64)
+        XCTAssertEqual(one.withUnsafeMutableBytes { set(0, $0.count, $0.baseAddress!) }, 0)
+        XCTAssertEqual(Parallelism.availableCores(environment: [:]), 1)
+    }
+
     func testEveryChunkRunsExactlyOnceOnAnyThreadCount() {
         let previous = Parallelism.threadCount
         defer { Parallelism.setThreadCount(previous) }

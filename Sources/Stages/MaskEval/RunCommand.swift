@@ -23,7 +23,7 @@ public struct RunCommand: StageCommand {
     public static let params: [ParamDecl] = [
         .string("masks", "zero,erase", "comma-separated masks to evaluate: zero (the paper's), erase (context kept)"),
         .integer("batch_size", 64, min: 1, "evaluation batch size"),
-        .integer("threads", 0, min: 0, "threads (0: all cores)"),
+        .integer("threads", 0, min: 0, "threads (0: the cores this process may use: its affinity mask, or its share under pipeline run --jobs N)"),
         .integer("mask_seed", 7, min: 0, "seed of the erase mask's noise"),
     ]
     public static let inputRoles = ["checkpoint", "videos", "queries"]
@@ -34,7 +34,7 @@ public struct RunCommand: StageCommand {
 
     public func execute(_ p: StageParams, outputs: StageOutputs) throws {
         let stage = Self.stageName
-        Parallelism.setThreadCount(p.int("threads") == 0 ? ProcessInfo.processInfo.activeProcessorCount : p.int("threads"))
+        Parallelism.setThreadCount(p.int("threads") == 0 ? Parallelism.availableCores() : p.int("threads"))
         let masks = try p.string("masks").split(separator: ",").map { name -> GroundTruthMask in
             guard let m = GroundTruthMask(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
                 throw StageError("\(stage): param 'masks' names an unknown mask '\(name)' (known: zero, erase)")
@@ -51,7 +51,7 @@ public struct RunCommand: StageCommand {
         let weights: [(String, any MomentModel)] = [("trained", loaded.trained), ("untrained", loaded.untrained)]
 
         var summary: [String: JSONValue] = ["model": .string(loaded.label), "params": loaded.params,
-                                            "synthesis": loaded.synthesis,
+                                            "synthesis": loaded.synthesis, "dataset": loaded.dataset,
                                             "masks": .array(masks.map { .string($0.rawValue) })]
         var splits: [String: JSONValue] = [:]
         var metricsFiles: [String] = []
@@ -152,6 +152,8 @@ public struct RunCommand: StageCommand {
 struct LoadedCheckpoint {
     let params: JSONValue
     let synthesis: JSONValue
+    /// The feature-ingest params of the data the model was trained on (null for checkpoints that lack them).
+    let dataset: JSONValue
     let trained: any MomentModel
     let untrained: any MomentModel
     let videoWidth: Int
@@ -168,6 +170,7 @@ struct LoadedCheckpoint {
         }
         self.params = params
         synthesis = extra["synthesis"] ?? .null
+        dataset = extra["dataset"] ?? .null
         let built = try TrainCommand.buildModels(model: params["model"]?.stringValue ?? "", configJSON: configJSON,
                                                  seed: UInt64(params["seed"]?.intValue ?? 0), count: 2, file: url.path)
         trained = built.models[0]

@@ -7,6 +7,24 @@ struct ReportBuilder {
     let logs: [TrainingLog]
     let groups: [String]
     let examples: Int
+    /// Every run, over every dataset, when the runs span several (a difficulty sweep); else empty.
+    var sweep: [EvaluatedRun] = []
+
+    /// The report of `every` run: when the runs were trained on several datasets (a difficulty sweep), the body is
+    /// about the data most runs share and the sweep section about every dataset.
+    init(every: [EvaluatedRun], logs: [TrainingLog], examples: Int) {
+        var (runs, logs) = (every, logs)
+        if let main = ReportData.mainDataset(every) {
+            runs = runs.filter { $0.dataset == main }
+            logs = logs.filter { $0.dataset == main }
+        }
+        let groups = ReportData.assignGroups(&runs, &logs)
+        self.init(runs: runs, logs: logs, groups: groups, examples: examples, sweep: runs.count < every.count ? every : [])
+    }
+
+    init(runs: [EvaluatedRun], logs: [TrainingLog], groups: [String], examples: Int, sweep: [EvaluatedRun] = []) {
+        (self.runs, self.logs, self.groups, self.examples, self.sweep) = (runs, logs, groups, examples, sweep)
+    }
 
     var splits: [String] {
         var names: [String] = []
@@ -33,6 +51,7 @@ struct ReportBuilder {
         doc.paragraph("Runs: \(seedsText). Every number is the mean ± sample standard deviation over seeds (x100, as the official QVHighlights evaluation prints it) unless an interval is given. Splits: \(splits.joined(separator: ", ")).")
         figures.append(("headline.svg", headline(&doc)))
         claims(&doc)
+        if let difficultySVG = difficulty(&doc) { figures.append(("difficulty.svg", difficultySVG)) }
         findings(&doc)
         tableOne(&doc)
         maskedTables(&doc)

@@ -92,12 +92,17 @@ extension ReportBuilder {
     func claims(_ doc: inout ReportDocument) {
         guard let val = splits.first else { return }
         doc.heading("The papers' claims")
-        var t = ReportTable(header: ["claim", "paper", "ours (difference [95% interval], signs)", "verdict"], rows: [])
+        var t = ReportTable(header: ["claim", "paper", "ours (difference [95% interval], signs)", "verdict"]
+                            + (sweep.isEmpty ? [] : ["where it holds (difficulty sweep)"]), rows: [])
         let qd = mainRuns("qd-detr"), td = mainRuns("td-detr"), cd = mainRuns("cdnet")
+        // `models`: the two models whose main configurations the claim compares, for its range over the sweep.
         func row(_ claim: String, _ paper: String, _ a: [EvaluatedRun], _ b: [EvaluatedRun], _ split: String, _ condition: String,
-                 _ key: String, negative: Bool = false) {
+                 _ key: String, negative: Bool = false, models: (String, String)? = nil) {
+            let range = sweep.isEmpty ? [] : [models.flatMap {
+                sweepRange(a: $0.0, b: $0.1, split: split, condition: condition, key: key, negative: negative)
+            } ?? "-"]
             guard !a.isEmpty, !b.isEmpty, let d = paired(a, b, split, condition, key) else {
-                t.rows.append([claim, paper, "not in this pipeline", "not run"])
+                t.rows.append([claim, paper, "not in this pipeline", "not run"] + range)
                 return
             }
             // The means over the seeds the two share, the ones the difference pairs.
@@ -108,20 +113,21 @@ extension ReportBuilder {
             let relative = means[1] != 0 ? String(format: " (%+.0f%%)", 100 * (means[0] / means[1] - 1)) : ""
             let ours = String(format: "%.2f vs %.2f%@: ", means[0], means[1], relative) + d.text
                 + String(format: ", %.0f%% of %d %@", 100 * d.signShare, d.differences.count, d.unit)
-            t.rows.append([claim, paper, ours, d.verdict(expectNegative: negative).rawValue])
+            t.rows.append([claim, paper, ours, d.verdict(expectNegative: negative).rawValue] + range)
         }
         if masks.contains("zero") {
             row("TD-DETR lowers spurious R1@0.3 under the zero mask vs QD-DETR (table 2)", "33.10 -> 18.19 (-45%)", td, qd, val, "zero",
-                "R1@0.3", negative: true)
+                "R1@0.3", negative: true, models: ("td-detr", "qd-detr"))
             row("TD-DETR lowers spurious mIoU under the zero mask vs QD-DETR (table 2)", "25.92 -> 14.04 (-46%)", td, qd, val, "zero",
-                "mIoU", negative: true)
+                "mIoU", negative: true, models: ("td-detr", "qd-detr"))
         }
         if masks.contains("erase") {
             row("TD-DETR lowers spurious R1@0.3 with the moment erased, context kept (our mask, table 2's claim)", "-", td, qd, val, "erase",
-                "R1@0.3", negative: true)
+                "R1@0.3", negative: true, models: ("td-detr", "qd-detr"))
         }
         if splits.contains("shifted") {
-            row("TD-DETR is more robust when the event leaves its usual scene (shifted split R1@0.3)", "-", td, qd, "shifted", "none", "R1@0.3")
+            row("TD-DETR is more robust when the event leaves its usual scene (shifted split R1@0.3)", "-", td, qd, "shifted", "none", "R1@0.3",
+                models: ("td-detr", "qd-detr"))
         }
         let vsdc = mainRuns("vsdc-only"), tdem = mainRuns("tdem-only")
         row("VSDC alone helps (table 4, b vs a)", "mAP 42.54 -> 45.28", vsdc, qd, val, "none", "mAP")
@@ -129,15 +135,16 @@ extension ReportBuilder {
         row("VSDC and TDEM together beat VSDC alone (table 4, d vs b)", "mAP 45.28 -> 46.97", td, vsdc, val, "none", "mAP")
         row("VSDC and TDEM together beat TDEM alone (table 4, d vs c)", "mAP 44.62 -> 46.97", td, tdem, val, "none", "mAP")
         let tdAll = runs.filter { $0.model == "td-detr" }
-        func sweep(_ axis: String, _ value: Double, other: String) -> [EvaluatedRun] {
+        func tdSweep(_ axis: String, _ value: Double, other: String) -> [EvaluatedRun] {
             let held = Dictionary(grouping: tdAll.compactMap { $0.axis(other)?.doubleValue }, by: { $0 }).max { $0.value.count < $1.value.count }?.key
             return tdAll.filter { $0.axis(axis)?.doubleValue == value && $0.axis(other)?.doubleValue == held }
         }
-        row("Synthesis with alpha 0.5 beats alpha 1.0, no partner clips (table S1)", "mAP 44.62 -> 46.97", sweep("alpha", 0.5, other: "beta"),
-            sweep("alpha", 1.0, other: "beta"), val, "none", "mAP")
-        row("Dynamics injected with beta 0.5 beat beta 1.0, none (table S2)", "mAP 45.28 -> 46.71", sweep("beta", 0.5, other: "alpha"),
-            sweep("beta", 1.0, other: "alpha"), val, "none", "mAP")
-        row("CDNet beats QD-DETR on R1@0.3 (CDNet table 1)", "75.03 -> 78.32 (+3.29)", cd, qd, val, "none", "R1@0.3")
+        row("Synthesis with alpha 0.5 beats alpha 1.0, no partner clips (table S1)", "mAP 44.62 -> 46.97", tdSweep("alpha", 0.5, other: "beta"),
+            tdSweep("alpha", 1.0, other: "beta"), val, "none", "mAP")
+        row("Dynamics injected with beta 0.5 beat beta 1.0, none (table S2)", "mAP 45.28 -> 46.71", tdSweep("beta", 0.5, other: "alpha"),
+            tdSweep("beta", 1.0, other: "alpha"), val, "none", "mAP")
+        row("CDNet beats QD-DETR on R1@0.3 (CDNet table 1)", "75.03 -> 78.32 (+3.29)", cd, qd, val, "none", "R1@0.3",
+            models: ("cdnet", "qd-detr"))
         let cdAll = runs.filter { $0.model == "cdnet" }
         for (key, name) in [("cdnet_global_guidance", "global guidance"), ("cdnet_fine_grained", "fine-grained guidance"),
                             ("cdnet_relevance", "the relevance score"), ("cdnet_denoising", "dynamic denoising (CDD)")] {

@@ -27,15 +27,18 @@ public struct ReportCommand: StageCommand {
     public init() {}
 
     public func execute(_ p: StageParams, outputs: StageOutputs) throws {
-        var runs = try io.inputs("summaries").map(ReportData.loadSummary)
-        var logs = try io.inputs("logs").map(ReportData.loadLog)
+        // A node of one sweep can be the very run of another (the same cache key, e.g. the difficulty sweep's
+        // default-data point and the ablation grid): its file comes twice and counts once.
+        var seen = Set<String>()
+        let runs = try io.inputs("summaries").map(ReportData.loadSummary).filter { seen.insert($0.hash).inserted }
+        let logs = try io.inputs("logs").map(ReportData.loadLog).filter { seen.insert($0.hash).inserted }
         guard !runs.isEmpty else { throw StageError("report: no --in summaries=summary.json given") }
-        let groups = ReportData.assignGroups(&runs, &logs)
-        let builder = ReportBuilder(runs: runs, logs: logs, groups: groups, examples: p.int("examples"))
+        let builder = ReportBuilder(every: runs, logs: logs, examples: p.int("examples"))
         let (document, figures) = builder.build()
         try outputs.write(Data(("# \(p.string("title"))\n\n" + document.markdownText).utf8), as: "report.md")
         try outputs.write(Data(document.htmlPage(title: p.string("title")).utf8), as: "report.html")
         for (name, svg) in figures { try outputs.write(Data(svg.utf8), as: name) }
-        print("report: \(runs.count) evaluated runs in \(groups.count) configurations, \(logs.count) training logs")
+        print("report: \(runs.count) evaluated runs, \(builder.groups.count) configurations"
+              + (builder.sweep.isEmpty ? "" : " on the main data of \(builder.sweepPoints.count) datasets") + ", \(logs.count) training logs")
     }
 }

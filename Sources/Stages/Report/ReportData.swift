@@ -11,6 +11,8 @@ struct EvaluatedRun {
     let seed: Int
     let params: JSONValue
     let synthesis: JSONValue
+    /// The feature-ingest params of the data the model was trained on (null when the summary has none).
+    let dataset: JSONValue
     let summary: JSONValue
     var group = ""
 
@@ -32,6 +34,7 @@ struct TrainingLog {
     let model: String
     let seed: Int
     let params: JSONValue
+    let dataset: JSONValue
     let epochs: [JSONValue]
     var group = ""
 }
@@ -65,7 +68,7 @@ enum ReportData {
             throw StageError("\(url.path): not a mask-eval summary (no model/params/splits)")
         }
         return EvaluatedRun(file: url.lastPathComponent, hash: sha256(data), model: model, seed: params["seed"]?.intValue ?? 0,
-                            params: params, synthesis: json["synthesis"] ?? .null, summary: json)
+                            params: params, synthesis: json["synthesis"] ?? .null, dataset: json["dataset"] ?? .null, summary: json)
     }
 
     static func loadLog(_ url: URL) throws -> TrainingLog {
@@ -76,11 +79,29 @@ enum ReportData {
             throw StageError("\(url.path): not a train log (no params on its lines)")
         }
         return TrainingLog(file: url.lastPathComponent, hash: sha256(data), model: model, seed: params["seed"]?.intValue ?? 0,
-                           params: params, epochs: epochs)
+                           params: params, dataset: epochs.first?["dataset"] ?? .null, epochs: epochs)
     }
 
     static let modelNames = ["qd-detr": "QD-DETR", "td-detr": "TD-DETR", "vsdc-only": "VSDC only", "tdem-only": "TDEM only",
                              "cdnet": "CDNet"]
+
+    /// The data most runs were trained on, when runs were trained on more than one (a difficulty sweep); the
+    /// report's body is about the runs on it, and the sweep section about all.
+    static func mainDataset(_ runs: [EvaluatedRun]) -> JSONValue? {
+        var counts: [JSONValue: Int] = [:], order: [JSONValue] = []
+        for r in runs {
+            if counts[r.dataset] == nil { order.append(r.dataset) }
+            counts[r.dataset, default: 0] += 1
+        }
+        guard order.count > 1 else { return nil }
+        return order.max { counts[$0]! < counts[$1]! || (counts[$0]! == counts[$1]! && order.firstIndex(of: $0)! > order.firstIndex(of: $1)!) }
+    }
+
+    /// The dataset params that differ between runs (e.g. rho and train_videos of the synthetic benchmark).
+    static func varyingDatasetKeys(_ runs: [EvaluatedRun]) -> [String] {
+        let keys = Set(runs.flatMap { $0.dataset.objectValue?.keys.map { $0 } ?? [] })
+        return keys.sorted().filter { k in Set(runs.map { $0.dataset[k]?.canonical ?? "" }).count > 1 }
+    }
 
     /// Labels runs by model plus every param (and the synthesis alpha) that varies across that model's runs,
     /// seeds aside: runs with the same label are seeds of one configuration.

@@ -6,6 +6,10 @@ enum SVGPlot {
     struct Series {
         let label: String
         let points: [(x: Double, y: Double, err: Double)]
+        /// An interval per point (the same x), drawn as a shaded band around the line; nil draws none.
+        var band: [(low: Double, high: Double)]? = nil
+        /// Drawn thin and grey, as a reference (e.g. the untrained control), rather than in the series' colour.
+        var reference = false
     }
 
     static let colours = ["#1b5e9e", "#c0392b", "#2e7d32", "#7b3fa0", "#b9770e", "#555555"]
@@ -30,7 +34,8 @@ enum SVGPlot {
     static func panel(title: String, xLabel: String, yLabel: String, series: [Series], x0: Double, y0: Double,
                       width: Double, height: Double, markersEvery: Int = 1) -> String {
         let left = x0 + 52, right = x0 + width - 12, top = y0 + 26, bottom = y0 + height - 40
-        let xs = series.flatMap { $0.points.map(\.x) }, ys = series.flatMap { $0.points.flatMap { [$0.y - $0.err, $0.y + $0.err] } }
+        let xs = series.flatMap { $0.points.map(\.x) }
+        let ys = series.flatMap { $0.points.flatMap { [$0.y - $0.err, $0.y + $0.err] } + ($0.band ?? []).flatMap { [$0.low, $0.high] } }
         var out = "<text x=\"\(f((left + right) / 2))\" y=\"\(f(y0 + 16))\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">\(escape(title))</text>\n"
         guard let xMin = xs.min(), let xMax = xs.max(), let yLow = ys.min(), let yHigh = ys.max() else {
             return out + "<text x=\"\(f(left))\" y=\"\(f((top + bottom) / 2))\" font-size=\"12\">no data</text>\n"
@@ -53,7 +58,12 @@ enum SVGPlot {
         out += "<text x=\"\(f((left + right) / 2))\" y=\"\(f(bottom + 30))\" text-anchor=\"middle\" font-size=\"11\">\(escape(xLabel))</text>\n"
         out += "<text transform=\"translate(\(f(x0 + 12)),\(f((top + bottom) / 2))) rotate(-90)\" text-anchor=\"middle\" font-size=\"11\">\(escape(yLabel))</text>\n"
         for (i, s) in series.enumerated() {
-            let colour = colours[i % colours.count], dash = dashes[i % dashes.count]
+            let colour = s.reference ? "#777777" : colours[i % colours.count], dash = s.reference ? "3,3" : dashes[i % dashes.count]
+            if let band = s.band, band.count == s.points.count, !band.isEmpty {
+                let upper = zip(s.points, band).map { "\(f(px($0.x))),\(f(py($1.high)))" }
+                let lower = zip(s.points, band).reversed().map { "\(f(px($0.x))),\(f(py($1.low)))" }
+                out += "<polygon points=\"\((upper + lower).joined(separator: " "))\" fill=\"\(colour)\" fill-opacity=\"0.15\" stroke=\"none\"/>\n"
+            }
             let path = s.points.enumerated().map { j, p in "\(j == 0 ? "M" : "L")\(f(px(p.x))),\(f(py(p.y)))" }.joined(separator: " ")
             out += "<path d=\"\(path)\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.8\"\(dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\"")/>\n"
             for (j, p) in s.points.enumerated() where j % markersEvery == 0 || j == s.points.count - 1 {

@@ -55,7 +55,7 @@ public struct TrainCommand: StageCommand {
         .integer("lr_drop", 0, min: 0, "multiply lr by lr_gamma every lr_drop epochs (0: never; Charades-STA: 30)"),
         .number("lr_gamma", 0.1, min: 0, max: 1, "step decay factor"),
         .integer("seed", 2018, min: 0, "seed of initialisation, batch order, saliency pairs and dropout"),
-        .integer("threads", 0, min: 0, "OpenBLAS and kernel threads (0: all cores)"),
+        .integer("threads", 0, min: 0, "OpenBLAS and kernel threads (0: the cores this process may use: its affinity mask, or its share under pipeline run --jobs N)"),
         .integer("ranks", 1, min: 1,
                  "MPI processes, each computing a slice of every batch (data-parallel); the pipeline driver launches a node with ranks N > 1 under mpirun -np N, or srun under --executor slurm; by hand, run train under mpirun -np N"),
         .integer("max_clips", 75, min: 1, "clips per video (max_v_l)"),
@@ -204,8 +204,12 @@ public struct TrainCommand: StageCommand {
                 ? "train: ranks is \(p.int("ranks")) but this process was not started by an MPI launcher; run it under mpirun -np \(p.int("ranks")) (the pipeline driver does)"
                 : "train: started on \(launched) MPI ranks but ranks is \(p.int("ranks")); set \"ranks\": \(launched) in the params")
         }
-        Parallelism.setThreadCount(p.int("threads") == 0 ? ProcessInfo.processInfo.activeProcessorCount : p.int("threads"))
-        let train = try DatasetShards.readSplit(videos: try io.input("train_videos", stage: stage),
+        Parallelism.setThreadCount(p.int("threads") == 0 ? Parallelism.availableCores() : p.int("threads"))
+        let trainVideos = try io.input("train_videos", stage: stage)
+        // The params the train split was made with (feature-ingest's, e.g. the synthetic benchmark's rho and
+        // train_videos), echoed into the checkpoint and the log so the report can tell apart runs on different data.
+        let datasetParams = try ShardReader(url: trainVideos).meta["params"] ?? .null
+        let train = try DatasetShards.readSplit(videos: trainVideos,
                                                 queries: try io.input("train_queries", stage: stage), name: "train")
         let val = try DatasetShards.readSplit(videos: try io.input("val_videos", stage: stage),
                                               queries: try io.input("val_queries", stage: stage), name: "val")
@@ -255,7 +259,7 @@ public struct TrainCommand: StageCommand {
         let world = launched > 1 ? try MPIWorld() : nil
         trainer.dataParallel = world?.dataParallel
         do {
-            try TrainingRun(trainer: trainer, params: p, synthesisParams: synthesisParams, modelConfig: configJSON,
+            try TrainingRun(trainer: trainer, params: p, synthesisParams: synthesisParams, datasetParams: datasetParams, modelConfig: configJSON,
                             val: val, outputs: outputs,
                             resumeDir: resumeDir ?? ProcessInfo.processInfo.environment[Self.resumeVariable]).run()
         } catch {

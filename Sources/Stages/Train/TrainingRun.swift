@@ -11,6 +11,8 @@ struct TrainingRun {
     let params: StageParams
     /// The video-synthesis params behind the VSDC samples (null without VSDC), echoed for the report.
     let synthesisParams: JSONValue
+    /// The feature-ingest params behind the train split (null when its shard has none), echoed for the report.
+    let datasetParams: JSONValue
     /// The model's configuration (what mask-eval needs to rebuild it), echoed into every checkpoint.
     let modelConfig: JSONValue
     let val: MomentSplit
@@ -92,6 +94,7 @@ struct TrainingRun {
                 "train_seconds": .number((trained.timeIntervalSince(started) * 1000).rounded() / 1000),
                 "params": params.json, "resources": ProcessResources.current().json,
             ]
+            if datasetParams != .null { entry["dataset"] = datasetParams }
             if let metrics { entry["val"] = metrics.brief }
             progress.log.append(.object(entry))
             let total: Double = losses["loss_total"] ?? Double.nan
@@ -207,7 +210,8 @@ struct TrainingRun {
     /// What every checkpoint carries besides weights: the resolved params and model config, for mask-eval.
     func extra(_ progress: TrainingProgress) -> JSONValue {
         .object([
-            "params": params.json, "synthesis": synthesisParams, "model_config": modelConfig, "epoch": .number(Double(progress.epoch)),
+            "params": params.json, "synthesis": synthesisParams, "dataset": datasetParams, "model_config": modelConfig,
+            "epoch": .number(Double(progress.epoch)),
             "best_epoch": .number(Double(progress.bestEpoch)), "best_score": .number(progress.bestScore.isFinite ? progress.bestScore : -1),
             "max_clips": .number(Double(params.int("max_clips"))), "max_tokens": .number(Double(params.int("max_tokens"))),
         ].merging(ranks > 1 ? ["ranks": .number(Double(ranks))] : [:]) { $1 })
