@@ -397,6 +397,21 @@ final class ShippedPipelineTests: XCTestCase {
         XCTAssertEqual(plan.node("report")!.inputs.filter { $0.role == "summaries" }.count, 40 + 50 + 50 + 160 + 120 + 60)
     }
 
+    /// difficulty.json is experiments.json's difficulty sweep alone: the same nodes with the same params and inputs (so
+    /// the same cache keys: running either fills the other's cache), plus a report of its own.
+    func testTheDifficultyPipelineIsTheExperimentsSweepNodeForNode() throws {
+        let sweep = try plan("difficulty.json"), full = try plan("experiments.json")
+        XCTAssertEqual(count(sweep), ["ingest_sweep": 12, "pairs_sweep": 12, "synthesis_sweep": 12, "train_sweep": 120,
+                                      "train_cd_sweep": 60, "eval_sweep": 120, "eval_cd_sweep": 60, "report": 1])
+        assertInputsResolve(sweep)
+        for node in sweep.nodes where node.stage.name != "report" {
+            let twin = try XCTUnwrap(full.node(node.id), node.id)
+            XCTAssertEqual(twin.params, node.params, node.id)
+            XCTAssertEqual(twin.inputs.map(\.source), node.inputs.map(\.source), node.id)
+        }
+        XCTAssertEqual(sweep.node("report")!.inputs.filter { $0.role == "summaries" }.count, 180)
+    }
+
     func testQVHighlightsPipelineReadsThePublicLayoutAndScaleRunsOneConfigurationEach() throws {
         let qv = try plan("qvhighlights.json")
         XCTAssertEqual(Set(qv.nodes.map(\.id)), ["ingest", "train_qd", "train_td", "train_td_authors", "train_cd", "eval_qd", "eval_td",

@@ -233,6 +233,21 @@ final class ReportBuilderTests: XCTestCase {
         XCTAssertTrue(svg.contains("fill-opacity=\"0.15\""), "interval bands are drawn")
         XCTAssertTrue(svg.contains(">untrained control</text>"), svg)
         XCTAssertTrue(svg.contains("erase-masked R1@0.3"), svg)
+
+        // main_data names the body's data instead; a name that picks no single dataset is a one-line error.
+        let runs = builder.sweep
+        XCTAssertEqual(try ReportData.mainDataset(runs, named: "rho=0.6")?["rho"], .number(0.6))
+        XCTAssertEqual(try ReportData.mainDataset(runs, named: " rho = 0.8 , train_videos=500")?["rho"], .number(0.8))
+        XCTAssertEqual(try ReportData.mainDataset(runs, named: ""), try ReportData.mainDataset(runs, named: "rho=0.9"))
+        XCTAssertThrowsError(try ReportData.mainDataset(runs, named: "train_videos=500")) { error in
+            XCTAssertEqual("\(error)", #"report: main_data "train_videos=500" matches 3 of the runs' datasets, not one (they are: rho=0.6; rho=0.8; rho=0.9)"#)
+        }
+        XCTAssertThrowsError(try ReportData.mainDataset(runs, named: "rho")) { error in
+            XCTAssertTrue("\(error)".contains("expected key=value pairs"), "\(error)")
+        }
+        let onRho6 = ReportBuilder(every: runs, logs: [], examples: 0, mainData: try ReportData.mainDataset(runs, named: "rho=0.6"))
+        XCTAssertEqual(onRho6.groups, ["QD-DETR", "TD-DETR"])
+        XCTAssertEqual(onRho6.runs.count, 6)
     }
 
     func testWithoutASweepThereIsNoSweepSectionOrColumn() throws {
@@ -240,6 +255,6 @@ final class ReportBuilderTests: XCTestCase {
         XCTAssertTrue(builder.sweep.isEmpty)
         let (doc, figures) = builder.build()
         XCTAssertFalse(doc.markdownText.contains("difficulty sweep"), doc.markdownText)
-        XCTAssertFalse(figures.contains { $0.0 == "difficulty.svg" })
+        XCTAssertTrue(try XCTUnwrap(figures.first { $0.0 == "difficulty.svg" }?.1).contains("No difficulty sweep"))
     }
 }

@@ -12,9 +12,9 @@ struct ReportBuilder {
 
     /// The report of `every` run: when the runs were trained on several datasets (a difficulty sweep), the body is
     /// about the data most runs share and the sweep section about every dataset.
-    init(every: [EvaluatedRun], logs: [TrainingLog], examples: Int) {
+    init(every: [EvaluatedRun], logs: [TrainingLog], examples: Int, mainData: JSONValue? = nil) {
         var (runs, logs) = (every, logs)
-        if let main = ReportData.mainDataset(every) {
+        if let main = mainData ?? ReportData.mainDataset(every) {
             runs = runs.filter { $0.dataset == main }
             logs = logs.filter { $0.dataset == main }
         }
@@ -51,7 +51,9 @@ struct ReportBuilder {
         doc.paragraph("Runs: \(seedsText). Every number is the mean ± sample standard deviation over seeds (x100, as the official QVHighlights evaluation prints it) unless an interval is given. Splits: \(splits.joined(separator: ", ")).")
         figures.append(("headline.svg", headline(&doc)))
         claims(&doc)
-        if let difficultySVG = difficulty(&doc) { figures.append(("difficulty.svg", difficultySVG)) }
+        // Always written (a declared output), a note when the runs share one dataset.
+        figures.append(("difficulty.svg", difficulty(&doc) ?? SVGPlot.document(width: 440, height: 60,
+            "<text x=\"10\" y=\"35\" font-size=\"13\">No difficulty sweep in this pipeline (see difficulty.json).</text>\n")))
         findings(&doc)
         tableOne(&doc)
         maskedTables(&doc)

@@ -13,12 +13,15 @@ public struct ReportCommand: StageCommand {
         discussion: """
             Inputs: --in summaries=summary.json (one per trained model, from mask-eval run; repeatable) and \
             --in logs=log.jsonl (from train; repeatable). Outputs: report.md, report.html, headline.svg, \
-            curves.svg, timeline.svg, sensitivity.svg.
+            curves.svg, timeline.svg, sensitivity.svg, difficulty.svg (a plot when the runs were trained on \
+            several datasets, a difficulty sweep: the body is then about one of them, main_data, and a section \
+            about all; else a note).
             """)
 
     public static let params: [ParamDecl] = [
         .string("title", "Moment retrieval under spurious correlation", "the report's title"),
         .integer("examples", 4, min: 1, max: 6, "queries shown in the timeline figure"),
+        .string("main_data", "", "when runs were trained on several datasets, the one the report's body is about, by its feature-ingest params (e.g. rho=0.9,train_videos=500); empty: the one most runs share"),
     ]
     public static let inputRoles = ["summaries", "logs"]
 
@@ -33,7 +36,8 @@ public struct ReportCommand: StageCommand {
         let runs = try io.inputs("summaries").map(ReportData.loadSummary).filter { seen.insert($0.hash).inserted }
         let logs = try io.inputs("logs").map(ReportData.loadLog).filter { seen.insert($0.hash).inserted }
         guard !runs.isEmpty else { throw StageError("report: no --in summaries=summary.json given") }
-        let builder = ReportBuilder(every: runs, logs: logs, examples: p.int("examples"))
+        let main = try ReportData.mainDataset(runs, named: p.string("main_data"))
+        let builder = ReportBuilder(every: runs, logs: logs, examples: p.int("examples"), mainData: main)
         let (document, figures) = builder.build()
         try outputs.write(Data(("# \(p.string("title"))\n\n" + document.markdownText).utf8), as: "report.md")
         try outputs.write(Data(document.htmlPage(title: p.string("title")).utf8), as: "report.html")

@@ -97,6 +97,27 @@ enum ReportData {
         return order.max { counts[$0]! < counts[$1]! || (counts[$0]! == counts[$1]! && order.firstIndex(of: $0)! > order.firstIndex(of: $1)!) }
     }
 
+    /// The data named by `name` ("rho=0.9,train_videos=500": the runs' dataset params with those values), or the
+    /// one most runs share when `name` is empty; nil when all runs share one dataset.
+    static func mainDataset(_ runs: [EvaluatedRun], named name: String) throws -> JSONValue? {
+        guard !name.isEmpty else { return mainDataset(runs) }
+        var wanted: [(String, String)] = []
+        for part in name.split(separator: ",") {
+            let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pair.count == 2, !pair[0].isEmpty else {
+                throw StageError("report: main_data \"\(name)\": expected key=value pairs separated by commas, got \"\(part)\"")
+            }
+            wanted.append((pair[0], pair[1]))
+        }
+        func text(_ v: JSONValue?) -> String? { v.map { $0.stringValue ?? $0.canonical } }
+        let matches = Set(runs.map(\.dataset).filter { data in wanted.allSatisfy { key, value in text(data[key]) == value } })
+        guard matches.count == 1, let main = matches.first else {
+            let seen = Set(runs.map(\.dataset)).map { data in varyingDatasetKeys(runs).map { "\($0)=\(text(data[$0]) ?? "-")" }.joined(separator: ",") }
+            throw StageError("report: main_data \"\(name)\" matches \(matches.count) of the runs' datasets, not one (they are: \(seen.sorted().joined(separator: "; ")))")
+        }
+        return main
+    }
+
     /// The dataset params that differ between runs (e.g. rho and train_videos of the synthetic benchmark).
     static func varyingDatasetKeys(_ runs: [EvaluatedRun]) -> [String] {
         let keys = Set(runs.flatMap { $0.dataset.objectValue?.keys.map { $0 } ?? [] })
