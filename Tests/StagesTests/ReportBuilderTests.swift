@@ -250,6 +250,24 @@ final class ReportBuilderTests: XCTestCase {
         XCTAssertEqual(onRho6.runs.count, 6)
     }
 
+    /// The configuration the sweep repeats is the one trained on the most datasets, not an ablation run on the
+    /// main data alone, even when that ablation is the body's first group.
+    func testTheSweptConfigurationIsTheOneTrainedOnTheMostDatasets() throws {
+        func data(_ rho: Double) -> String { #"{"rho": \#(rho)}"# }
+        var summaries: [String] = []
+        for seed in 1...2 {
+            summaries.append(summary(model: "qd-detr", seed: seed, params: #", "lr": 0.5"#, r1: 70, dataset: data(0.9)))
+            summaries.append(summary(model: "qd-detr", seed: seed, params: #", "lr": 0.001"#, r1: 50, dataset: data(0.9)))
+            summaries.append(summary(model: "qd-detr", seed: seed, params: #", "lr": 0.001"#, r1: 40, dataset: data(0.6)))
+        }
+        let builder = try builder(summaries, sweep: true)
+        XCTAssertEqual(builder.groups, ["QD-DETR (lr=0.001)", "QD-DETR (lr=0.5)"])
+        XCTAssertEqual(builder.sweepConfiguration("qd-detr")?["lr"], .number(0.001))
+        let main = try XCTUnwrap(builder.sweepPoints.first { $0["rho"] == .number(0.9) })
+        XCTAssertEqual(builder.sweepRuns("qd-detr", at: main).map { $0.value("val", "trained", "none", "R1@0.3") }, [50, 50])
+        XCTAssertEqual(builder.sweepRuns("qd-detr", at: main).map(\.group), ["QD-DETR at rho=0.9", "QD-DETR at rho=0.9"])
+    }
+
     func testWithoutASweepThereIsNoSweepSectionOrColumn() throws {
         let builder = try builder([summary(model: "qd-detr", seed: 1, r1: 50), summary(model: "td-detr", seed: 1, r1: 40)], sweep: true)
         XCTAssertTrue(builder.sweep.isEmpty)

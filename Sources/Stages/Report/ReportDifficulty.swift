@@ -32,16 +32,27 @@ extension ReportBuilder {
         sweepAxes.map { "\($0)=\(point[$0]?.canonical ?? "-")" }.joined(separator: ", ")
     }
 
-    /// The runs of `model`'s main configuration (the params of its runs in the body, seeds aside) on `point`.
+    /// A run's train params without those that do not make a configuration (seed, thread count).
+    static func configuration(_ params: JSONValue) -> JSONValue {
+        guard var object = params.objectValue else { return params }
+        for k in ["seed", "threads", "eval_batch_size"] { object[k] = nil }
+        return .object(object)
+    }
+
+    /// The configuration of `model` the sweep repeats: the one trained on the most datasets (a pipeline may also
+    /// run ablations on the main data only), the body's main configuration among equals.
+    func sweepConfiguration(_ model: String) -> JSONValue? {
+        var datasets: [JSONValue: Set<JSONValue>] = [:]
+        for r in sweep where r.model == model { datasets[Self.configuration(r.params), default: []].insert(r.dataset) }
+        let main = mainRuns(model).first.map { Self.configuration($0.params) }
+        return datasets.max { a, b in (a.value.count, a.key == main ? 1 : 0) < (b.value.count, b.key == main ? 1 : 0) }?.key
+    }
+
+    /// The runs of `model`'s swept configuration (`sweepConfiguration`) on `point`, labelled with the point.
     func sweepRuns(_ model: String, at point: JSONValue) -> [EvaluatedRun] {
-        func stripped(_ params: JSONValue) -> JSONValue {
-            guard var object = params.objectValue else { return params }
-            for k in ["seed", "threads", "eval_batch_size"] { object[k] = nil }
-            return .object(object)
-        }
-        guard let main = mainRuns(model).first.map({ stripped($0.params) }) else { return [] }
+        guard let configuration = sweepConfiguration(model) else { return [] }
         let label = "\(ReportData.modelNames[model] ?? model) at \(pointLabel(point))"
-        return sweep.filter { $0.model == model && $0.dataset == point && stripped($0.params) == main }
+        return sweep.filter { $0.model == model && $0.dataset == point && Self.configuration($0.params) == configuration }
             .sorted { $0.seed < $1.seed }
             .map { run in
                 var labelled = run
@@ -114,7 +125,8 @@ extension ReportBuilder {
         let main = runs.first.map { pointLabel($0.dataset) } ?? "-"
         doc.paragraph("The same models and seeds trained on \(points.count) versions of the data, varying \(sweepAxes.joined(separator: " and ")) "
             + "(rho: how often an event happens in its usual scene in train and val; train_videos: the training set's size). "
-            + "The sections above are about \(main), the data most runs share. Each cell is the paired difference over seeds "
+            + "The headline figure, the claims table and the sections after this one are about \(main) (the data most runs share, "
+            + "or the report's main_data). Each cell is the paired difference over seeds "
             + "with its 95% bootstrap interval and the verdict it gives, as in the claims table.")
         var t = ReportTable(header: [sweepAxes.joined(separator: ", ")] + claims.map(\.name), rows: [])
         for point in points {
