@@ -265,7 +265,10 @@ final class ReportBuilderTests: XCTestCase {
         XCTAssertEqual(builder.sweepConfiguration("qd-detr")?["lr"], .number(0.001))
         let main = try XCTUnwrap(builder.sweepPoints.first { $0["rho"] == .number(0.9) })
         XCTAssertEqual(builder.sweepRuns("qd-detr", at: main).map { $0.value("val", "trained", "none", "R1@0.3") }, [50, 50])
-        XCTAssertEqual(builder.sweepRuns("qd-detr", at: main).map(\.group), ["QD-DETR at rho=0.9", "QD-DETR at rho=0.9"])
+        // On the body's data the swept runs are the body's, under the body's label (so the same intervals).
+        XCTAssertEqual(builder.sweepRuns("qd-detr", at: main).map(\.group), ["QD-DETR (lr=0.001)", "QD-DETR (lr=0.001)"])
+        let other = try XCTUnwrap(builder.sweepPoints.first { $0["rho"] == .number(0.6) })
+        XCTAssertEqual(builder.sweepRuns("qd-detr", at: other).map(\.group), ["QD-DETR at rho=0.6", "QD-DETR at rho=0.6"])
     }
 
     func testWithoutASweepThereIsNoSweepSectionOrColumn() throws {

@@ -51,7 +51,11 @@ extension ReportBuilder {
     /// The runs of `model`'s swept configuration (`sweepConfiguration`) on `point`, labelled with the point.
     func sweepRuns(_ model: String, at point: JSONValue) -> [EvaluatedRun] {
         guard let configuration = sweepConfiguration(model) else { return [] }
-        let label = "\(ReportData.modelNames[model] ?? model) at \(pointLabel(point))"
+        // On the body's data these are the body's runs: the body's label, so their intervals (seeded by the
+        // label) are the claims table's.
+        let main = mainRuns(model).first
+        let label = main.map { point == $0.dataset && Self.configuration($0.params) == configuration } == true
+            ? main!.group : "\(ReportData.modelNames[model] ?? model) at \(pointLabel(point))"
         return sweep.filter { $0.model == model && $0.dataset == point && Self.configuration($0.params) == configuration }
             .sorted { $0.seed < $1.seed }
             .map { run in
