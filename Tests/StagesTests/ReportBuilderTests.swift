@@ -232,6 +232,9 @@ final class ReportBuilderTests: XCTestCase {
         let svg = try XCTUnwrap(builder.build().1.first { $0.0 == "difficulty.svg" }?.1)
         XCTAssertTrue(svg.contains("fill-opacity=\"0.15\""), "interval bands are drawn")
         XCTAssertTrue(svg.contains(">untrained control</text>"), svg)
+        // No shifted split in these summaries: the gap panel has no data, the masked one lists both models.
+        XCTAssertTrue(svg.contains(">no data</text>"), svg)
+        XCTAssertEqual(svg.components(separatedBy: ">QD-DETR</text>").count - 1, 1)
         XCTAssertTrue(svg.contains("erase-masked R1@0.3"), svg)
 
         // main_data names the body's data instead; a name that picks no single dataset is a one-line error.

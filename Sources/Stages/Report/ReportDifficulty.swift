@@ -176,9 +176,11 @@ extension ReportBuilder {
                         maskedBand.append(m.interval ?? (m.mean, m.mean))
                     }
                 }
+                // Every model has its series in every panel, empty where it did not run, so that a model keeps
+                // its colour, dash and marker (which go by position) across panels.
                 let label = ReportData.modelNames[model] ?? model
-                if !gap.isEmpty { gapSeries.append(SVGPlot.Series(label: label, points: gap, band: gapBand)) }
-                if !masked.isEmpty { maskedSeries.append(SVGPlot.Series(label: label, points: masked, band: maskedBand)) }
+                gapSeries.append(SVGPlot.Series(label: label, points: gap, band: gapBand))
+                maskedSeries.append(SVGPlot.Series(label: label, points: masked, band: maskedBand))
             }
             if let mask {
                 // The untrained control: every model's initial weights, pooled, at each point.
