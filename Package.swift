@@ -5,6 +5,14 @@ import PackageDescription
 /// (ARCHITECTURE.md section 8). Unsafe flags are allowed because this is the root package.
 let optimised: [SwiftSetting] = [.unsafeFlags(["-O"])]
 
+/// The AVX-512 product kernel's module is compiled for that instruction set on x86-64 hosts; `GEMM` calls it
+/// only after checking that the CPU it runs on has it (elsewhere it is plain portable code that is never called).
+#if arch(x86_64)
+let wideVectors: [SwiftSetting] = [.unsafeFlags(["-O", "-target-cpu", "skylake-avx512"])]
+#else
+let wideVectors: [SwiftSetting] = optimised
+#endif
+
 let package = Package(
     name: "MomentPipeline",
     products: [
@@ -42,7 +50,8 @@ let package = Package(
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
             swiftSettings: optimised),
-        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: optimised),
+        .target(name: "AVX512Kernels", swiftSettings: wideVectors),
+        .target(name: "Tensor", dependencies: ["CBLAS", "AVX512Kernels"], swiftSettings: optimised),
         .target(
             name: "Lineage",
             dependencies: [

@@ -1,16 +1,53 @@
+import AVX512Kernels
 import CBLAS
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Matrix products through OpenBLAS `cblas_sgemm`, on raw pointers (for kernels that address
-/// sub-matrices through leading dimensions) and on tensors.
+/// Matrix products on raw pointers (for kernels that address sub-matrices through leading dimensions) and
+/// on tensors. Each single-threaded product runs on the project's AVX-512 kernel where the CPU has AVX-512
+/// (`SGEMM512`), else on OpenBLAS's `cblas_sgemm` (see `kernel`).
 public enum GEMM {
+    /// The code that computes a single-threaded product.
+    public enum Kernel: String, Sendable, CaseIterable {
+        /// OpenBLAS's `cblas_sgemm`, with the kernels OpenBLAS picks for this CPU.
+        case openBLAS = "openblas"
+        /// `SGEMM512`: 8 x 32 register tiles of 512-bit fused multiply-adds. Only on a CPU with AVX-512.
+        case avx512 = "avx512"
+    }
+
+    /// Whether this CPU (and its operating system) runs the AVX-512 kernel: the instruction sets its module
+    /// is compiled for (`-target-cpu skylake-avx512`), as the kernel reports them in `/proc/cpuinfo`.
+    public static let avx512Available: Bool = {
+        #if arch(x86_64) && os(Linux)
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
+        let flags = Set(line.split(separator: " ").map(String.init))
+        let needed = ["avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx2", "fma", "bmi1", "bmi2",
+                      "f16c", "movbe", "popcnt", "abm"]
+        return needed.allSatisfy(flags.contains)
+        #else
+        return false
+        #endif
+    }()
+
+    /// The kernel products run on: AVX-512 where available, else OpenBLAS. Results differ between the two in
+    /// the last bits (another summation order); each is deterministic and independent of the thread count.
+    /// Setting `.avx512` on a CPU without it stops the process.
+    nonisolated(unsafe) public static var kernel: Kernel = avx512Available ? .avx512 : .openBLAS {
+        didSet {
+            precondition(kernel != .avx512 || avx512Available, "GEMM: this CPU has no AVX-512; use the openblas kernel")
+        }
+    }
+
     /// `C[m, n] = alpha * op(A) * op(B) + beta * C`, row-major, where `op(A)` is `m x k` and
     /// `op(B)` is `k x n`. Leading dimensions let a caller address column blocks (e.g. one attention
     /// head inside a `[L, d]` matrix) without copying.
     ///
     /// A large product is split into one block of rows (or columns) per thread, each a single-threaded
-    /// `cblas_sgemm` (see `Parallelism.productSplitting`); a small one is one call. Results are
-    /// reproducible for a given thread count; like OpenBLAS's own threading, other thread counts may
-    /// differ in the last bits.
+    /// product on `kernel` (see `Parallelism.productSplitting`); a small one is one call. On the AVX-512
+    /// kernel the result does not depend on the thread count. On OpenBLAS it is reproducible for a given
+    /// thread count; like OpenBLAS's own threading, other thread counts may differ in the last bits.
     public static func multiply(
         m: Int, n: Int, k: Int,
         _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
@@ -29,7 +66,9 @@ public enum GEMM {
             }
             return
         }
-        let parts = Parallelism.productSplitting ? Swift.min(Parallelism.threadCount, Swift.max(m, n) / splitAlignment) : 1
+        // OpenBLAS may run a whole product on its own threads; the AVX-512 kernel has only the project's.
+        let split = Parallelism.productSplitting || kernel == .avx512
+        let parts = split ? Swift.min(Parallelism.threadCount, Swift.max(m, n) / splitAlignment) : 1
         guard parts > 1, m * n * k >= splitThreshold else {
             sgemm(m: m, n: n, k: k, a, lda: lda, transposeA: transposeA, b, ldb: ldb, transposeB: transposeB,
                   into: c, ldc: ldc, alpha: alpha, beta: beta)
@@ -61,15 +100,21 @@ public enum GEMM {
     /// micro-kernel's panels).
     static let splitAlignment = 32
 
-    /// One `cblas_sgemm` call, timed when `Timing` is on.
+    /// One single-threaded product on `kernel` (OpenBLAS on its own threads when `productSplitting` is
+    /// off), timed when `Timing` is on.
     @inline(__always)
-    static func sgemm(
+    public static func sgemm(
         m: Int, n: Int, k: Int,
         _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
         _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
         into c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float
     ) {
         let call = {
+            if kernel == .avx512 {
+                SGEMM512.multiply(m: m, n: n, k: k, a, lda: lda, transposeA: transposeA,
+                                  b, ldb: ldb, transposeB: transposeB, into: c, ldc: ldc, alpha: alpha, beta: beta)
+                return
+            }
             cblas_sgemm(CblasRowMajor,
                         transposeA ? CblasTrans : CblasNoTrans,
                         transposeB ? CblasTrans : CblasNoTrans,

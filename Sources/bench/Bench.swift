@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Tensor
 
 /// One executable, one subcommand per figure (ARCHITECTURE.md section 11). Each subcommand prints a few
 /// human-readable lines and ends with `NAME: VALUE UNIT` lines, one per figure.
@@ -40,6 +41,9 @@ enum Measure {
 
     static func environmentLine() -> String {
         let env = ProcessInfo.processInfo.environment
-        return "OPENBLAS_CORETYPE=\(env["OPENBLAS_CORETYPE"] ?? "(unset)") OPENBLAS_L2_SIZE=\(env["OPENBLAS_L2_SIZE"] ?? "(unset)"), \(ProcessInfo.processInfo.activeProcessorCount) cores"
+        return "OPENBLAS_CORETYPE=\(env["OPENBLAS_CORETYPE"] ?? "(unset)") OPENBLAS_L2_SIZE=\(env["OPENBLAS_L2_SIZE"] ?? "(unset)"), \(ProcessInfo.processInfo.activeProcessorCount) cores, "
+            + "GEMM kernel \(GEMM.kernel.rawValue) (AVX-512 \(GEMM.avx512Available ? "available" : "not available"))"
     }
 }
+
+extension GEMM.Kernel: ExpressibleByArgument {}

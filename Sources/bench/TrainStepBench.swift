@@ -51,8 +51,12 @@ struct TrainStepBench: ParsableCommand {
     var openblasThreads = false
     @Option(help: "Only the models whose label contains this (e.g. qd-detr.b32).") var only: String?
     @Option(help: "Rows of the table of GEMM shapes (largest first).") var shapes = 12
+    @Option(help: "The product kernel: avx512 (the default where the CPU has it) or openblas.")
+    var gemm: GEMM.Kernel = GEMM.kernel
 
     func run() throws {
+        guard gemm != .avx512 || GEMM.avx512Available else { throw ValidationError("--gemm avx512: this CPU has no AVX-512") }
+        GEMM.kernel = gemm
         Parallelism.setThreadCount(threads)
         Parallelism.productSplitting = !openblasThreads
         print("paper configuration: 75 clips, 32 tokens, 2818-d video, 512-d text, d 256, 8 heads, FFN 1024, 2 T2V + 2 enc + 2 dec layers, 10 queries; \(threads) threads")
@@ -144,8 +148,9 @@ struct TrainingStep {
 /// Where one training step's time goes, and how far it is from its GEMM floor.
 ///
 /// One step runs under `Profiler`: each kind of work's own wall time on the calling thread, and every matrix
-/// product the step makes, by shape. The floor is the time bare `cblas_sgemm` (OpenBLAS's own threads, dense
-/// operands, the same shapes and transposes, every call of the step) takes for all of the step's products.
+/// product the step makes, by shape. The floor is the time the step's product kernel takes, bare (dense
+/// operands, the same shapes and transposes, every call of the step), for all of the step's products:
+/// `FloorReplay`. On the AVX-512 kernel, the floor on bare `cblas_sgemm` (OpenBLAS's own threads) is printed too.
 /// Steps and floor replays then alternate for `repeats` rounds, so drifting load on a shared machine hits both
 /// alike; the floor ratio is the median over rounds of step time over replay time. Products the step runs side
 /// by side on one thread each (attention's per-head ones) are replayed one after another, as a user calling
@@ -165,8 +170,9 @@ struct StepProfile {
         let faults = minorPageFaults() - faultsBefore
         let tally = Profiler.stop()
         let shapes = tally.products.sorted { $0.key.flops * Double($0.value) > $1.key.flops * Double($1.value) }
-        let replay = FloorReplay(shapes.map { ($0.key, $0.value) })
-        var steps: [Double] = [], floors: [Double] = [], ratios: [Double] = []
+        let replay = FloorReplay(shapes.map { ($0.key, $0.value) }, kernel: GEMM.kernel)
+        let openBLASReplay = GEMM.kernel == .openBLAS ? nil : FloorReplay(shapes.map { ($0.key, $0.value) }, kernel: .openBLAS)
+        var steps: [Double] = [], floors: [Double] = [], ratios: [Double] = [], openBLASFloors: [Double] = [], openBLASRatios: [Double] = []
         for _ in 0..<repeats {
             let t0 = Measure.now()
             step.run()
@@ -175,19 +181,29 @@ struct StepProfile {
             steps.append(stepTime)
             floors.append(floorTime)
             ratios.append(stepTime / floorTime)
+            if let openBLASReplay {
+                let openBLASTime = openBLASReplay.run()
+                openBLASFloors.append(openBLASTime)
+                openBLASRatios.append(stepTime / openBLASTime)
+            }
         }
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         let (time, floor, ratio) = (median(steps), median(floors), median(ratios))
         let flops = tally.gemmFlops
         let perShape = replay.perShapeSeconds()
+        let openBLASPerShape = openBLASReplay?.perShapeSeconds()
 
         print("")
         print(String(format: "%@: %.0f ms per step (median of %d; the profiled step took %.0f ms), %d parameters, %.1f GFLOP in %d products",
                      step.label, time * 1e3, repeats, profiled * 1e3, step.parameterCount, flops / 1e9,
                      tally.products.values.reduce(0, +)))
         print(String(format: "minor page faults in the profiled step: %d (%.0f MiB of fresh pages)", faults, Double(faults) * 4 / 1024))
-        print(String(format: "GEMM floor: %.0f ms (bare sgemm of the step's products, %.1f GFLOP/s); step / floor = %.2fx (median over rounds)",
-                     floor * 1e3, flops / floor / 1e9, ratio))
+        print(String(format: "GEMM floor: %.0f ms (the step's products, bare, on the %@ kernel: %.1f GFLOP/s); step / floor = %.2fx (median over rounds)",
+                     floor * 1e3, GEMM.kernel.rawValue, flops / floor / 1e9, ratio))
+        if !openBLASFloors.isEmpty {
+            print(String(format: "OpenBLAS floor: %.0f ms (bare cblas_sgemm on OpenBLAS's threads: %.1f GFLOP/s); step / OpenBLAS floor = %.2fx",
+                         median(openBLASFloors) * 1e3, flops / median(openBLASFloors) / 1e9, median(openBLASRatios)))
+        }
         var rows: [(String, Double)] = Profiler.Kind.allCases.compactMap { kind in tally.seconds[kind].map { (kind.rawValue, $0) } }
         rows.append(("other (autograd bookkeeping, allocation, unmarked work)", profiled - tally.seconds.values.reduce(0, +)))
         print("| work | ms | share of the profiled step |")
@@ -196,18 +212,23 @@ struct StepProfile {
             print(String(format: "| %@ | %.1f | %.1f%% |", name, seconds * 1e3, seconds / profiled * 100))
         }
         print("GEMM shapes by FLOPs (own time is on the calling thread; products inside attention run on workers and show none):")
-        print("| m x n x k (transposes) | calls | GFLOP | own ms | bare sgemm ms | bare GFLOP/s |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print("| m x n x k (transposes) | calls | GFLOP | own ms | bare ms | bare GFLOP/s |" + (openBLASPerShape == nil ? "" : " bare OpenBLAS GFLOP/s |"))
+        print("|---|---:|---:|---:|---:|---:|" + (openBLASPerShape == nil ? "" : "---:|"))
         for (product, count) in shapes.prefix(shapeRows) {
             let gflop = product.flops * Double(count) / 1e9
             let bare = perShape[product] ?? 0
+            let openBLASColumn = openBLASPerShape.map { String(format: " %.1f |", gflop / ($0[product] ?? 0)) } ?? ""
             print(String(format: "| %d x %d x %d (%@%@) | %d | %.2f | %.1f | %.1f | %.1f |", product.m, product.n, product.k,
                          product.transposeA ? "Aᵀ" : "A", product.transposeB ? "Bᵀ" : "B", count, gflop,
-                         (tally.productSeconds[product] ?? 0) * 1e3, bare * 1e3, gflop / bare))
+                         (tally.productSeconds[product] ?? 0) * 1e3, bare * 1e3, gflop / bare) + openBLASColumn)
         }
         Measure.figure("train-step.\(step.label).ms", time * 1e3, "ms", digits: 1)
         Measure.figure("train-step.\(step.label).floor_ms", floor * 1e3, "ms", digits: 1)
         Measure.figure("train-step.\(step.label).floor_ratio", ratio, "x")
+        if !openBLASFloors.isEmpty {
+            Measure.figure("train-step.\(step.label).openblas_floor_ms", median(openBLASFloors) * 1e3, "ms", digits: 1)
+            Measure.figure("train-step.\(step.label).openblas_floor_ratio", median(openBLASRatios), "x")
+        }
         for (kind, seconds) in tally.seconds.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             Measure.figure("train-step.\(step.label).profile.\(kind).ms", seconds * 1e3, "ms", digits: 1)
         }
@@ -222,16 +243,19 @@ func minorPageFaults() -> Int {
     return usage.ru_minflt
 }
 
-/// Every product of a step, `calls` times each shape, on bare `cblas_sgemm` with OpenBLAS's threads, on dense
-/// buffers of random values allocated once (each the size of the largest operand).
+/// Every product of a step, `calls` times each shape, bare on dense buffers of random values allocated once
+/// (each the size of the largest operand): on OpenBLAS, `cblas_sgemm` with OpenBLAS's own threads; on the
+/// AVX-512 kernel, `GEMM.multiply` (the kernel split across the project's threads, as in a step).
 final class FloorReplay {
     let shapes: [(product: Profiler.Product, calls: Int)]
+    let kernel: GEMM.Kernel
     private let a: [Float], b: [Float]
     private var c: [Float]
     private var lastSeconds: [Profiler.Product: Double] = [:]
 
-    init(_ shapes: [(Profiler.Product, Int)]) {
+    init(_ shapes: [(Profiler.Product, Int)], kernel: GEMM.Kernel) {
         self.shapes = shapes.map { (product: $0.0, calls: $0.1) }
+        self.kernel = kernel
         var g = SeededGenerator(seed: 5)
         let sizeA = shapes.map { $0.0.m * $0.0.k }.max() ?? 0, sizeB = shapes.map { $0.0.k * $0.0.n }.max() ?? 0
         a = (0..<sizeA).map { _ in g.nextUniform(in: -1, 1) }
@@ -242,8 +266,12 @@ final class FloorReplay {
     /// Seconds for one pass over every call. Afterwards OpenBLAS's worker threads spin for a while before they
     /// sleep; the wait for that (not timed) keeps them off the cores while the next step is timed, as in `Replay`.
     func run() -> Double {
+        if kernel == .avx512 { return runOnTheProjectsKernel() }
+        let stepKernel = GEMM.kernel
+        GEMM.kernel = .openBLAS
         openblas_set_num_threads(Int32(Parallelism.threadCount))
         defer {
+            GEMM.kernel = stepKernel
             Parallelism.setThreadCount(Parallelism.threadCount)
             usleep(250_000)
         }
@@ -256,6 +284,34 @@ final class FloorReplay {
                 cblas_sgemm(CblasRowMajor, product.transposeA ? CblasTrans : CblasNoTrans, product.transposeB ? CblasTrans : CblasNoTrans,
                             Int32(m), Int32(n), Int32(k), 1, a, Int32(product.transposeA ? m : k), b, Int32(product.transposeB ? k : n),
                             0, &c, Int32(n))
+            }
+            let seconds = Measure.now() - start
+            lastSeconds[product] = seconds
+            total += seconds
+        }
+        return total
+    }
+
+    /// `run` on the AVX-512 kernel.
+    private func runOnTheProjectsKernel() -> Double {
+        let stepKernel = GEMM.kernel
+        GEMM.kernel = .avx512
+        defer { GEMM.kernel = stepKernel }
+        var total = 0.0
+        for (product, calls) in shapes {
+            let (m, n, k) = (product.m, product.n, product.k)
+            guard m > 0, n > 0, k > 0 else { continue }
+            let start = Measure.now()
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        for _ in 0..<calls {
+                            GEMM.multiply(m: m, n: n, k: k, ap.baseAddress!, lda: product.transposeA ? m : k, transposeA: product.transposeA,
+                                          bp.baseAddress!, ldb: product.transposeB ? k : n, transposeB: product.transposeB,
+                                          into: cp.baseAddress!, ldc: n)
+                        }
+                    }
+                }
             }
             let seconds = Measure.now() - start
             lastSeconds[product] = seconds

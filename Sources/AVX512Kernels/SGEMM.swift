@@ -1,0 +1,237 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Single-precision matrix products with 512-bit vectors: this module is compiled for AVX-512
+/// (`-target-cpu skylake-avx512`, see Package.swift), so its code must run only on a CPU that has it.
+/// `Tensor`'s `GEMM` checks the CPU once and calls `SGEMM512.multiply` only where it may.
+///
+/// The product is blocked the usual way: `depthBlock` rows of `op(B)` and `columnBlock` of its columns at a
+/// time are packed into panels of 32 columns (one row of a panel is two vectors); each 8-row strip of
+/// `op(A)` is read in place (either layout puts the 8 values of one depth step at a fixed stride) and runs
+/// against every panel, 8 x 32 outputs held in 16 registers. Each output is a sum over depth in increasing
+/// order within a block, blocks added in order, so a result does not depend on how a caller splits the
+/// rows or columns of C among threads.
+public enum SGEMM512 {
+    /// Rows of C per micro-tile.
+    static let tileRows = 8
+    /// Columns of C per micro-tile (two 16-float vectors).
+    static let tileColumns = 32
+    /// Depth (rows of op(B)) packed at a time.
+    static let depthBlock = 384
+    /// Columns of op(B) packed at a time.
+    static let columnBlock = 256
+
+    /// `C = alpha * op(A) * op(B) + beta * C`, row-major, on the calling thread. `op(A)` is `m x k`,
+    /// `op(B)` is `k x n`; `m`, `n` and `k` are positive. With `beta == 0` C is not read.
+    @inline(never)
+    public static func multiply(
+        m: Int, n: Int, k: Int,
+        _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
+        _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
+        into c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float
+    ) {
+        let scratch = Scratch.forThisThread()
+        let packed = scratch.packedB
+        let edgeA = scratch.edgeA
+        // Where op(A)[i, p] is: a[i * rowStride + p * depthStride].
+        let rowStride = transposeA ? 1 : lda
+        let depthStride = transposeA ? lda : 1
+        var column = 0
+        while column < n {
+            let columns = min(columnBlock, n - column)
+            let panels = (columns + tileColumns - 1) / tileColumns
+            var depth = 0
+            while depth < k {
+                let depths = min(depthBlock, k - depth)
+                packB(b, ldb: ldb, transposed: transposeB, depth: depth, depths: depths,
+                      column: column, columns: columns, into: packed)
+                let first = depth == 0
+                var row = 0
+                while row < m {
+                    let rows = min(tileRows, m - row)
+                    var strip = a + row * rowStride + depth * depthStride
+                    var stripRowStride = rowStride, stripDepthStride = depthStride
+                    if rows < tileRows {
+                        // A short strip: copy it into an 8-row layout, the missing rows zero.
+                        for p in 0..<depths {
+                            for r in 0..<tileRows {
+                                edgeA[p * tileRows + r] = r < rows ? strip[r * rowStride + p * depthStride] : 0
+                            }
+                        }
+                        strip = UnsafePointer(edgeA)
+                        stripRowStride = 1
+                        stripDepthStride = tileRows
+                    }
+                    for panel in 0..<panels {
+                        let j = column + panel * tileColumns
+                        tile(strip, rowStride: stripRowStride, depthStride: stripDepthStride,
+                             packed + panel * depths * tileColumns, depths: depths,
+                             c + row * ldc + j, ldc: ldc, rows: rows, columns: min(tileColumns, n - j),
+                             alpha: alpha, beta: first ? beta : 1, scratch: scratch.edgeC)
+                    }
+                    row += tileRows
+                }
+                depth += depths
+            }
+            column += columns
+        }
+    }
+
+    /// Copies `op(B)[depth ..< depth + depths, column ..< column + columns]` into panels of 32 columns:
+    /// panel `q` holds, for each depth step, its 32 values (zero past the last column).
+    @inline(__always)
+    static func packB(_ b: UnsafePointer<Float>, ldb: Int, transposed: Bool, depth: Int, depths: Int,
+                      column: Int, columns: Int, into packed: UnsafeMutablePointer<Float>) {
+        var panelStart = 0
+        var out = packed
+        while panelStart < columns {
+            let width = min(tileColumns, columns - panelStart)
+            let firstColumn = column + panelStart
+            if !transposed {
+                var source = b + depth * ldb + firstColumn
+                if width == tileColumns {
+                    let raw = UnsafeMutableRawPointer(out)
+                    for p in 0..<depths {
+                        let s = UnsafeRawPointer(source)
+                        raw.storeBytes(of: s.loadUnaligned(as: SIMD16<Float>.self), toByteOffset: p * 128, as: SIMD16<Float>.self)
+                        raw.storeBytes(of: s.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self), toByteOffset: p * 128 + 64,
+                                       as: SIMD16<Float>.self)
+                        source += ldb
+                    }
+                } else {
+                    for p in 0..<depths {
+                        for j in 0..<tileColumns { out[p * tileColumns + j] = j < width ? source[j] : 0 }
+                        source += ldb
+                    }
+                }
+            } else {
+                // op(B)[p, j] = b[j * ldb + p]: column j of the panel is a contiguous run of b.
+                for j in 0..<tileColumns {
+                    if j < width {
+                        let source = b + (firstColumn + j) * ldb + depth
+                        for p in 0..<depths { out[p * tileColumns + j] = source[p] }
+                    } else {
+                        for p in 0..<depths { out[p * tileColumns + j] = 0 }
+                    }
+                }
+            }
+            out += depths * tileColumns
+            panelStart += tileColumns
+        }
+    }
+
+    /// One 8 x 32 tile of C over `depths` steps: `C = alpha * acc + beta * C` (C not read when `beta == 0`),
+    /// only the first `rows` x `columns` of it written.
+    @inline(__always)
+    static func tile(_ a: UnsafePointer<Float>, rowStride: Int, depthStride: Int,
+                     _ panel: UnsafeMutablePointer<Float>, depths: Int,
+                     _ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, columns: Int,
+                     alpha: Float, beta: Float, scratch: UnsafeMutablePointer<Float>) {
+        typealias V = SIMD16<Float>
+        let a0 = a, a1 = a + rowStride, a2 = a + 2 * rowStride, a3 = a + 3 * rowStride
+        let a4 = a + 4 * rowStride, a5 = a + 5 * rowStride, a6 = a + 6 * rowStride, a7 = a + 7 * rowStride
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
+        var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V(), c70 = V(), c71 = V()
+        let b = UnsafeRawPointer(panel)
+        var offset = 0
+        for p in 0..<depths {
+            let b0 = b.load(fromByteOffset: p * 128, as: V.self)
+            let b1 = b.load(fromByteOffset: p * 128 + 64, as: V.self)
+            var x = V(repeating: a0[offset]); c00.addProduct(x, b0); c01.addProduct(x, b1)
+            x = V(repeating: a1[offset]); c10.addProduct(x, b0); c11.addProduct(x, b1)
+            x = V(repeating: a2[offset]); c20.addProduct(x, b0); c21.addProduct(x, b1)
+            x = V(repeating: a3[offset]); c30.addProduct(x, b0); c31.addProduct(x, b1)
+            x = V(repeating: a4[offset]); c40.addProduct(x, b0); c41.addProduct(x, b1)
+            x = V(repeating: a5[offset]); c50.addProduct(x, b0); c51.addProduct(x, b1)
+            x = V(repeating: a6[offset]); c60.addProduct(x, b0); c61.addProduct(x, b1)
+            x = V(repeating: a7[offset]); c70.addProduct(x, b0); c71.addProduct(x, b1)
+            offset += depthStride
+        }
+        if rows == tileRows && columns == tileColumns {
+            let alphas = V(repeating: alpha)
+            store(c00, c01, c, alphas, beta); store(c10, c11, c + ldc, alphas, beta)
+            store(c20, c21, c + 2 * ldc, alphas, beta); store(c30, c31, c + 3 * ldc, alphas, beta)
+            store(c40, c41, c + 4 * ldc, alphas, beta); store(c50, c51, c + 5 * ldc, alphas, beta)
+            store(c60, c61, c + 6 * ldc, alphas, beta); store(c70, c71, c + 7 * ldc, alphas, beta)
+            return
+        }
+        // An edge tile: the whole tile to scratch, then its valid part.
+        let raw = UnsafeMutableRawPointer(scratch)
+        raw.storeBytes(of: c00, toByteOffset: 0, as: V.self); raw.storeBytes(of: c01, toByteOffset: 64, as: V.self)
+        raw.storeBytes(of: c10, toByteOffset: 128, as: V.self); raw.storeBytes(of: c11, toByteOffset: 192, as: V.self)
+        raw.storeBytes(of: c20, toByteOffset: 256, as: V.self); raw.storeBytes(of: c21, toByteOffset: 320, as: V.self)
+        raw.storeBytes(of: c30, toByteOffset: 384, as: V.self); raw.storeBytes(of: c31, toByteOffset: 448, as: V.self)
+        raw.storeBytes(of: c40, toByteOffset: 512, as: V.self); raw.storeBytes(of: c41, toByteOffset: 576, as: V.self)
+        raw.storeBytes(of: c50, toByteOffset: 640, as: V.self); raw.storeBytes(of: c51, toByteOffset: 704, as: V.self)
+        raw.storeBytes(of: c60, toByteOffset: 768, as: V.self); raw.storeBytes(of: c61, toByteOffset: 832, as: V.self)
+        raw.storeBytes(of: c70, toByteOffset: 896, as: V.self); raw.storeBytes(of: c71, toByteOffset: 960, as: V.self)
+        for r in 0..<rows {
+            let line = c + r * ldc
+            let values = scratch + r * tileColumns
+            if beta == 0 {
+                for j in 0..<columns { line[j] = alpha * values[j] }
+            } else {
+                for j in 0..<columns { line[j] = alpha * values[j] + beta * line[j] }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func store(_ low: SIMD16<Float>, _ high: SIMD16<Float>, _ c: UnsafeMutablePointer<Float>,
+                      _ alphas: SIMD16<Float>, _ beta: Float) {
+        let raw = UnsafeMutableRawPointer(c)
+        if beta == 0 {
+            raw.storeBytes(of: alphas * low, as: SIMD16<Float>.self)
+            raw.storeBytes(of: alphas * high, toByteOffset: 64, as: SIMD16<Float>.self)
+        } else {
+            let betas = SIMD16<Float>(repeating: beta)
+            let oldLow = UnsafeRawPointer(c).loadUnaligned(as: SIMD16<Float>.self)
+            let oldHigh = UnsafeRawPointer(c).loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+            raw.storeBytes(of: (alphas * low).addingProduct(betas, oldLow), as: SIMD16<Float>.self)
+            raw.storeBytes(of: (alphas * high).addingProduct(betas, oldHigh), toByteOffset: 64, as: SIMD16<Float>.self)
+        }
+    }
+
+    /// Per-thread packing buffers, 64-byte aligned, made on a thread's first product and kept for its life.
+    final class Scratch {
+        let packedB: UnsafeMutablePointer<Float>
+        let edgeA: UnsafeMutablePointer<Float>
+        let edgeC: UnsafeMutablePointer<Float>
+
+        init() {
+            let packedCount = SGEMM512.depthBlock * SGEMM512.columnBlock
+            let edgeACount = SGEMM512.depthBlock * SGEMM512.tileRows
+            let edgeCCount = SGEMM512.tileRows * SGEMM512.tileColumns
+            let base = UnsafeMutableRawPointer.allocate(byteCount: (packedCount + edgeACount + edgeCCount) * 4, alignment: 64)
+            packedB = base.bindMemory(to: Float.self, capacity: packedCount + edgeACount + edgeCCount)
+            edgeA = packedB + packedCount
+            edgeC = edgeA + edgeACount
+        }
+
+        deinit { UnsafeMutableRawPointer(packedB).deallocate() }
+
+        nonisolated(unsafe) static var key: pthread_key_t = {
+            var key = pthread_key_t()
+            pthread_key_create(&key) { pointer in
+                #if canImport(Darwin)
+                Unmanaged<Scratch>.fromOpaque(pointer).release()
+                #else
+                if let pointer { Unmanaged<Scratch>.fromOpaque(pointer).release() }
+                #endif
+            }
+            return key
+        }()
+
+        static func forThisThread() -> Scratch {
+            if let existing = pthread_getspecific(key) {
+                return Unmanaged<Scratch>.fromOpaque(existing).takeUnretainedValue()
+            }
+            let scratch = Scratch()
+            pthread_setspecific(key, Unmanaged.passRetained(scratch).toOpaque())
+            return scratch
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Tensor
+import XCTest
+
+/// `GEMM.multiply` on each product kernel this CPU has (OpenBLAS always, AVX-512 where available) against a
+/// Double-precision reference: every transpose, shapes that end mid-tile and cross the AVX-512 kernel's depth
+/// and column blocks, leading dimensions wider than the matrices, alpha and beta.
+final class ProductKernelTests: XCTestCase {
+    /// m, n, k: one element; less than a tile; exactly one 8 x 32 tile; one past a tile and past the depth
+    /// block (384); past the column block (256); the default pipeline's shapes; tall and deep.
+    static let shapes: [(m: Int, n: Int, k: Int)] = [
+        (1, 1, 1), (7, 5, 3), (8, 32, 1), (9, 33, 385), (17, 300, 40), (41, 41, 16), (40, 8, 16), (64, 64, 900), (130, 70, 5),
+    ]
+
+    var kernels: [GEMM.Kernel] { GEMM.avx512Available ? [.openBLAS, .avx512] : [.openBLAS] }
+
+    override func tearDown() {
+        GEMM.kernel = GEMM.avx512Available ? .avx512 : .openBLAS
+        Parallelism.setThreadCount(Parallelism.availableCores())
+    }
+
+    func values(_ count: Int, seed: UInt64) -> [Float] {
+        var generator = SeededGenerator(seed: seed)
+        return (0..<count).map { _ in generator.nextUniform(in: -1, 1) }
+    }
+
+    func testEveryKernelMatchesTheReferenceOnEveryTransposeEdgeAndBlock() {
+        for kernel in kernels {
+            GEMM.kernel = kernel
+            for (index, shape) in Self.shapes.enumerated() {
+                for transposeA in [false, true] {
+                    for transposeB in [false, true] {
+                        for (alpha, beta) in [(Float(1), Float(0)), (0.5, 0.25)] {
+                            check(shape, transposeA: transposeA, transposeB: transposeB, alpha: alpha, beta: beta,
+                                  seed: UInt64(index * 8 + (transposeA ? 4 : 0) + (transposeB ? 2 : 0)), kernel: kernel)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One product with leading dimensions 3 wider than needed; C starts as NaN when beta is 0 (it must not be
+    /// read) and the padding columns of C must stay untouched.
+    func check(_ shape: (m: Int, n: Int, k: Int), transposeA: Bool, transposeB: Bool, alpha: Float, beta: Float, seed: UInt64,
+               kernel: GEMM.Kernel, file: StaticString = #filePath, line: UInt = #line) {
+        let (m, n, k) = shape
+        let (aRows, aColumns) = transposeA ? (k, m) : (m, k)
+        let (bRows, bColumns) = transposeB ? (n, k) : (k, n)
+        let (lda, ldb, ldc) = (aColumns + 3, bColumns + 3, n + 3)
+        let a = values(aRows * lda, seed: seed), b = values(bRows * ldb, seed: seed + 1000)
+        let start = values(m * ldc, seed: seed + 2000)
+        var c = beta == 0 ? [Float](repeating: .nan, count: m * ldc) : start
+        for row in 0..<m { for column in n..<ldc { c[row * ldc + column] = 7 } }
+        c.withUnsafeMutableBufferPointer { out in
+            GEMM.multiply(m: m, n: n, k: k, a, lda: lda, transposeA: transposeA, b, ldb: ldb, transposeB: transposeB,
+                          into: out.baseAddress!, ldc: ldc, alpha: alpha, beta: beta)
+        }
+        let label = "\(kernel.rawValue) \(m)x\(n)x\(k) \(transposeA ? "Aᵀ" : "A")\(transposeB ? "Bᵀ" : "B") alpha \(alpha) beta \(beta)"
+        for i in 0..<m {
+            for j in 0..<ldc {
+                let actual = Double(c[i * ldc + j])
+                guard j < n else {
+                    if actual != 7 { return XCTFail("\(label): padding C[\(i), \(j)] was written", file: file, line: line) }
+                    continue
+                }
+                var total = 0.0, magnitude = 0.0
+                for p in 0..<k {
+                    let x = Double(transposeA ? a[p * lda + i] : a[i * lda + p])
+                    let y = Double(transposeB ? b[j * ldb + p] : b[p * ldb + j])
+                    total += x * y
+                    magnitude += abs(x * y)
+                }
+                let old = Double(start[i * ldc + j])
+                let expected = Double(alpha) * total + (beta == 0 ? 0 : Double(beta) * old)
+                let bound = 1e-6 * (Double(abs(alpha)) * magnitude + abs(Double(beta) * old)) + 1e-7
+                if !(abs(actual - expected) <= bound) {
+                    return XCTFail("\(label): C[\(i), \(j)] = \(actual), reference \(expected)", file: file, line: line)
+                }
+            }
+        }
+    }
+
+    /// A product large enough to be split across threads gives the same bits on 1 and 2 threads, split by rows
+    /// (tall) or by columns (wide).
+    func testTheAVX512KernelGivesTheSameBitsOnAnyThreadCount() throws {
+        try XCTSkipUnless(GEMM.avx512Available, "this CPU has no AVX-512")
+        GEMM.kernel = .avx512
+        for (m, n, k) in [(700, 64, 96), (40, 900, 80)] {
+            let a = values(m * k, seed: 1), b = values(k * n, seed: 2)
+            var results: [[Float]] = []
+            for threads in [1, 2] {
+                Parallelism.setThreadCount(threads)
+                var c = [Float](repeating: 0, count: m * n)
+                c.withUnsafeMutableBufferPointer { out in
+                    GEMM.multiply(m: m, n: n, k: k, a, lda: k, transposeA: false, b, ldb: n, transposeB: false,
+                                  into: out.baseAddress!, ldc: n)
+                }
+                results.append(c)
+            }
+            XCTAssertEqual(results[0], results[1], "\(m)x\(n)x\(k)")
+        }
+    }
+}
