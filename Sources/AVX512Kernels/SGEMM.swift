@@ -9,11 +9,12 @@ import Darwin
 /// `Tensor`'s `GEMM` checks the CPU once and calls `SGEMM512.multiply` only where it may.
 ///
 /// The product is blocked the usual way: `depthBlock` rows of `op(B)` and `columnBlock` of its columns at a
-/// time are packed into panels of 32 columns (one row of a panel is two vectors); each 8-row strip of
-/// `op(A)` is read in place (either layout puts the 8 values of one depth step at a fixed stride) and runs
-/// against every panel, 8 x 32 outputs held in 16 registers. Each output is a sum over depth in increasing
-/// order within a block, blocks added in order, so a result does not depend on how a caller splits the
-/// rows or columns of C among threads.
+/// time are packed into panels of 32 columns (one row of a panel is two vectors). Each 8-row strip of `op(A)`
+/// runs against every panel, 8 x 32 outputs held in 16 registers. A strip is read in place where it can be
+/// (either layout puts the 8 values of one depth step at a fixed stride); a short strip, or a transposed one
+/// read against several panels, is first copied contiguous. Each output is a sum over depth in increasing
+/// order within a block, blocks added in order, so a result does not depend on how a caller splits the rows
+/// or columns of C among threads.
 public enum SGEMM512 {
     /// Rows of C per micro-tile.
     static let tileRows = 8
@@ -35,7 +36,7 @@ public enum SGEMM512 {
     ) {
         let scratch = Scratch.forThisThread()
         let packed = scratch.packedB
-        let edgeA = scratch.edgeA
+        let packedA = scratch.packedA
         // Where op(A)[i, p] is: a[i * rowStride + p * depthStride].
         let rowStride = transposeA ? 1 : lda
         let depthStride = transposeA ? lda : 1
@@ -58,10 +59,21 @@ public enum SGEMM512 {
                         // A short strip: copy it into an 8-row layout, the missing rows zero.
                         for p in 0..<depths {
                             for r in 0..<tileRows {
-                                edgeA[p * tileRows + r] = r < rows ? strip[r * rowStride + p * depthStride] : 0
+                                packedA[p * tileRows + r] = r < rows ? strip[r * rowStride + p * depthStride] : 0
                             }
                         }
-                        strip = UnsafePointer(edgeA)
+                    } else if transposeA && panels > 1 {
+                        // op(A) = Aᵀ: a depth step's 8 values are contiguous, but successive steps are a row of A
+                        // apart; read against every panel, they would miss the cache and the TLB each time. Copy
+                        // the strip once into the same layout, contiguous.
+                        let raw = UnsafeMutableRawPointer(packedA)
+                        for p in 0..<depths {
+                            raw.storeBytes(of: UnsafeRawPointer(strip + p * depthStride).loadUnaligned(as: SIMD8<Float>.self),
+                                           toByteOffset: p * 32, as: SIMD8<Float>.self)
+                        }
+                    }
+                    if rows < tileRows || (transposeA && panels > 1) {
+                        strip = UnsafePointer(packedA)
                         stripRowStride = 1
                         stripDepthStride = tileRows
                     }
@@ -198,17 +210,17 @@ public enum SGEMM512 {
     /// Per-thread packing buffers, 64-byte aligned, made on a thread's first product and kept for its life.
     final class Scratch {
         let packedB: UnsafeMutablePointer<Float>
-        let edgeA: UnsafeMutablePointer<Float>
+        let packedA: UnsafeMutablePointer<Float>
         let edgeC: UnsafeMutablePointer<Float>
 
         init() {
             let packedCount = SGEMM512.depthBlock * SGEMM512.columnBlock
-            let edgeACount = SGEMM512.depthBlock * SGEMM512.tileRows
+            let packedACount = SGEMM512.depthBlock * SGEMM512.tileRows
             let edgeCCount = SGEMM512.tileRows * SGEMM512.tileColumns
-            let base = UnsafeMutableRawPointer.allocate(byteCount: (packedCount + edgeACount + edgeCCount) * 4, alignment: 64)
-            packedB = base.bindMemory(to: Float.self, capacity: packedCount + edgeACount + edgeCCount)
-            edgeA = packedB + packedCount
-            edgeC = edgeA + edgeACount
+            let base = UnsafeMutableRawPointer.allocate(byteCount: (packedCount + packedACount + edgeCCount) * 4, alignment: 64)
+            packedB = base.bindMemory(to: Float.self, capacity: packedCount + packedACount + edgeCCount)
+            packedA = packedB + packedCount
+            edgeC = packedA + packedACount
         }
 
         deinit { UnsafeMutableRawPointer(packedB).deallocate() }
