@@ -9,6 +9,28 @@ final class DeterminismTests: XCTestCase {
         XCTAssertTrue(kept.allSatisfy { abs($0 - 1 / 0.7) < 1e-6 })
     }
 
+    /// The mask kernel a CPU with AVX-512 runs gives the portable kernel's bits: ranges that start and end
+    /// mid-hash and mid-vector, probabilities from 0 to nearly 1, a counter past 2^32.
+    func testTheAVX512MaskKernelGivesThePortableBits() throws {
+        try XCTSkipUnless(GEMM.avx512Available, "this CPU has no AVX-512")
+        for (start, count) in [(0, 32), (3, 77), (5, 33), (13, 4096), (1 << 40, 333), (7, 1)] {
+            for p in [Float(0), 0.1, 0.5, 0.99999] {
+                var portable = [Float](repeating: -1, count: count), fast = portable
+                portable.withUnsafeMutableBufferPointer {
+                    DropoutMask.portableFill($0.baseAddress!, range: start..<(start + count), probability: p, seed: 42)
+                }
+                fast.withUnsafeMutableBufferPointer {
+                    DropoutMask.fill($0.baseAddress!, range: start..<(start + count), probability: p, seed: 42)
+                }
+                XCTAssertEqual(fast.map(\.bitPattern), portable.map(\.bitPattern), "start \(start), count \(count), p \(p)")
+                if p == 0.5 && count > 64 {
+                    let kept = portable.filter { $0 != 0 }.count
+                    XCTAssert(abs(Double(kept) / Double(count) - 0.5) < 0.15, "p 0.5 kept \(kept) of \(count)")
+                }
+            }
+        }
+    }
+
     func testKernelsGiveIdenticalBitsWithOneOrTwoThreads() {
         let previous = Parallelism.threadCount
         defer { Parallelism.setThreadCount(previous) }
