@@ -110,9 +110,10 @@ public final class Pipeline {
 
         func skippable(_ node: PlanNode) -> Bool { !selected.contains(node.id) }
 
+        let order = options.jobs > 1 ? plan.criticalPathOrder() : plan.nodes
         while true {
             var launchedOrSettled = false
-            for node in plan.nodes where !done.contains(node.id) && running[node.id] == nil {
+            for node in order where !done.contains(node.id) && running[node.id] == nil {
                 do {
                     if running.count >= max(1, options.jobs) { break }
                     if !failed.isEmpty { break }

@@ -106,6 +106,24 @@ public struct PipelinePlan: Sendable {
         return result
     }
 
+    /// The nodes in the order `run --jobs N` (N > 1) considers them: those on the longest chain of stages from
+    /// a source to a sink first (the critical path of a graph whose stages cost alike), then in dependency
+    /// order. Starting them first keeps the long chain from finishing alone at the end: in the default pipeline,
+    /// pairs -> synthesis -> TD-DETR's trainings start before the other models' trainings.
+    public func criticalPathOrder() -> [PlanNode] {
+        var depth = [Int](repeating: 1, count: nodes.count), height = [Int](repeating: 1, count: nodes.count)
+        for (i, n) in nodes.enumerated() {
+            for up in n.upstream { depth[i] = max(depth[i], depth[byID[up]!] + 1) }
+        }
+        for (i, n) in nodes.enumerated().reversed() {
+            for up in n.upstream { height[byID[up]!] = max(height[byID[up]!], height[i] + 1) }
+        }
+        return nodes.indices.sorted { a, b in
+            let (chainA, chainB) = (depth[a] + height[a], depth[b] + height[b])
+            return chainA != chainB ? chainA > chainB : a < b
+        }.map { nodes[$0] }
+    }
+
     /// Every node upstream of (and including) the given ones.
     public func upstream(of ids: Set<String>) -> Set<String> {
         var result = ids

@@ -116,6 +116,29 @@ final class DriverTests: XCTestCase {
                           [serial.firstIndex(of: "b")!, serial.firstIndex(of: "d")!].max()!, "\(serial)")
     }
 
+    /// With more ready nodes than jobs, the longest chain goes first: c (then d) starts before the second b, where
+    /// dependency order alone would run both b points, then c, then d, one wave each.
+    func testJobsStartTheLongestChainFirst() throws {
+        let p = try TestProject()
+        for name in ["b", "c", "d"] { try p.writeStage(name, running: "sleep 1") }
+        try p.write("pipeline.json", """
+            {"version": 1, "stages": {
+              "a": {"uses": "stages/a.json"},
+              "b": {"uses": "stages/b.json", "inputs": {"src": "a/out.txt"}, "matrix": {"alpha": [0.1, 0.2]}},
+              "c": {"uses": "stages/c.json", "inputs": {"src": "a/out.txt"}},
+              "d": {"uses": "stages/d.json", "inputs": {"src": "c/out.txt"}}
+            }}
+            """)
+        let plan = try p.pipeline().plan
+        XCTAssertEqual(plan.nodes.map(\.id), ["a", "b@alpha=0.1", "b@alpha=0.2", "c", "d"])
+        XCTAssertEqual(plan.criticalPathOrder().map(\.id), ["a", "c", "d", "b@alpha=0.1", "b@alpha=0.2"])
+        try p.run { $0.jobs = 2 }
+        let order = p.executed()
+        XCTAssertEqual(order.sorted(), ["a", "b", "b", "c", "d"])
+        let beforeC = order.prefix(while: { $0 != "c" }).filter { $0 == "b" }.count
+        XCTAssertLessThanOrEqual(beforeC, 1, "c starts in the first wave, beside one b: \(order)")
+    }
+
     func testNodesWithTheSameCacheKeyRunOnceEvenWhenReadyTogether() throws {
         // d ignores its swept k, so both points write the same bytes and f, run per point of d, has the same
         // cache key at both: with two jobs the second waits for the first's result instead of running.
@@ -341,11 +364,11 @@ final class ShippedPipelineTests: XCTestCase {
         Dictionary(grouping: plan.nodes, by: \.stage.name).mapValues(\.count)
     }
 
-    func testDefaultPipelineTrainsThreeModelsOverThreeSeedsAndEvaluatesEach() throws {
+    func testDefaultPipelineTrainsThreeModelsOverFiveSeedsAndEvaluatesEach() throws {
         let plan = try plan("pipeline.json")
-        XCTAssertEqual(plan.nodes.count, 22)
-        XCTAssertEqual(count(plan), ["ingest": 1, "pairs": 1, "synthesis": 1, "train_qd": 3, "train_td": 3, "train_cd": 3,
-                                     "eval_qd": 3, "eval_td": 3, "eval_cd": 3, "report": 1])
+        XCTAssertEqual(plan.nodes.count, 34)
+        XCTAssertEqual(count(plan), ["ingest": 1, "pairs": 1, "synthesis": 1, "train_qd": 5, "train_td": 5, "train_cd": 5,
+                                     "eval_qd": 5, "eval_td": 5, "eval_cd": 5, "report": 1])
         assertInputsResolve(plan)
         let eval = try XCTUnwrap(plan.node("eval_td@seed=2"))
         XCTAssertEqual(eval.inputs.map { $0.role }, ["checkpoint", "queries", "queries", "videos", "videos"])
@@ -356,8 +379,8 @@ final class ShippedPipelineTests: XCTestCase {
                                                          .output(node: "ingest", file: "val.videos.tshard"),
                                                          .output(node: "ingest", file: "shifted.videos.tshard")])
         let report = try XCTUnwrap(plan.node("report"))
-        XCTAssertEqual(report.inputs.filter { $0.role == "summaries" }.count, 9)
-        XCTAssertEqual(report.inputs.filter { $0.role == "logs" }.count, 9)
+        XCTAssertEqual(report.inputs.filter { $0.role == "summaries" }.count, 15)
+        XCTAssertEqual(report.inputs.filter { $0.role == "logs" }.count, 15)
         XCTAssertEqual(Set(plan.nodes.filter { $0.stage.name.hasPrefix("train") }.map { $0.params["model"]!.stringValue! }),
                        ["qd-detr", "td-detr", "cdnet"])
     }
