@@ -79,10 +79,12 @@ public enum SGEMM512 {
                     }
                     for panel in 0..<panels {
                         let j = column + panel * tileColumns
-                        tile(strip, rowStride: stripRowStride, depthStride: stripDepthStride,
-                             packed + panel * depths * tileColumns, depths: depths,
-                             c + row * ldc + j, ldc: ldc, rows: rows, columns: min(tileColumns, n - j),
-                             alpha: alpha, beta: first ? beta : 1, scratch: scratch.edgeC)
+                        let width = min(tileColumns, n - j)
+                        // A last panel of at most 16 columns needs only the first vector of each row.
+                        (width > 16 ? tile : halfTile)(strip, stripRowStride, stripDepthStride,
+                                                       packed + panel * depths * tileColumns, depths,
+                                                       c + row * ldc + j, ldc, rows, width,
+                                                       alpha, first ? beta : 1, scratch.edgeC)
                     }
                     row += tileRows
                 }
@@ -137,11 +139,10 @@ public enum SGEMM512 {
 
     /// One 8 x 32 tile of C over `depths` steps: `C = alpha * acc + beta * C` (C not read when `beta == 0`),
     /// only the first `rows` x `columns` of it written.
-    @inline(__always)
-    static func tile(_ a: UnsafePointer<Float>, rowStride: Int, depthStride: Int,
-                     _ panel: UnsafeMutablePointer<Float>, depths: Int,
-                     _ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, columns: Int,
-                     alpha: Float, beta: Float, scratch: UnsafeMutablePointer<Float>) {
+    static func tile(_ a: UnsafePointer<Float>, _ rowStride: Int, _ depthStride: Int,
+                     _ panel: UnsafeMutablePointer<Float>, _ depths: Int,
+                     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ columns: Int,
+                     _ alpha: Float, _ beta: Float, _ scratch: UnsafeMutablePointer<Float>) {
         typealias V = SIMD16<Float>
         let a0 = a, a1 = a + rowStride, a2 = a + 2 * rowStride, a3 = a + 3 * rowStride
         let a4 = a + 4 * rowStride, a5 = a + 5 * rowStride, a6 = a + 6 * rowStride, a7 = a + 7 * rowStride
@@ -180,6 +181,41 @@ public enum SGEMM512 {
         raw.storeBytes(of: c50, toByteOffset: 640, as: V.self); raw.storeBytes(of: c51, toByteOffset: 704, as: V.self)
         raw.storeBytes(of: c60, toByteOffset: 768, as: V.self); raw.storeBytes(of: c61, toByteOffset: 832, as: V.self)
         raw.storeBytes(of: c70, toByteOffset: 896, as: V.self); raw.storeBytes(of: c71, toByteOffset: 960, as: V.self)
+        storeEdge(scratch, c, ldc: ldc, rows: rows, columns: columns, alpha: alpha, beta: beta)
+    }
+
+    /// `tile` for a panel whose valid columns are at most 16: the same sums, in the same order, over the
+    /// first vector of each panel row only.
+    static func halfTile(_ a: UnsafePointer<Float>, _ rowStride: Int, _ depthStride: Int,
+                         _ panel: UnsafeMutablePointer<Float>, _ depths: Int,
+                         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ columns: Int,
+                         _ alpha: Float, _ beta: Float, _ scratch: UnsafeMutablePointer<Float>) {
+        typealias V = SIMD16<Float>
+        let a0 = a, a1 = a + rowStride, a2 = a + 2 * rowStride, a3 = a + 3 * rowStride
+        let a4 = a + 4 * rowStride, a5 = a + 5 * rowStride, a6 = a + 6 * rowStride, a7 = a + 7 * rowStride
+        var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), c6 = V(), c7 = V()
+        let b = UnsafeRawPointer(panel)
+        var offset = 0
+        for p in 0..<depths {
+            let b0 = b.load(fromByteOffset: p * 128, as: V.self)
+            c0.addProduct(V(repeating: a0[offset]), b0); c1.addProduct(V(repeating: a1[offset]), b0)
+            c2.addProduct(V(repeating: a2[offset]), b0); c3.addProduct(V(repeating: a3[offset]), b0)
+            c4.addProduct(V(repeating: a4[offset]), b0); c5.addProduct(V(repeating: a5[offset]), b0)
+            c6.addProduct(V(repeating: a6[offset]), b0); c7.addProduct(V(repeating: a7[offset]), b0)
+            offset += depthStride
+        }
+        let raw = UnsafeMutableRawPointer(scratch)
+        raw.storeBytes(of: c0, toByteOffset: 0, as: V.self); raw.storeBytes(of: c1, toByteOffset: 128, as: V.self)
+        raw.storeBytes(of: c2, toByteOffset: 256, as: V.self); raw.storeBytes(of: c3, toByteOffset: 384, as: V.self)
+        raw.storeBytes(of: c4, toByteOffset: 512, as: V.self); raw.storeBytes(of: c5, toByteOffset: 640, as: V.self)
+        raw.storeBytes(of: c6, toByteOffset: 768, as: V.self); raw.storeBytes(of: c7, toByteOffset: 896, as: V.self)
+        storeEdge(scratch, c, ldc: ldc, rows: rows, columns: columns, alpha: alpha, beta: beta)
+    }
+
+    /// Writes the first `rows` x `columns` of an 8 x 32 tile held in `scratch` into C.
+    @inline(__always)
+    static func storeEdge(_ scratch: UnsafeMutablePointer<Float>, _ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int,
+                          columns: Int, alpha: Float, beta: Float) {
         for r in 0..<rows {
             let line = c + r * ldc
             let values = scratch + r * tileColumns

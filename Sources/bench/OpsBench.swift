@@ -4,15 +4,16 @@ import Foundation
 import NN
 import Tensor
 
-/// The NN ops at the paper's QVHighlights shapes, each against bare `cblas_sgemm` calls of the same
+/// The NN ops at the paper's QVHighlights shapes, each against bare calls of the product kernel on the same
 /// shapes timed in the same run (ARCHITECTURE.md section 11).
 ///
 /// For every op the bench lists the matrix products it issues (shapes, transposes, leading dimensions,
-/// per-head slices) and replays exactly those products on bare `cblas_sgemm` with OpenBLAS's own
-/// threads, the per-head ones as a loop of calls. The op's fraction of the sgemm rate is the replay's
-/// time over the op's time. Op and replay alternate round by round, so drifting load on a shared machine
-/// hits both alike. Time outside BLAS is measured with `GEMM.Timing`, which takes the CPU time of every
-/// `cblas_sgemm` the op makes, against the process's CPU time.
+/// per-head slices) and replays exactly those products bare on the ops' kernel (`GEMM.kernel`): on OpenBLAS,
+/// `cblas_sgemm` with OpenBLAS's own threads; on the AVX-512 kernel, `GEMM.multiply`. The per-head ones run
+/// as a loop of calls. "sgemm" in the figures' names is that replay: the op's fraction of the sgemm rate is
+/// the replay's time over the op's time. Op and replay alternate round by round, so drifting load on a
+/// shared machine hits both alike. Time outside the products is measured with `GEMM.Timing`, which takes
+/// the CPU time of every product call the op makes, against the process's CPU time.
 struct OpsBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ops",
@@ -24,6 +25,8 @@ struct OpsBench: ParsableCommand {
     var threads: Int?
     @Flag(help: "Hand large products to OpenBLAS's own threads instead of splitting them across the project's workers.")
     var openblasThreads = false
+    @Option(help: "The product kernel: avx512 (the default where the CPU has it) or openblas.")
+    var gemm: GEMM.Kernel = GEMM.kernel
 
     // The paper's QVHighlights setting: batch 32, 75 clips, 32 text tokens, d 256, 8 heads, FFN 1024,
     // 2818-d video features.
@@ -36,6 +39,8 @@ struct OpsBench: ParsableCommand {
     static let videoWidth = 2818
 
     func run() throws {
+        guard gemm != .avx512 || GEMM.avx512Available else { throw ValidationError("--gemm avx512: this CPU has no AVX-512") }
+        GEMM.kernel = gemm
         if let threads { Parallelism.setThreadCount(threads) }
         Parallelism.productSplitting = !openblasThreads
         let (batch, clips, tokens, width, heads) = (Self.batch, Self.clips, Self.tokens, Self.width, Self.heads)
@@ -44,8 +49,8 @@ struct OpsBench: ParsableCommand {
               + "input \(Self.videoWidth); \(Parallelism.threadCount) threads; median of \(repeats)")
         print(Measure.environmentLine())
         print("large products: " + (openblasThreads ? "OpenBLAS's own threads" : "split across the project's workers, OpenBLAS on one thread each"))
-        print("anchor: bare cblas_sgemm of each op's own products (same shapes, transposes, leading dimensions) with OpenBLAS's "
-              + "threads, same run; per-head products as a loop of calls (the ops run them side by side, so attention can pass 1.0)")
+        print("anchor: the \(gemm.rawValue) kernel bare on each op's own products (same shapes, transposes, leading dimensions; "
+              + (gemm == .openBLAS ? "cblas_sgemm with OpenBLAS's threads" : "GEMM.multiply on the project's threads") + "), same run; per-head products as a loop of calls (the ops run them side by side, so attention can pass 1.0)")
         var figures: [(String, Double, String, Int)] = []
         var generator = SeededGenerator(seed: 2024)
 
@@ -142,7 +147,7 @@ struct OpsBench: ParsableCommand {
             ]
             if entry.name == "encoder_layer" {
                 let share = outsideBLASShare(step)
-                print(String(format: "encoder layer: %.0f%% of its CPU time outside cblas_sgemm (GEMM.Timing: CPU time of every call "
+                print(String(format: "encoder layer: %.0f%% of its CPU time outside product calls (GEMM.Timing: CPU time of every call "
                              + "against the process's CPU time); 1 - sgemm fraction (bare replay subtracted) gives %.0f%%",
                              share * 100, (1 - bare / time) * 100))
                 figures.append(("ops.encoder_layer.outside_blas_share", share, "x", 2))
@@ -178,7 +183,7 @@ struct OpsBench: ParsableCommand {
         return times.map { $0.sorted()[$0.count / 2] }
     }
 
-    /// The share of CPU time spent outside `cblas_sgemm` over `repeats` runs of `step`.
+    /// The share of CPU time spent outside product calls over `repeats` runs of `step`.
     private func outsideBLASShare(_ step: () -> Void) -> Double {
         let start = GEMM.Timing.cpuSeconds(thread: false)
         GEMM.Timing.start()
@@ -252,7 +257,7 @@ struct Product {
     }
 }
 
-/// A list of products replayed on bare `cblas_sgemm`, on buffers of random values allocated once per
+/// A list of products replayed bare on the product kernel, on buffers of random values allocated once per
 /// product.
 final class Replay {
     let products: [Product]
@@ -273,10 +278,24 @@ final class Replay {
 
     deinit { for set in buffers { for buffer in set { buffer.deallocate() } } }
 
-    /// Runs every product once with OpenBLAS's own threads, as a user calling sgemm would, and returns
-    /// the seconds taken. Afterwards OpenBLAS's worker threads spin for a while before they sleep; the
-    /// wait for that (not timed) keeps them off the cores while the next op is timed.
+    /// Runs every product once, on the AVX-512 kernel or with OpenBLAS's own threads (as a user calling sgemm
+    /// would), and returns the seconds taken. After OpenBLAS, its worker threads spin for a while before they
+    /// sleep; the wait for that (not timed) keeps them off the cores while the next op is timed.
     func run() -> Double {
+        if GEMM.kernel == .avx512 {
+            let start = Measure.now()
+            for (product, set) in zip(products, buffers) {
+                for slice in 0..<product.count {
+                    GEMM.multiply(m: product.m, n: product.n, k: product.k,
+                                  set[0] + Replay.offset(product.a, slice: slice), lda: Int(Replay.leadingDimension(product.a)),
+                                  transposeA: product.transposeA,
+                                  set[1] + Replay.offset(product.b, slice: slice), ldb: Int(Replay.leadingDimension(product.b)),
+                                  transposeB: product.transposeB,
+                                  into: set[2] + Replay.offset(product.c, slice: slice), ldc: Int(Replay.leadingDimension(product.c)))
+                }
+            }
+            return Measure.now() - start
+        }
         openblas_set_num_threads(Int32(Parallelism.threadCount))
         let start = Measure.now()
         for (product, set) in zip(products, buffers) {
