@@ -1,8 +1,6 @@
 import AVX512Kernels
 import CBLAS
-#if canImport(Glibc)
-import Glibc
-#endif
+import Foundation
 
 /// Matrix products on raw pointers (for kernels that address sub-matrices through leading dimensions) and
 /// on tensors. Each single-threaded product runs on the project's AVX-512 kernel where the CPU has AVX-512
@@ -103,7 +101,7 @@ public enum GEMM {
     /// One single-threaded product on `kernel` (OpenBLAS on its own threads when `productSplitting` is
     /// off), timed when `Timing` is on.
     @inline(__always)
-    public static func sgemm(
+    static func sgemm(
         m: Int, n: Int, k: Int,
         _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
         _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
