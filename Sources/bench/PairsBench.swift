@@ -5,12 +5,12 @@ import Retrieval
 import Tensor
 
 /// Pair mining at scale: global scope, mean-cosine similarity, top-k, timed end to end from pooled vectors
-/// (one clip per video, so the miner's pooling is a normalisation), against a bare `cblas_sgemm` of the
-/// miner's block shape in the same run (ARCHITECTURE.md sections 7 and 11).
+/// (one clip per video, so the miner's pooling is a normalisation), against a bare product of the miner's
+/// block shape on the same kernel in the same run (ARCHITECTURE.md sections 7 and 11).
 struct PairsBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pairs",
-        abstract: "Pair mining GFLOP/s at 10k and 100k videos vs bare sgemm of the block shape, and peak memory.")
+        abstract: "Pair mining GFLOP/s at 10k and 100k videos vs a bare product of the block shape, and peak memory.")
 
     @Option(help: "Pooled feature dims (the mean of a video's unit clip vectors).")
     var dim = 512
@@ -25,8 +25,9 @@ struct PairsBench: ParsableCommand {
         print("pairs: global scope, mean-cosine, top-\(k), pooled dim \(dim) (each video's mean unit clip vector; "
               + "here one clip per video), block \(block); \(threads) threads")
         print(Measure.environmentLine())
-        print("anchor: bare cblas_sgemm of the miner's block shape (\(block) x \(dim) . \(dim) x \(block), B transposed), "
-              + "OpenBLAS's own \(threads) threads, median of \(anchorRepeats); measured before and after each size "
+        print("anchor: a bare product of the miner's block shape (\(block) x \(dim) . \(dim) x \(block), B transposed), "
+              + (GEMM.kernel == .avx512 ? "the AVX-512 kernel on the project's" : "cblas_sgemm on OpenBLAS's own")
+              + " \(threads) threads, median of \(anchorRepeats); measured before and after each size "
               + "(the machine may be shared); the ratio uses the higher, so contention can only lower it")
 
         let small = try measure(videos: 10_000, repeats: repeats, block: block)
@@ -129,14 +130,23 @@ struct PairsBench: ParsableCommand {
         }
     }
 
-    /// Median GFLOP/s of one `cblas_sgemm` on the miner's tile, `[rows, depth] x [rows, depth]^T`, with
-    /// OpenBLAS threading over every core (the project otherwise pins OpenBLAS to one thread and splits
-    /// large products itself; that setting is restored after).
+    /// Median GFLOP/s of one bare product on the miner's tile, `[rows, depth] x [rows, depth]^T`: on the AVX-512
+    /// kernel, `GEMM.multiply`; else `cblas_sgemm` with OpenBLAS threading over every core (the project otherwise
+    /// pins OpenBLAS to one thread and splits large products itself; that setting is restored after).
     func sgemmRate(rows m: Int, depth: Int) -> Double {
         var g = SeededGenerator(seed: 7)
         let a = (0..<(m * depth)).map { _ in g.nextUniform(in: -1, 1) }
         let b = (0..<(m * depth)).map { _ in g.nextUniform(in: -1, 1) }
         var c = [Float](repeating: 0, count: m * m)
+        if GEMM.kernel == .avx512 {
+            let seconds = Measure.median(repeats: anchorRepeats) {
+                c.withUnsafeMutableBufferPointer { out in
+                    GEMM.multiply(m: m, n: m, k: depth, a, lda: depth, transposeA: false, b, ldb: depth, transposeB: true,
+                                  into: out.baseAddress!, ldc: m)
+                }
+            }
+            return 2 * Double(m) * Double(m) * Double(depth) / seconds / 1e9
+        }
         let threads = Parallelism.threadCount
         openblas_set_num_threads(Int32(threads))
         defer { Parallelism.setThreadCount(threads) }
