@@ -263,59 +263,44 @@ final class FloorReplay {
         c = [Float](repeating: 0, count: shapes.map { $0.0.m * $0.0.n }.max() ?? 0)
     }
 
-    /// Seconds for one pass over every call. Afterwards OpenBLAS's worker threads spin for a while before they
+    /// Seconds for one pass over every call. After OpenBLAS, its worker threads spin for a while before they
     /// sleep; the wait for that (not timed) keeps them off the cores while the next step is timed, as in `Replay`.
     func run() -> Double {
-        if kernel == .avx512 { return runOnTheProjectsKernel() }
         let stepKernel = GEMM.kernel
-        GEMM.kernel = .openBLAS
-        openblas_set_num_threads(Int32(Parallelism.threadCount))
+        GEMM.kernel = kernel
+        if kernel == .openBLAS { openblas_set_num_threads(Int32(Parallelism.threadCount)) }
         defer {
             GEMM.kernel = stepKernel
-            Parallelism.setThreadCount(Parallelism.threadCount)
-            usleep(250_000)
-        }
-        var total = 0.0
-        for (product, calls) in shapes {
-            let (m, n, k) = (product.m, product.n, product.k)
-            guard m > 0, n > 0, k > 0 else { continue }
-            let start = Measure.now()
-            for _ in 0..<calls {
-                cblas_sgemm(CblasRowMajor, product.transposeA ? CblasTrans : CblasNoTrans, product.transposeB ? CblasTrans : CblasNoTrans,
-                            Int32(m), Int32(n), Int32(k), 1, a, Int32(product.transposeA ? m : k), b, Int32(product.transposeB ? k : n),
-                            0, &c, Int32(n))
+            if kernel == .openBLAS {
+                Parallelism.setThreadCount(Parallelism.threadCount)
+                usleep(250_000)
             }
-            let seconds = Measure.now() - start
-            lastSeconds[product] = seconds
-            total += seconds
         }
-        return total
-    }
-
-    /// `run` on the AVX-512 kernel.
-    private func runOnTheProjectsKernel() -> Double {
-        let stepKernel = GEMM.kernel
-        GEMM.kernel = .avx512
-        defer { GEMM.kernel = stepKernel }
         var total = 0.0
-        for (product, calls) in shapes {
-            let (m, n, k) = (product.m, product.n, product.k)
-            guard m > 0, n > 0, k > 0 else { continue }
-            let start = Measure.now()
-            a.withUnsafeBufferPointer { ap in
-                b.withUnsafeBufferPointer { bp in
-                    c.withUnsafeMutableBufferPointer { cp in
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    for (product, calls) in shapes {
+                        let (m, n, k) = (product.m, product.n, product.k)
+                        guard m > 0, n > 0, k > 0 else { continue }
+                        let (lda, ldb) = (product.transposeA ? m : k, product.transposeB ? k : n)
+                        let start = Measure.now()
                         for _ in 0..<calls {
-                            GEMM.multiply(m: m, n: n, k: k, ap.baseAddress!, lda: product.transposeA ? m : k, transposeA: product.transposeA,
-                                          bp.baseAddress!, ldb: product.transposeB ? k : n, transposeB: product.transposeB,
-                                          into: cp.baseAddress!, ldc: n)
+                            if kernel == .avx512 {
+                                GEMM.multiply(m: m, n: n, k: k, ap.baseAddress!, lda: lda, transposeA: product.transposeA,
+                                              bp.baseAddress!, ldb: ldb, transposeB: product.transposeB, into: cp.baseAddress!, ldc: n)
+                            } else {
+                                cblas_sgemm(CblasRowMajor, product.transposeA ? CblasTrans : CblasNoTrans,
+                                            product.transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
+                                            ap.baseAddress!, Int32(lda), bp.baseAddress!, Int32(ldb), 0, cp.baseAddress!, Int32(n))
+                            }
                         }
+                        let seconds = Measure.now() - start
+                        lastSeconds[product] = seconds
+                        total += seconds
                     }
                 }
             }
-            let seconds = Measure.now() - start
-            lastSeconds[product] = seconds
-            total += seconds
         }
         return total
     }
