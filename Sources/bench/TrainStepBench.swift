@@ -173,10 +173,13 @@ struct StepProfile {
         let replay = FloorReplay(shapes.map { ($0.key, $0.value) }, kernel: GEMM.kernel)
         let openBLASReplay = GEMM.kernel == .openBLAS ? nil : FloorReplay(shapes.map { ($0.key, $0.value) }, kernel: .openBLAS)
         var steps: [Double] = [], floors: [Double] = [], ratios: [Double] = [], openBLASFloors: [Double] = [], openBLASRatios: [Double] = []
+        var roundFaults = 0
         for _ in 0..<repeats {
+            let faultsAtStart = minorPageFaults()
             let t0 = Measure.now()
             step.run()
             let stepTime = Measure.now() - t0
+            roundFaults += minorPageFaults() - faultsAtStart
             let floorTime = replay.run()
             steps.append(stepTime)
             floors.append(floorTime)
@@ -197,7 +200,11 @@ struct StepProfile {
         print(String(format: "%@: %.0f ms per step (median of %d; the profiled step took %.0f ms), %d parameters, %.1f GFLOP in %d products",
                      step.label, time * 1e3, repeats, profiled * 1e3, step.parameterCount, flops / 1e9,
                      tally.products.values.reduce(0, +)))
-        print(String(format: "minor page faults in the profiled step: %d (%.0f MiB of fresh pages)", faults, Double(faults) * 4 / 1024))
+        // The profiled step is the second one: the heap is still growing to the step's working set, so its faults are
+        // warm-up. The timed rounds' average is what a long training pays per step.
+        let steadyFaults = Double(roundFaults) / Double(max(repeats, 1))
+        print(String(format: "minor page faults: %.0f per timed step (%.1f MiB of fresh pages); %d in the profiled (second) step",
+                     steadyFaults, steadyFaults * 4 / 1024, faults))
         print(String(format: "GEMM floor: %.0f ms (the step's products, bare, on the %@ kernel: %.1f GFLOP/s); step / floor = %.2fx (median over rounds)",
                      floor * 1e3, GEMM.kernel.rawValue, flops / floor / 1e9, ratio))
         if !openBLASFloors.isEmpty {
@@ -225,6 +232,7 @@ struct StepProfile {
         Measure.figure("train-step.\(step.label).ms", time * 1e3, "ms", digits: 1)
         Measure.figure("train-step.\(step.label).floor_ms", floor * 1e3, "ms", digits: 1)
         Measure.figure("train-step.\(step.label).floor_ratio", ratio, "x")
+        Measure.figure("train-step.\(step.label).page_faults_per_step", steadyFaults, "faults", digits: 0)
         if !openBLASFloors.isEmpty {
             Measure.figure("train-step.\(step.label).openblas_floor_ms", median(openBLASFloors) * 1e3, "ms", digits: 1)
             Measure.figure("train-step.\(step.label).openblas_floor_ratio", median(openBLASRatios), "x")
