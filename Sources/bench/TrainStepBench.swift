@@ -206,8 +206,7 @@ struct StepProfile {
         print(String(format: "%@: %.0f ms per step (median of %d; the profiled step took %.0f ms), %d parameters, %.1f GFLOP in %d products",
                      step.label, time * 1e3, repeats, profiled * 1e3, step.parameterCount, flops / 1e9,
                      tally.products.values.reduce(0, +)))
-        // The profiled step is the second one: the heap is still growing to the step's working set, so its faults are
-        // warm-up. The timed rounds' average is what a long training pays per step.
+        // The profiled step is only the second of the process; the timed rounds' average is the per-step figure.
         let steadyFaults = Double(roundFaults) / Double(max(repeats, 1))
         print(String(format: "minor page faults: %.0f per timed step (%.1f MiB of fresh pages); %d in the profiled (second) step",
                      steadyFaults, steadyFaults * 4 / 1024, faults))
