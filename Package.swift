@@ -33,7 +33,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
@@ -46,18 +45,19 @@ let package = Package(
             name: "Shards",
             dependencies: [
                 "CZstd",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "CSHA256",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
             swiftSettings: optimised),
+        // SHA-256 blocks in C, optimised in debug builds too (shards hash every byte they hold).
+        .target(name: "CSHA256", cSettings: [.unsafeFlags(["-O2"])]),
         .target(name: "AVX512Kernels", swiftSettings: wideVectors),
         .target(name: "Tensor", dependencies: ["CBLAS", "AVX512Kernels"], swiftSettings: optimised),
         .target(
             name: "Lineage",
             dependencies: [
                 "Shards",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift")
             ]),
 
         // Layer 3: autograd, layers, optimisers.
@@ -66,7 +66,7 @@ let package = Package(
         // Layer 4: datasets, models, matching, losses, metrics.
         .target(
             name: "Retrieval",
-            dependencies: ["NN", "Tensor", "Shards", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["NN", "Tensor", "Shards"],
             swiftSettings: optimised),
 
         // Layer 5: one type per stage.
@@ -74,8 +74,7 @@ let package = Package(
             name: "Stages",
             dependencies: [
                 "Retrieval", "NN", "Tensor", "Shards",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]),
         .executableTarget(name: "feature-ingest", dependencies: ["Stages"]),
         .executableTarget(name: "pair-mining", dependencies: ["Stages"]),
@@ -102,7 +101,7 @@ let package = Package(
             ],
             swiftSettings: optimised),
 
-        .testTarget(name: "ShardsTests", dependencies: ["Shards", .product(name: "Crypto", package: "swift-crypto")], exclude: ["Fixtures"]),
+        .testTarget(name: "ShardsTests", dependencies: ["Shards", "CSHA256"], exclude: ["Fixtures"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         // The finite-difference checker the NN and model tests share (its tolerances are stated once).
         .target(name: "GradientChecking", dependencies: ["NN"], path: "Tests/GradientChecking"),

@@ -1,4 +1,3 @@
-internal import Crypto
 import CZstd
 import Foundation
 

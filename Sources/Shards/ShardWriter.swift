@@ -1,4 +1,3 @@
-internal import Crypto
 import Foundation
 
 /// What a finished write produced.
@@ -150,8 +149,6 @@ public enum Hex {
         }
         return String(decoding: out, as: UTF8.self)
     }
-
-    static func encode(_ digest: SHA256.Digest) -> String { encode(Array(digest)) }
 }
 
 /// Helpers for the CSR layout of ragged tensors.
