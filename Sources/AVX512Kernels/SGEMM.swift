@@ -21,7 +21,7 @@ public enum SGEMM512 {
     /// Columns of C per micro-tile (two 16-float vectors).
     static let tileColumns = 32
     /// Depth (rows of op(B)) packed at a time.
-    static let depthBlock = 384
+    public static let depthBlock = 384
     /// Columns of op(B) packed at a time.
     static let columnBlock = 256
 

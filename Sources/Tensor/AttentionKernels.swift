@@ -2,8 +2,8 @@
 ///
 /// Layout: `q` `[B, Lq, D]`, `k` and `v` `[B, Lk, D]`, heads are the `H` consecutive column blocks of
 /// width `D / H`. Each (batch, head) slice is addressed in place through leading dimensions, so no
-/// head is ever copied out; the `B * H` small products run in parallel, each a single-threaded
-/// `cblas_sgemm` (OpenBLAS would run each on one thread anyway).
+/// head is ever copied out; the `B * H` slices run in parallel, each slice's products on its thread
+/// (`GEMM.smallMultiply`).
 public enum AttentionKernel {
     /// What the forward pass keeps for the backward pass.
     public struct Saved: @unchecked Sendable {
@@ -74,7 +74,7 @@ public enum AttentionKernel {
                     let qSlice = qp.baseAddress! + b * queryLength * width + h * headWidth
                     let kSlice = kp.baseAddress! + b * keyLength * width + h * headWidth
                     let vSlice = vp.baseAddress! + b * keyLength * width + h * headWidth
-                    GEMM.multiply(m: queryLength, n: keyLength, k: headWidth,
+                    GEMM.smallMultiply(m: queryLength, n: keyLength, k: headWidth,
                                   qSlice, lda: width, transposeA: false,
                                   kSlice, ldb: width, transposeB: true,
                                   into: scores, ldc: keyLength, alpha: scale)
@@ -86,10 +86,7 @@ public enum AttentionKernel {
                     if let blocked = blockedPairs {
                         for e in 0..<sliceSize where blocked[slice * sliceSize + e] { scores[e] = -Float.infinity }
                     }
-                    for i in 0..<queryLength {
-                        Softmax.softmaxLine(scores + i * keyLength, scores + i * keyLength,
-                                            count: keyLength, stride: 1, logarithmic: false)
-                    }
+                    Softmax.contiguousRowsInPlace(scores, rows: queryLength, count: keyLength)
                     var weights = UnsafePointer(scores)
                     if let droppedPointer = dp {
                         let target = droppedPointer + slice * sliceSize
@@ -99,7 +96,7 @@ public enum AttentionKernel {
                         }
                         weights = UnsafePointer(target)
                     }
-                    GEMM.multiply(m: queryLength, n: headWidth, k: keyLength,
+                    GEMM.smallMultiply(m: queryLength, n: headWidth, k: keyLength,
                                   weights, lda: keyLength, transposeA: false,
                                   vSlice, ldb: width, transposeB: false,
                                   into: op.baseAddress! + b * queryLength * width + h * headWidth, ldc: width)
@@ -153,12 +150,12 @@ public enum AttentionKernel {
                         let weights = dp.map { $0 + slice * sliceSize } ?? probabilities
                         let dScores = scratch.baseAddress!
                         // dV = Wᵀ dO
-                        GEMM.multiply(m: keyLength, n: headWidth, k: queryLength,
+                        GEMM.smallMultiply(m: keyLength, n: headWidth, k: queryLength,
                                       weights, lda: keyLength, transposeA: true,
                                       gSlice, ldb: width, transposeB: false,
                                       into: dvp.baseAddress! + b * keyLength * width + columnOffset, ldc: width)
                         // dW = dO Vᵀ
-                        GEMM.multiply(m: queryLength, n: keyLength, k: headWidth,
+                        GEMM.smallMultiply(m: queryLength, n: keyLength, k: headWidth,
                                       gSlice, lda: width, transposeA: false,
                                       vSlice, ldb: width, transposeB: true,
                                       into: dScores, ldc: keyLength)
@@ -171,11 +168,11 @@ public enum AttentionKernel {
                             for j in 0..<keyLength { d[j] = (w[j] * d[j] - p[j] * dot) * scale }
                         }
                         // dQ = dS K, dK = dSᵀ Q
-                        GEMM.multiply(m: queryLength, n: headWidth, k: keyLength,
+                        GEMM.smallMultiply(m: queryLength, n: headWidth, k: keyLength,
                                       dScores, lda: keyLength, transposeA: false,
                                       kSlice, ldb: width, transposeB: false,
                                       into: dqp.baseAddress! + b * queryLength * width + columnOffset, ldc: width)
-                        GEMM.multiply(m: keyLength, n: headWidth, k: queryLength,
+                        GEMM.smallMultiply(m: keyLength, n: headWidth, k: queryLength,
                                       dScores, lda: keyLength, transposeA: true,
                                       qSlice, ldb: width, transposeB: false,
                                       into: dkp.baseAddress! + b * keyLength * width + columnOffset, ldc: width)

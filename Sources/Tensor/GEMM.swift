@@ -92,6 +92,26 @@ public enum GEMM {
         }
     }
 
+    /// `C = alpha * op(A) * op(B)` (C not read) for a product small enough to run on the calling thread without
+    /// packing: attention's per-(sample, head) products. On the AVX-512 kernel `SmallProduct512`, whose bits equal
+    /// `SGEMM512`'s (deeper products than its depth block go to `multiply`); on OpenBLAS one `cblas_sgemm`.
+    public static func smallMultiply(
+        m: Int, n: Int, k: Int,
+        _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
+        _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
+        into c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float = 1
+    ) {
+        guard kernel == .avx512, m > 0, n > 0, k > 0, k <= SGEMM512.depthBlock else {
+            multiply(m: m, n: n, k: k, a, lda: lda, transposeA: transposeA, b, ldb: ldb, transposeB: transposeB,
+                     into: c, ldc: ldc, alpha: alpha)
+            return
+        }
+        let profiled = Profiler.enter(Profiler.Product(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB))
+        defer { Profiler.exit(profiled) }
+        SmallProduct512.multiply(m: m, n: n, k: k, a, lda: lda, transposeA: transposeA, b, ldb: ldb, transposeB: transposeB,
+                                 into: c, ldc: ldc, alpha: alpha)
+    }
+
     /// Products below this many multiply-adds run as one call.
     static let splitThreshold = 1 << 21
     /// Blocks of a split product are multiples of this many rows or columns (a whole number of the

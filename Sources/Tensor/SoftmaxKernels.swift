@@ -1,3 +1,4 @@
+import AVX512Kernels
 import Foundation
 
 /// Softmax and log-softmax along one axis, with their backward passes.
@@ -79,6 +80,18 @@ public enum Softmax {
                 }
             }
         }
+    }
+
+    /// Softmax of `rows` contiguous rows of `count` values, in place (attention scores): the bits `softmaxLine`
+    /// gives each row, on 512-bit vectors where the CPU has them (`Softmax512`).
+    public static func contiguousRowsInPlace(_ x: UnsafeMutablePointer<Float>, rows: Int, count: Int) {
+        let profiled = Profiler.enter(.softmax)
+        defer { Profiler.exit(profiled) }
+        if GEMM.avx512Available {
+            Softmax512.rows(x, rows: rows, count: count)
+            return
+        }
+        for r in 0..<rows { softmaxLine(x + r * count, x + r * count, count: count, stride: 1, logarithmic: false) }
     }
 
     /// Softmax (or log-softmax) of `count` values spaced `stride` apart. `-infinity` entries get

@@ -78,7 +78,8 @@ struct TrainStepBench: ParsableCommand {
         print("anchor: PyTorch 2 (MKL) running the authors' QD-DETR on this CPU, 2 threads: batch 32 step 1658 ms, batch 64 3057 ms (ANCHORS.md)")
         for (step, anchor) in [(TrainingStep.detr("qd-detr.b32", .qdDETR(), batch: 32), 1658.0),
                                (TrainingStep.detr("qd-detr.b64", .qdDETR(), batch: 64), 3057.0),
-                               (TrainingStep.detr("td-detr.b64", .tdDETR(), batch: 64), 3057.0)] {
+                               (TrainingStep.detr("td-detr.b64", .tdDETR(), batch: 64), 3057.0)]
+            where only.map({ step.label.contains($0) }) ?? true {
             let time = Measure.median(repeats: repeats, step.run)
             print(String(format: "%@: %.0f ms per step (%d parameters); anchor %.0f ms -> %.2fx faster", step.label, time * 1000,
                          step.parameterCount, anchor, anchor / (time * 1000)))

@@ -194,6 +194,32 @@ final class FusedKernelTests: XCTestCase {
         }
     }
 
+    /// The in-place rows attention uses (`Softmax512` on a CPU with AVX-512) give `softmaxLine`'s bits: lengths
+    /// around the 8- and 16-lane chunk edges, masked entries, a wholly masked row, scores far apart.
+    func testSoftmaxRowsInPlaceGiveTheLineKernelsBits() {
+        var generator = SeededGenerator(seed: 23)
+        for length in [1, 5, 8, 9, 15, 16, 17, 24, 31, 40, 41, 75, 100] {
+            let rows = 4
+            var x = (0..<(rows * length)).map { i -> Float in
+                i % 7 == 2 ? -.infinity : generator.nextUniform(in: -90, 30)
+            }
+            for j in 0..<length { x[j] = -.infinity }
+            var line = [Float](repeating: 0, count: x.count)
+            x.withUnsafeBufferPointer { input in
+                line.withUnsafeMutableBufferPointer { output in
+                    for r in 0..<rows {
+                        Softmax.softmaxLine(input.baseAddress! + r * length, output.baseAddress! + r * length,
+                                            count: length, stride: 1, logarithmic: false)
+                    }
+                }
+            }
+            x.withUnsafeMutableBufferPointer { Softmax.contiguousRowsInPlace($0.baseAddress!, rows: rows, count: length) }
+            XCTAssertEqual(x.map(\.bitPattern), line.map(\.bitPattern), "rows of \(length)")
+            XCTAssertEqual(x[0..<length].max(), 0, "a wholly masked row is zeros")
+            XCTAssertEqual(Double(x[length..<(2 * length)].reduce(0, +)), 1, accuracy: 1e-5, "rows of \(length)")
+        }
+    }
+
     func testAttentionWithDropoutMatchesAPlainReference() {
         let (batch, length, width, heads, p, seed) = (2, 5, 8, 2, Float(0.4), UInt64(21))
         let q = random([batch, length, width], seed: 16)

@@ -81,6 +81,38 @@ final class ProductKernelTests: XCTestCase {
         }
     }
 
+    /// `smallMultiply` (attention's per-head products, unpacked) gives `multiply`'s bits on the AVX-512 kernel: every
+    /// transpose, leading dimensions wider than the matrices, column counts that end mid-vector, alpha. (On OpenBLAS it
+    /// is `multiply`.)
+    func testSmallProductsGiveTheAVX512KernelsBits() throws {
+        try XCTSkipUnless(GEMM.avx512Available, "this CPU has no AVX-512")
+        GEMM.kernel = .avx512
+        for (index, (m, n, k)) in [(1, 1, 1), (7, 5, 3), (40, 40, 16), (10, 40, 16), (40, 16, 40), (9, 33, 8), (75, 75, 32),
+                                   (8, 48, 384)].enumerated() {
+            for transposeA in [false, true] {
+                for transposeB in [false, true] {
+                    let (lda, ldb, ldc) = ((transposeA ? m : k) + 3, (transposeB ? k : n) + 5, n + 2)
+                    let a = values((transposeA ? k : m) * lda, seed: UInt64(3 * index))
+                    let b = values((transposeB ? n : k) * ldb, seed: UInt64(3 * index + 1))
+                    let alpha: Float = index % 2 == 0 ? 1 : 0.25
+                    var small = [Float](repeating: .nan, count: m * ldc), whole = small
+                    small.withUnsafeMutableBufferPointer { out in
+                        GEMM.smallMultiply(m: m, n: n, k: k, a, lda: lda, transposeA: transposeA, b, ldb: ldb, transposeB: transposeB,
+                                           into: out.baseAddress!, ldc: ldc, alpha: alpha)
+                    }
+                    whole.withUnsafeMutableBufferPointer { out in
+                        GEMM.multiply(m: m, n: n, k: k, a, lda: lda, transposeA: transposeA, b, ldb: ldb, transposeB: transposeB,
+                                      into: out.baseAddress!, ldc: ldc, alpha: alpha)
+                    }
+                    let label = "\(m)x\(n)x\(k) transposeA \(transposeA) transposeB \(transposeB)"
+                    // Bits, not values: NaN marks the padding columns neither may write.
+                    XCTAssertEqual(small.map(\.bitPattern), whole.map(\.bitPattern), label)
+                    XCTAssertFalse(small.enumerated().contains { $0.offset % ldc < n && $0.element.isNaN }, label)
+                }
+            }
+        }
+    }
+
     /// A product large enough to be split across threads gives the same bits on 1 and 2 threads, split by rows
     /// (tall) or by columns (wide).
     func testTheAVX512KernelGivesTheSameBitsOnAnyThreadCount() throws {
