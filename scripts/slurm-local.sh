@@ -39,6 +39,18 @@ install_packages() {
     || die "apt-get install slurm-wlm munge failed"
 }
 
+# Runs a command that starts a daemon without the caller's descriptors above 2: a daemon keeps what it inherits for
+# its whole life, such as the lock file that `flock` holds for the caller, or a pipe a test runner reads to its end.
+without_inherited_fds() {
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd="${fd##*/}"
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    "$@"
+  )
+}
+
 munge_works() { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
 
 start_munge() {
@@ -48,7 +60,7 @@ start_munge() {
   as_root install -d -o munge -g munge -m 0755 /run/munge
   as_root install -d -o munge -g munge -m 0700 /var/log/munge /var/lib/munge
   # --force: a socket or pid file left by a munged that was killed does not stop a new one.
-  as_root runuser -u munge -- /usr/sbin/munged --force || die "munged did not start (see /var/log/munge/munged.log)"
+  without_inherited_fds as_root runuser -u munge -- /usr/sbin/munged --force || die "munged did not start (see /var/log/munge/munged.log)"
   for _ in $(seq 50); do munge_works && return; sleep 0.1; done
   die "munged started but does not answer (see /var/log/munge/munged.log)"
 }
@@ -134,12 +146,12 @@ start() {
   start_munge
   write_config
   if ! pid_alive "$DIR/slurmctld.pid" slurmctld; then
-    as_root slurmctld || die "slurmctld did not start (see $DIR/slurmctld.log)"
+    without_inherited_fds as_root slurmctld || die "slurmctld did not start (see $DIR/slurmctld.log)"
   fi
   for _ in $(seq 100); do scontrol ping 2>/dev/null | grep -q 'is UP' && break; sleep 0.1; done
   scontrol ping 2>/dev/null | grep -q 'is UP' || die "slurmctld does not answer (see $DIR/slurmctld.log)"
   if ! pid_alive "$DIR/slurmd.pid" slurmd; then
-    as_root slurmd || die "slurmd did not start (see $DIR/slurmd.log)"
+    without_inherited_fds as_root slurmd || die "slurmd did not start (see $DIR/slurmd.log)"
   fi
   local state=""
   for _ in $(seq 150); do
