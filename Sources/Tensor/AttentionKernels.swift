@@ -75,9 +75,9 @@ public enum AttentionKernel {
                     let kSlice = kp.baseAddress! + b * keyLength * width + h * headWidth
                     let vSlice = vp.baseAddress! + b * keyLength * width + h * headWidth
                     GEMM.smallMultiply(m: queryLength, n: keyLength, k: headWidth,
-                                  qSlice, lda: width, transposeA: false,
-                                  kSlice, ldb: width, transposeB: true,
-                                  into: scores, ldc: keyLength, alpha: scale)
+                                       qSlice, lda: width, transposeA: false,
+                                       kSlice, ldb: width, transposeB: true,
+                                       into: scores, ldc: keyLength, alpha: scale)
                     if let padding = keyIsPadding {
                         for j in 0..<keyLength where padding[b * keyLength + j] {
                             for i in 0..<queryLength { scores[i * keyLength + j] = -Float.infinity }
@@ -97,9 +97,9 @@ public enum AttentionKernel {
                         weights = UnsafePointer(target)
                     }
                     GEMM.smallMultiply(m: queryLength, n: headWidth, k: keyLength,
-                                  weights, lda: keyLength, transposeA: false,
-                                  vSlice, ldb: width, transposeB: false,
-                                  into: op.baseAddress! + b * queryLength * width + h * headWidth, ldc: width)
+                                       weights, lda: keyLength, transposeA: false,
+                                       vSlice, ldb: width, transposeB: false,
+                                       into: op.baseAddress! + b * queryLength * width + h * headWidth, ldc: width)
                 }
             }
         }}}}}
@@ -151,14 +151,14 @@ public enum AttentionKernel {
                         let dScores = scratch.baseAddress!
                         // dV = Wᵀ dO
                         GEMM.smallMultiply(m: keyLength, n: headWidth, k: queryLength,
-                                      weights, lda: keyLength, transposeA: true,
-                                      gSlice, ldb: width, transposeB: false,
-                                      into: dvp.baseAddress! + b * keyLength * width + columnOffset, ldc: width)
+                                           weights, lda: keyLength, transposeA: true,
+                                           gSlice, ldb: width, transposeB: false,
+                                           into: dvp.baseAddress! + b * keyLength * width + columnOffset, ldc: width)
                         // dW = dO Vᵀ
                         GEMM.smallMultiply(m: queryLength, n: keyLength, k: headWidth,
-                                      gSlice, lda: width, transposeA: false,
-                                      vSlice, ldb: width, transposeB: true,
-                                      into: dScores, ldc: keyLength)
+                                           gSlice, lda: width, transposeA: false,
+                                           vSlice, ldb: width, transposeB: true,
+                                           into: dScores, ldc: keyLength)
                         // Softmax backward through the dropout, with the 1/sqrt(d) score scale folded in.
                         // With W = P * mask and dP = dW * mask: sum_j P dP = sum_j W dW and
                         // P * dP = W * dW, so dS = W dW - P sum_j W dW needs no mask.
@@ -169,13 +169,13 @@ public enum AttentionKernel {
                         }
                         // dQ = dS K, dK = dSᵀ Q
                         GEMM.smallMultiply(m: queryLength, n: headWidth, k: keyLength,
-                                      dScores, lda: keyLength, transposeA: false,
-                                      kSlice, ldb: width, transposeB: false,
-                                      into: dqp.baseAddress! + b * queryLength * width + columnOffset, ldc: width)
+                                           dScores, lda: keyLength, transposeA: false,
+                                           kSlice, ldb: width, transposeB: false,
+                                           into: dqp.baseAddress! + b * queryLength * width + columnOffset, ldc: width)
                         GEMM.smallMultiply(m: keyLength, n: headWidth, k: queryLength,
-                                      dScores, lda: keyLength, transposeA: true,
-                                      qSlice, ldb: width, transposeB: false,
-                                      into: dkp.baseAddress! + b * keyLength * width + columnOffset, ldc: width)
+                                           dScores, lda: keyLength, transposeA: true,
+                                           qSlice, ldb: width, transposeB: false,
+                                           into: dkp.baseAddress! + b * keyLength * width + columnOffset, ldc: width)
                     }
                 }
             }
