@@ -51,8 +51,11 @@ let package = Package(
             swiftSettings: optimised),
         // SHA-256 blocks in C, optimised in debug builds too (shards hash every byte they hold).
         .target(name: "CSHA256", cSettings: [.unsafeFlags(["-O2"])]),
+        // Element-wise kernels on AVX-512 intrinsics (called only on a CPU that has it), optimised in debug builds too;
+        // no contraction of multiplies and adds, so their bits are the portable Swift loops'.
+        .target(name: "CVectorKernels", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
         .target(name: "AVX512Kernels", swiftSettings: wideVectors),
-        .target(name: "Tensor", dependencies: ["CBLAS", "AVX512Kernels"], swiftSettings: optimised),
+        .target(name: "Tensor", dependencies: ["CBLAS", "AVX512Kernels", "CVectorKernels"], swiftSettings: optimised),
         .target(
             name: "Lineage",
             dependencies: [

@@ -54,13 +54,13 @@ public final class AdamW {
                     gradient.withUnsafeBufferPointer { g in
                         entry.parameter.value.withUnsafeMutableBufferPointer { p in
                             Parallelism.forEachChunk(count: p.count, grain: Parallelism.elementwiseGrain) { range in
-                                for i in range {
-                                    m[i] = b1 * m[i] + (1 - b1) * g[i]
-                                    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-                                    let mHat = m[i] / correction1
-                                    let vHat = v[i] / correction2
-                                    p[i] = p[i] * decay - lr * mHat / (vHat.squareRoot() + eps)
-                                }
+                                let start = range.lowerBound
+                                OptimizerKernels.adamW(parameters: p.baseAddress! + start, gradients: g.baseAddress! + start,
+                                                       firstMoments: m.baseAddress! + start,
+                                                       secondMoments: v.baseAddress! + start, count: range.count,
+                                                       beta1: b1, beta2: b2, correction1: correction1,
+                                                       correction2: correction2, learningRate: lr, epsilon: eps,
+                                                       decay: decay)
                             }
                         }
                     }

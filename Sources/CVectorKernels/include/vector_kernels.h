@@ -1,0 +1,13 @@
+#ifndef VECTOR_KERNELS_H
+#define VECTOR_KERNELS_H
+
+#include <stddef.h>
+
+/// One AdamW step over `count` elements with 512-bit vectors; call it only on a CPU with AVX-512F. Each element goes
+/// through the operations of the portable loop (`OptimizerKernels.adamWPortable`), in its order and without fused
+/// multiply-adds, so the two give the same bits.
+void adamw_update_avx512(float *parameters, const float *gradients, float *first_moments, float *second_moments,
+                         size_t count, float beta1, float beta2, float correction1, float correction2,
+                         float learning_rate, float epsilon, float decay);
+
+#endif
