@@ -1,7 +1,7 @@
 /// Products too small for `SGEMM512`'s packing and blocking to pay for themselves: attention's per-(sample, head)
-/// products, tens of rows and columns and one head's width deep (ARCHITECTURE.md section 8). One call per product on
-/// the calling thread, with no per-thread state: op(B) is copied once into a zero-padded row-major scratch on the
-/// stack (unless it is already row-major with whole 16-float rows), then 8-row blocks of C accumulate over the depth.
+/// products, tens of rows and columns and one head's width deep. One call per product on the calling thread, with no
+/// per-thread state: op(B) is copied once into a zero-padded row-major scratch (on the stack when it is small) unless it
+/// is already row-major with whole 16-float rows, then 8-row blocks of C accumulate over the depth.
 ///
 /// Each element is the depth-ordered chain of fused multiply-adds from zero, times alpha: the operations `SGEMM512`
 /// performs for a depth of at most its `depthBlock`, so for such products the two give the same bits.
