@@ -66,4 +66,48 @@ final class FusedOpTests: XCTestCase {
             }
         }
     }
+
+    /// TD-DETR's two fused ops against the chains of element-wise ops they replace, bit for bit: values and every
+    /// gradient, with and without dropout, both mix orders, on tensors large enough for several parallel chunks
+    /// and mask blocks.
+    func testTemporalDynamicsOpsGiveTheUnfusedChainsBits() {
+        let shape = [3, 40, 300]
+        let weights = randomVariable(shape, seed: 21, requiresGrad: false)
+        for p: Float in [0, 0.3] {
+            for order in [TemporalDynamicsKernels.MixOrder.weightedResidual, .weightedVideo] {
+                // Each input feeds one op, so each gradient arrives whole and the two graphs' orders of accumulation
+                // do not matter.
+                let leaves = [randomVariable(shape, seed: 22), randomVariable(shape, seed: 23), randomVariable(shape, seed: 24),
+                              randomVariable(shape, seed: 25), randomVariable([1, 1, 300], seed: 26)]
+                let (video, attended, dynamics, tokens, start) = (leaves[0], leaves[1], leaves[2], leaves[3], leaves[4])
+                let beta: Float = 0.35
+
+                var generator = SeededGenerator(seed: 27)
+                let differences = temporalDifferences(tokens, start: start)
+                let mixed = dynamicsMix(video: video, attended: attended, dynamics: dynamics, beta: beta, order: order,
+                                        dropout: p, generator: &generator)
+                ((differences * weights).sum() + (mixed * mixed).sum()).backward()
+                let fusedValues = differences.value.data + mixed.value.data
+                let fusedGradients = leaves.map { $0.grad!.data }
+                let fusedState = generator
+
+                for leaf in leaves { leaf.zeroGrad() }
+                generator = SeededGenerator(seed: 27)
+                let zeros = Variable(Tensor(zeros: [3, 1, 300]))
+                let previous = concat([zeros + start, tokens.sliced(axis: 1, 0..<39)], axis: 1)
+                let plainDifferences = tokens - previous
+                let dropped = dropout(attended, probability: p, generator: &generator)
+                let plainMixed = order == .weightedResidual
+                    ? beta * (video + dropped) + (1 - beta) * dynamics
+                    : beta * video + (1 - beta) * dynamics + dropped
+                ((plainDifferences * weights).sum() + (plainMixed * plainMixed).sum()).backward()
+                XCTAssertEqual(generator, fusedState, "p \(p): the fused mix draws as many seeds as the chain")
+
+                XCTAssertEqual(fusedValues, plainDifferences.value.data + plainMixed.value.data, "p \(p), \(order): values")
+                for (index, leaf) in leaves.enumerated() {
+                    XCTAssertEqual(fusedGradients[index], leaf.grad!.data, "p \(p), \(order): gradient of input \(index)")
+                }
+            }
+        }
+    }
 }

@@ -40,18 +40,18 @@ public final class TextToVideoLayer: Module {
             query: attention.queryProjection(video + position), key: key, value: value, heads: attention.heads,
             keyPaddingMask: textMask, blockedPairs: blockedPairs,
             dropout: context.isTraining ? attention.dropoutProbability : 0, generator: &context.generator, rows: context.batchRows))
-        var mixed: Variable
+        let mixed: Variable
         if let dynamics {
             guard let startToken else { preconditionFailure("TextToVideoLayer: the dynamics branch needs a start token") }
             let dynamicAttended = dynamics(video: video, position: position, startToken: startToken, text: text,
                                            sharedKey: key, sharedValue: value, textMask: textMask, blockedPairs: blockedPairs,
                                            context: context)
-            switch dynamics.variant {
-            case .paper:
-                mixed = beta * (video + dropout(attended, context: context)) + (1 - beta) * dynamicAttended
-            case .authorsCode:
-                mixed = beta * video + (1 - beta) * dynamicAttended + dropout(attended, context: context)
-            }
+            // `.paper`: beta * (video + dropout(attended)) + (1 - beta) * dynamics; `.authorsCode`: beta * video +
+            // (1 - beta) * dynamics + dropout(attended). One fused op either way.
+            mixed = dynamicsMix(video: video, attended: attended, dynamics: dynamicAttended, beta: beta,
+                                order: dynamics.variant == .paper ? .weightedResidual : .weightedVideo,
+                                dropout: context.isTraining ? dropout.probability : 0, generator: &context.generator,
+                                rows: context.batchRows)
         } else {
             mixed = video + dropout(attended, context: context)
         }
@@ -133,10 +133,7 @@ public final class TemporalDynamicsBranch: Module {
 
     /// The clip-to-clip differences `[B, Lv, D]` of `tokens`, the first taken against `startToken` `[1, 1, D]`.
     public static func temporalDifferences(_ tokens: Variable, startToken: Variable) -> Variable {
-        let (batch, length, width) = (tokens.shape[0], tokens.shape[1], tokens.shape[2])
-        let start = Variable(Tensor(zeros: [batch, 1, width])) + startToken
-        let previous = length > 1 ? concat([start, tokens.sliced(axis: 1, 0..<(length - 1))], axis: 1) : start
-        return tokens - previous
+        NN.temporalDifferences(tokens, start: startToken)
     }
 
     /// The tokenizer's output `[B, Lv, D]`: the differences of the video tokens (`.paper`) or of the video
