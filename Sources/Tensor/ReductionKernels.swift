@@ -1,3 +1,5 @@
+import CVectorKernels
+
 /// Sums, means and maxima over all elements or along one axis.
 public enum Reduction {
     /// The sum of all elements, accumulated in Double so large tensors keep their precision.
@@ -32,9 +34,14 @@ public enum Reduction {
                         let first = (task % blocks) * columnBlock
                         let columns = Swift.min(inner, first + columnBlock) - first
                         let row = out.baseAddress! + o * inner + first
+                        let top = input.baseAddress! + o * extent * inner + first
+                        if GEMM.avx512Available {
+                            column_sums_avx512(top, extent, columns, inner, row)
+                            continue
+                        }
                         for i in 0..<columns { row[i] = 0 }
                         for e in 0..<extent {
-                            let source = input.baseAddress! + (o * extent + e) * inner + first
+                            let source = top + e * inner
                             for i in 0..<columns { row[i] += source[i] }
                         }
                     }

@@ -10,4 +10,9 @@ void adamw_update_avx512(float *parameters, const float *gradients, float *first
                          size_t count, float beta1, float beta2, float correction1, float correction2,
                          float learning_rate, float epsilon, float decay);
 
+/// `out[c] = x[0][c] + x[1][c] + ... + x[rows - 1][c]` for `c < columns`, row `r` starting at `x + r * row_stride`; each
+/// column summed from zero in row order, as the portable loop (`Reduction.sum(_:axis:)`) does, so the two give the same
+/// bits. Call it only on a CPU with AVX-512F.
+void column_sums_avx512(const float *x, size_t rows, size_t columns, size_t row_stride, float *out);
+
 #endif
