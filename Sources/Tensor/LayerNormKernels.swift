@@ -33,7 +33,7 @@ public enum LayerNormKernel {
                     beta.withUnsafeBufferPointer { b in
                         mean.withUnsafeMutableBufferPointer { meanOut in
                             reciprocalStd.withUnsafeMutableBufferPointer { rstdOut in
-                                Parallelism.forEachChunk(count: rows, grain: rowGrain(width)) { range in
+                                Parallelism.forEachChunk(count: rows, grain: Parallelism.rowGrain(width)) { range in
                                     withUnsafeTemporaryAllocation(of: Float.self, capacity: p > 0 ? width : 0) { mask in
                                         for row in range {
                                             let line = input.baseAddress! + row * width
@@ -150,7 +150,7 @@ public enum LayerNormKernel {
             reciprocalStd.withUnsafeMutableBufferPointer { rstdOut in
             gamma.withUnsafeBufferPointer { g in
             beta.withUnsafeBufferPointer { b in
-                Parallelism.forEachChunk(count: rows, grain: rowGrain(width)) { range in
+                Parallelism.forEachChunk(count: rows, grain: Parallelism.rowGrain(width)) { range in
                     withUnsafeTemporaryAllocation(of: Float.self, capacity: width) { mask in
                         for row in range {
                             let offset = row * width
@@ -222,9 +222,6 @@ public enum LayerNormKernel {
         return (dx, dSublayer ?? dx, dGamma, dBeta)
     }
 
-    /// Rows per parallel chunk: about `Parallelism.elementwiseGrain` elements.
-    static func rowGrain(_ width: Int) -> Int { max(1, Parallelism.elementwiseGrain / max(1, width)) }
-
     /// Mean and `1 / sqrt(variance + epsilon)` of one row (two passes: the row is in L1 by then).
     @inline(__always)
     static func moments(_ line: UnsafePointer<Float>, width: Int, epsilon: Float) -> (mean: Float, reciprocalStd: Float) {
@@ -277,7 +274,7 @@ public enum LayerNormKernel {
 
         init(rows: Int, width: Int) {
             self.width = width
-            rowsPerChunk = LayerNormKernel.rowGrain(width)
+            rowsPerChunk = Parallelism.rowGrain(width)
             chunks = (rows + rowsPerChunk - 1) / rowsPerChunk
             partials = [Float](repeating: 0, count: chunks * 2 * width)
         }

@@ -165,5 +165,8 @@ public enum Parallelism {
 
     /// Element count below which element-wise kernels stay on one thread (thread wake-up costs more).
     public static let elementwiseGrain = 1 << 15
+
+    /// Rows of `width` elements per parallel chunk of a row-wise kernel: about `elementwiseGrain` elements.
+    public static func rowGrain(_ width: Int) -> Int { max(1, elementwiseGrain / max(1, width)) }
 }
 

@@ -14,7 +14,7 @@ public enum TemporalDynamicsKernels {
         return Tensor(shape: tokens.shape) { out in
             tokens.withUnsafeBufferPointer { input in
                 start.withUnsafeBufferPointer { first in
-                    Parallelism.forEachChunk(count: rows, grain: rowGrain(width)) { range in
+                    Parallelism.forEachChunk(count: rows, grain: Parallelism.rowGrain(width)) { range in
                         for row in range {
                             let line = input.baseAddress! + row * width, target = out.baseAddress! + row * width
                             if row % length == 0 {
@@ -39,7 +39,7 @@ public enum TemporalDynamicsKernels {
         var start = Tensor(zeros: [1, 1, width])
         let tokens = Tensor(shape: g.shape) { out in
             g.withUnsafeBufferPointer { gradient in
-                Parallelism.forEachChunk(count: rows, grain: rowGrain(width)) { range in
+                Parallelism.forEachChunk(count: rows, grain: Parallelism.rowGrain(width)) { range in
                     for row in range {
                         let line = gradient.baseAddress! + row * width, target = out.baseAddress! + row * width
                         if row % length == length - 1 {
@@ -159,7 +159,4 @@ public enum TemporalDynamicsKernels {
         precondition(shape.count == 3, "\(operation): needs [batch, length, width], got \(shape)")
         return (shape[0] * shape[1], max(1, shape[1]), shape[2])
     }
-
-    /// Rows per parallel chunk: about `Parallelism.elementwiseGrain` elements.
-    private static func rowGrain(_ width: Int) -> Int { max(1, Parallelism.elementwiseGrain / max(1, width)) }
 }

@@ -10,8 +10,7 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable
             // The bias rows are the GEMM's C operand (beta = 1); writing them is a pass over the output,
             // split across threads like any element-wise pass.
             bias.value.withUnsafeBufferPointer { bp in
-                let rowGrain = Swift.max(1, Parallelism.elementwiseGrain / Swift.max(outFeatures, 1))
-                Parallelism.forEachChunk(count: rows, grain: rowGrain) { range in
+                Parallelism.forEachChunk(count: rows, grain: Parallelism.rowGrain(outFeatures)) { range in
                     for r in range { (out.baseAddress! + r * outFeatures).update(from: bp.baseAddress!, count: outFeatures) }
                 }
             }
