@@ -27,13 +27,18 @@ public enum SGEMM512 {
 
     /// `C = alpha * op(A) * op(B) + beta * C`, row-major, on the calling thread. `op(A)` is `m x k`,
     /// `op(B)` is `k x n`; `m`, `n` and `k` are positive. With `beta == 0` C is not read.
+    ///
+    /// With `rowBias` (`n` values; `beta` must be 0), `C = alpha * op(A) * op(B) + rowBias` in every row, C not
+    /// read: the bits of filling each row of C with the bias and calling with `beta == 1`, without that pass.
     @inline(never)
     public static func multiply(
         m: Int, n: Int, k: Int,
         _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
         _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
-        into c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float
+        into c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float,
+        rowBias: UnsafePointer<Float>? = nil
     ) {
+        precondition(rowBias == nil || beta == 0, "SGEMM512: a row bias replaces C; beta must be 0")
         let scratch = Scratch.forThisThread()
         let packed = scratch.packedB
         let packedA = scratch.packedA
@@ -80,11 +85,17 @@ public enum SGEMM512 {
                     for panel in 0..<panels {
                         let j = column + panel * tileColumns
                         let width = min(tileColumns, n - j)
+                        let target = c + row * ldc + j
+                        // What the tile adds to its sums: C itself (times beta, then 1 after the first depth block),
+                        // or on the first block the bias, the same row for every row of the tile.
+                        let (addend, addendStride, addendScale): (UnsafePointer<Float>, Int, Float) =
+                            first ? (rowBias.map { ($0 + j, 0, 1) } ?? (UnsafePointer(target), ldc, beta)) : (UnsafePointer(target), ldc, 1)
                         // A last panel of at most 16 columns needs only the first vector of each row.
                         (width > 16 ? tile : halfTile)(strip, stripRowStride, stripDepthStride,
                                                        packed + panel * depths * tileColumns, depths,
-                                                       c + row * ldc + j, ldc, rows, width,
-                                                       alpha, first ? beta : 1, scratch.edgeC)
+                                                       target, ldc, rows, width,
+                                                       alpha, Addend(values: addend, stride: addendStride, scale: addendScale),
+                                                       scratch.edgeC)
                     }
                     row += tileRows
                 }
@@ -137,12 +148,23 @@ public enum SGEMM512 {
         }
     }
 
-    /// One 8 x 32 tile of C over `depths` steps: `C = alpha * acc + beta * C` (C not read when `beta == 0`),
-    /// only the first `rows` x `columns` of it written.
+    /// What a tile adds to `alpha` times its sums: `scale` times the tile of `values` at row stride `stride` (C itself,
+    /// or a bias row at stride 0), not read when `scale == 0`.
+    struct Addend {
+        let values: UnsafePointer<Float>
+        let stride: Int
+        let scale: Float
+
+        @inline(__always)
+        func row(_ r: Int) -> UnsafePointer<Float> { values + r * stride }
+    }
+
+    /// One 8 x 32 tile of C over `depths` steps: `C = alpha * acc + addend`, only the first `rows` x `columns` of it
+    /// written.
     static func tile(_ a: UnsafePointer<Float>, _ rowStride: Int, _ depthStride: Int,
                      _ panel: UnsafeMutablePointer<Float>, _ depths: Int,
                      _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ columns: Int,
-                     _ alpha: Float, _ beta: Float, _ scratch: UnsafeMutablePointer<Float>) {
+                     _ alpha: Float, _ addend: Addend, _ scratch: UnsafeMutablePointer<Float>) {
         typealias V = SIMD16<Float>
         let a0 = a, a1 = a + rowStride, a2 = a + 2 * rowStride, a3 = a + 3 * rowStride
         let a4 = a + 4 * rowStride, a5 = a + 5 * rowStride, a6 = a + 6 * rowStride, a7 = a + 7 * rowStride
@@ -165,10 +187,13 @@ public enum SGEMM512 {
         }
         if rows == tileRows && columns == tileColumns {
             let alphas = V(repeating: alpha)
-            store(c00, c01, c, alphas, beta); store(c10, c11, c + ldc, alphas, beta)
-            store(c20, c21, c + 2 * ldc, alphas, beta); store(c30, c31, c + 3 * ldc, alphas, beta)
-            store(c40, c41, c + 4 * ldc, alphas, beta); store(c50, c51, c + 5 * ldc, alphas, beta)
-            store(c60, c61, c + 6 * ldc, alphas, beta); store(c70, c71, c + 7 * ldc, alphas, beta)
+            store(c00, c01, c, addend.row(0), alphas, addend.scale); store(c10, c11, c + ldc, addend.row(1), alphas, addend.scale)
+            store(c20, c21, c + 2 * ldc, addend.row(2), alphas, addend.scale)
+            store(c30, c31, c + 3 * ldc, addend.row(3), alphas, addend.scale)
+            store(c40, c41, c + 4 * ldc, addend.row(4), alphas, addend.scale)
+            store(c50, c51, c + 5 * ldc, addend.row(5), alphas, addend.scale)
+            store(c60, c61, c + 6 * ldc, addend.row(6), alphas, addend.scale)
+            store(c70, c71, c + 7 * ldc, addend.row(7), alphas, addend.scale)
             return
         }
         // An edge tile: the whole tile to scratch, then its valid part.
@@ -181,7 +206,7 @@ public enum SGEMM512 {
         raw.storeBytes(of: c50, toByteOffset: 640, as: V.self); raw.storeBytes(of: c51, toByteOffset: 704, as: V.self)
         raw.storeBytes(of: c60, toByteOffset: 768, as: V.self); raw.storeBytes(of: c61, toByteOffset: 832, as: V.self)
         raw.storeBytes(of: c70, toByteOffset: 896, as: V.self); raw.storeBytes(of: c71, toByteOffset: 960, as: V.self)
-        storeEdge(scratch, c, ldc: ldc, rows: rows, columns: columns, alpha: alpha, beta: beta)
+        storeEdge(scratch, c, ldc: ldc, rows: rows, columns: columns, alpha: alpha, addend: addend)
     }
 
     /// `tile` for a panel whose valid columns are at most 16: the same sums, in the same order, over the
@@ -189,7 +214,7 @@ public enum SGEMM512 {
     static func halfTile(_ a: UnsafePointer<Float>, _ rowStride: Int, _ depthStride: Int,
                          _ panel: UnsafeMutablePointer<Float>, _ depths: Int,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ columns: Int,
-                         _ alpha: Float, _ beta: Float, _ scratch: UnsafeMutablePointer<Float>) {
+                         _ alpha: Float, _ addend: Addend, _ scratch: UnsafeMutablePointer<Float>) {
         typealias V = SIMD16<Float>
         let a0 = a, a1 = a + rowStride, a2 = a + 2 * rowStride, a3 = a + 3 * rowStride
         let a4 = a + 4 * rowStride, a5 = a + 5 * rowStride, a6 = a + 6 * rowStride, a7 = a + 7 * rowStride
@@ -209,35 +234,37 @@ public enum SGEMM512 {
         raw.storeBytes(of: c2, toByteOffset: 256, as: V.self); raw.storeBytes(of: c3, toByteOffset: 384, as: V.self)
         raw.storeBytes(of: c4, toByteOffset: 512, as: V.self); raw.storeBytes(of: c5, toByteOffset: 640, as: V.self)
         raw.storeBytes(of: c6, toByteOffset: 768, as: V.self); raw.storeBytes(of: c7, toByteOffset: 896, as: V.self)
-        storeEdge(scratch, c, ldc: ldc, rows: rows, columns: columns, alpha: alpha, beta: beta)
+        storeEdge(scratch, c, ldc: ldc, rows: rows, columns: columns, alpha: alpha, addend: addend)
     }
 
     /// Writes the first `rows` x `columns` of an 8 x 32 tile held in `scratch` into C.
     @inline(__always)
     static func storeEdge(_ scratch: UnsafeMutablePointer<Float>, _ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int,
-                          columns: Int, alpha: Float, beta: Float) {
+                          columns: Int, alpha: Float, addend: Addend) {
+        let beta = addend.scale
         for r in 0..<rows {
             let line = c + r * ldc
             let values = scratch + r * tileColumns
             if beta == 0 {
                 for j in 0..<columns { line[j] = alpha * values[j] }
             } else {
-                for j in 0..<columns { line[j] = alpha * values[j] + beta * line[j] }
+                let old = addend.row(r)
+                for j in 0..<columns { line[j] = alpha * values[j] + beta * old[j] }
             }
         }
     }
 
     @inline(__always)
     static func store(_ low: SIMD16<Float>, _ high: SIMD16<Float>, _ c: UnsafeMutablePointer<Float>,
-                      _ alphas: SIMD16<Float>, _ beta: Float) {
+                      _ old: UnsafePointer<Float>, _ alphas: SIMD16<Float>, _ beta: Float) {
         let raw = UnsafeMutableRawPointer(c)
         if beta == 0 {
             raw.storeBytes(of: alphas * low, as: SIMD16<Float>.self)
             raw.storeBytes(of: alphas * high, toByteOffset: 64, as: SIMD16<Float>.self)
         } else {
             let betas = SIMD16<Float>(repeating: beta)
-            let oldLow = UnsafeRawPointer(c).loadUnaligned(as: SIMD16<Float>.self)
-            let oldHigh = UnsafeRawPointer(c).loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+            let oldLow = UnsafeRawPointer(old).loadUnaligned(as: SIMD16<Float>.self)
+            let oldHigh = UnsafeRawPointer(old).loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
             raw.storeBytes(of: (alphas * low).addingProduct(betas, oldLow), as: SIMD16<Float>.self)
             raw.storeBytes(of: (alphas * high).addingProduct(betas, oldHigh), toByteOffset: 64, as: SIMD16<Float>.self)
         }

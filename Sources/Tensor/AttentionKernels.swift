@@ -203,7 +203,7 @@ func withOptionalMutablePointer<R>(_ tensor: inout Tensor?, _ body: (UnsafeMutab
 }
 
 /// Calls `body` with a pointer to the optional tensor's storage, or nil.
-func withOptionalPointer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+public func withOptionalPointer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
     guard let unwrapped = tensor else { return body(nil) }
     return unwrapped.withUnsafeBufferPointer { body($0.baseAddress) }
 }

@@ -57,17 +57,14 @@ public enum Conv1DKernel {
         let columns = unfold(x, geometry: g)
         let rows = g.batch * g.outputLength, rowWidth = g.kernelSize * g.inChannels
         let output = Tensor(shape: [g.batch, g.outputLength, g.outChannels]) { out in
-            if let bias {
-                bias.withUnsafeBufferPointer { bp in
-                    for r in 0..<rows { (out.baseAddress! + r * g.outChannels).update(from: bp.baseAddress!, count: g.outChannels) }
-                }
-            }
             columns.withUnsafeBufferPointer { cp in
                 weight.withUnsafeBufferPointer { wp in
-                    GEMM.multiply(m: rows, n: g.outChannels, k: rowWidth,
-                                  cp.baseAddress!, lda: rowWidth, transposeA: false,
-                                  wp.baseAddress!, ldb: rowWidth, transposeB: true,
-                                  into: out.baseAddress!, ldc: g.outChannels, beta: bias == nil ? 0 : 1)
+                    withOptionalPointer(bias) { bp in
+                        GEMM.multiply(m: rows, n: g.outChannels, k: rowWidth,
+                                      cp.baseAddress!, lda: rowWidth, transposeA: false,
+                                      wp.baseAddress!, ldb: rowWidth, transposeB: true,
+                                      into: out.baseAddress!, ldc: g.outChannels, rowBias: bp)
+                    }
                 }
             }
         }

@@ -46,16 +46,30 @@ public enum GEMM {
     /// product on `kernel` (see `Parallelism.productSplitting`); a small one is one call. On the AVX-512
     /// kernel the result does not depend on the thread count. On OpenBLAS it is reproducible for a given
     /// thread count; like OpenBLAS's own threading, other thread counts may differ in the last bits.
+    ///
+    /// With `rowBias` (`n` values, `beta` 0), `C = alpha * op(A) * op(B) + rowBias` in every row (a linear layer's
+    /// bias), C not read: the bits of filling C's rows with the bias and multiplying with `beta == 1`. The AVX-512
+    /// kernel adds the bias as it stores its tiles, which saves that pass over C.
     public static func multiply(
         m: Int, n: Int, k: Int,
         _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
         _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
         into c: UnsafeMutablePointer<Float>, ldc: Int,
-        alpha: Float = 1, beta: Float = 0
+        alpha: Float = 1, beta: Float = 0, rowBias: UnsafePointer<Float>? = nil
     ) {
         let profiled = Profiler.enter(Profiler.Product(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB))
         defer { Profiler.exit(profiled) }
+        precondition(rowBias == nil || beta == 0, "GEMM.multiply: a row bias replaces C; beta must be 0")
         guard m > 0, n > 0 else { return }
+        var beta = beta, rowBias = rowBias
+        if let bias = rowBias, kernel != .avx512 || k == 0 {
+            // The bias rows as C, then beta = 1: a pass over C, split across threads like any element-wise pass.
+            Parallelism.forEachChunk(count: m, grain: Parallelism.rowGrain(n)) { range in
+                for r in range { (c + r * ldc).update(from: bias, count: n) }
+            }
+            beta = 1
+            rowBias = nil
+        }
         if k == 0 {
             // sgemm rejects k == 0 on some builds; the product is empty, so only beta applies.
             for row in 0..<m {
@@ -69,7 +83,7 @@ public enum GEMM {
         let parts = split ? Swift.min(Parallelism.threadCount, Swift.max(m, n) / splitAlignment) : 1
         guard parts > 1, m * n * k >= splitThreshold else {
             sgemm(m: m, n: n, k: k, a, lda: lda, transposeA: transposeA, b, ldb: ldb, transposeB: transposeB,
-                  into: c, ldc: ldc, alpha: alpha, beta: beta)
+                  into: c, ldc: ldc, alpha: alpha, beta: beta, rowBias: rowBias)
             return
         }
         // Split the longer output dimension: each thread packs its share of one operand and all of the
@@ -83,11 +97,12 @@ public enum GEMM {
             let length = Swift.min(extent, start + blockSize) - start
             if splitRows {
                 sgemm(m: length, n: n, k: k, a + (transposeA ? start : start * lda), lda: lda, transposeA: transposeA,
-                      b, ldb: ldb, transposeB: transposeB, into: c + start * ldc, ldc: ldc, alpha: alpha, beta: beta)
+                      b, ldb: ldb, transposeB: transposeB, into: c + start * ldc, ldc: ldc, alpha: alpha, beta: beta,
+                      rowBias: rowBias)
             } else {
                 sgemm(m: m, n: length, k: k, a, lda: lda, transposeA: transposeA,
                       b + (transposeB ? start * ldb : start), ldb: ldb, transposeB: transposeB,
-                      into: c + start, ldc: ldc, alpha: alpha, beta: beta)
+                      into: c + start, ldc: ldc, alpha: alpha, beta: beta, rowBias: rowBias.map { $0 + start })
             }
         }
     }
@@ -125,14 +140,16 @@ public enum GEMM {
         m: Int, n: Int, k: Int,
         _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
         _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
-        into c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float
+        into c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, rowBias: UnsafePointer<Float>? = nil
     ) {
         let call = {
             if kernel == .avx512 {
                 SGEMM512.multiply(m: m, n: n, k: k, a, lda: lda, transposeA: transposeA,
-                                  b, ldb: ldb, transposeB: transposeB, into: c, ldc: ldc, alpha: alpha, beta: beta)
+                                  b, ldb: ldb, transposeB: transposeB, into: c, ldc: ldc, alpha: alpha, beta: beta,
+                                  rowBias: rowBias)
                 return
             }
+            precondition(rowBias == nil, "GEMM: the OpenBLAS kernel takes a row bias as C")
             cblas_sgemm(CblasRowMajor,
                         transposeA ? CblasTrans : CblasNoTrans,
                         transposeB ? CblasTrans : CblasNoTrans,

@@ -1,4 +1,4 @@
-import AVX512Kernels
+import CVectorKernels
 import Foundation
 
 /// A fast, seedable pseudo-random generator (xoshiro256**), seeded through SplitMix64.
@@ -144,13 +144,12 @@ public enum DropoutMask {
 
     /// Writes the mask values of elements `range` of the mask for `seed` into `mask[0..<range.count]`,
     /// serially: the building block of kernels that apply a mask without storing it. On a CPU with AVX-512,
-    /// eight hashes at a time (`DropoutMask512`, the same bits as `portableFill`).
+    /// eight hashes at a time (`dropout_mask_avx512`, the same bits as `portableFill`).
     @inline(__always)
     public static func fill(_ mask: UnsafeMutablePointer<Float>, range: Range<Int>, probability p: Float,
                             seed: UInt64) {
         if GEMM.avx512Available && range.count >= 32 {
-            DropoutMask512.fill(mask, start: range.lowerBound, count: range.count, seed: seed,
-                                threshold: UInt32((Double(p) * 65_536).rounded()), keep: 1 / (1 - p))
+            dropout_mask_avx512(mask, range.lowerBound, range.count, seed, UInt32((Double(p) * 65_536).rounded()), 1 / (1 - p))
         } else {
             portableFill(mask, range: range, probability: p, seed: seed)
         }

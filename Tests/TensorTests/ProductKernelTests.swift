@@ -113,6 +113,40 @@ final class ProductKernelTests: XCTestCase {
         }
     }
 
+    /// A row bias (a linear layer's) gives the bits of filling C's rows with the bias and multiplying with beta 1, on
+    /// every kernel: shapes that end mid-tile, cross the depth block (the bias is added in the first block only) and
+    /// are split across two threads by rows and by columns; leading dimensions wider than the matrices, alpha.
+    func testARowBiasGivesTheBitsOfABiasFilledC() {
+        for kernel in kernels {
+            GEMM.kernel = kernel
+            for (index, (m, n, k)) in ([(1, 1, 1), (7, 5, 3), (9, 33, 385), (17, 300, 40), (130, 70, 5), (700, 64, 96),
+                                        (40, 900, 80)] as [(Int, Int, Int)]).enumerated() {
+                for transposeB in [false, true] {
+                    let (lda, ldb, ldc) = (k + 3, (transposeB ? k : n) + 5, n + 2)
+                    let a = values(m * lda, seed: UInt64(4 * index)), b = values((transposeB ? n : k) * ldb, seed: UInt64(4 * index + 1))
+                    let bias = values(n, seed: UInt64(4 * index + 2))
+                    let alpha: Float = index % 2 == 0 ? 1 : 0.5
+                    var withBias = [Float](repeating: .nan, count: m * ldc)
+                    var filled = withBias
+                    for row in 0..<m { for column in 0..<n { filled[row * ldc + column] = bias[column] } }
+                    withBias.withUnsafeMutableBufferPointer { out in
+                        GEMM.multiply(m: m, n: n, k: k, a, lda: lda, transposeA: false, b, ldb: ldb, transposeB: transposeB,
+                                      into: out.baseAddress!, ldc: ldc, alpha: alpha, rowBias: bias)
+                    }
+                    filled.withUnsafeMutableBufferPointer { out in
+                        GEMM.multiply(m: m, n: n, k: k, a, lda: lda, transposeA: false, b, ldb: ldb, transposeB: transposeB,
+                                      into: out.baseAddress!, ldc: ldc, alpha: alpha, beta: 1)
+                    }
+                    let label = "\(kernel.rawValue) \(m)x\(n)x\(k) transposeB \(transposeB)"
+                    // Bits, not values: NaN marks the padding columns neither may write.
+                    let differing = zip(withBias, filled).filter { $0.bitPattern != $1.bitPattern }.count
+                    XCTAssertEqual(differing, 0, "\(label): elements whose bits differ")
+                    XCTAssertFalse(withBias.enumerated().contains { $0.offset % ldc < n && $0.element.isNaN }, label)
+                }
+            }
+        }
+    }
+
     /// A product large enough to be split across threads gives the same bits on 1 and 2 threads, split by rows
     /// (tall) or by columns (wide).
     func testTheAVX512KernelGivesTheSameBitsOnAnyThreadCount() throws {

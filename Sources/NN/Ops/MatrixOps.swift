@@ -6,21 +6,14 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable
     let (rows, inFeatures, outFeatures) = linearShapes(x, weight: weight, bias: bias)
     let outShape = Array(x.shape.dropLast()) + [outFeatures]
     let y = Tensor(shape: outShape) { out in
-        if let bias {
-            // The bias rows are the GEMM's C operand (beta = 1); writing them is a pass over the output,
-            // split across threads like any element-wise pass.
-            bias.value.withUnsafeBufferPointer { bp in
-                Parallelism.forEachChunk(count: rows, grain: Parallelism.rowGrain(outFeatures)) { range in
-                    for r in range { (out.baseAddress! + r * outFeatures).update(from: bp.baseAddress!, count: outFeatures) }
-                }
-            }
-        }
         x.value.withUnsafeBufferPointer { xp in
             weight.value.withUnsafeBufferPointer { wp in
-                GEMM.multiply(m: rows, n: outFeatures, k: inFeatures,
-                              xp.baseAddress!, lda: inFeatures, transposeA: false,
-                              wp.baseAddress!, ldb: inFeatures, transposeB: true,
-                              into: out.baseAddress!, ldc: outFeatures, beta: bias == nil ? 0 : 1)
+                withOptionalPointer(bias?.value) { bp in
+                    GEMM.multiply(m: rows, n: outFeatures, k: inFeatures,
+                                  xp.baseAddress!, lda: inFeatures, transposeA: false,
+                                  wp.baseAddress!, ldb: inFeatures, transposeB: true,
+                                  into: out.baseAddress!, ldc: outFeatures, rowBias: bp)
+                }
             }
         }
     }
