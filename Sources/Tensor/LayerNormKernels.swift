@@ -1,6 +1,14 @@
+import CVectorKernels
+
 /// Layer normalisation over the last dimension, with a per-feature scale and shift; and the residual
 /// form of a post-norm transformer, `layerNorm(x + dropout(sublayer))`, in one pass.
 public enum LayerNormKernel {
+    /// Whether rows run on the AVX-512 row functions (`layer_norm_*_avx512`, the portable rows' bits; on by default where
+    /// the CPU has AVX-512) or on the portable Swift rows. Tests switch it to compare the two.
+    nonisolated(unsafe) public static var vectorRows = GEMM.avx512Available {
+        didSet { precondition(!vectorRows || GEMM.avx512Available, "LayerNormKernel: this CPU has no AVX-512") }
+    }
+
     /// What the forward pass saves for the backward pass: per-row mean and reciprocal std.
     public struct Saved: Sendable {
         public let mean: [Float]
@@ -27,6 +35,7 @@ public enum LayerNormKernel {
         let indexing = MaskIndexing(rows: batchRows, shape: x.shape)
         var mean = [Float](repeating: 0, count: rows)
         var reciprocalStd = [Float](repeating: 0, count: rows)
+        let vector = vectorRows
         let output = Tensor(shape: x.shape) { out in
             x.withUnsafeBufferPointer { input in
                 gamma.withUnsafeBufferPointer { g in
@@ -37,6 +46,16 @@ public enum LayerNormKernel {
                                     withUnsafeTemporaryAllocation(of: Float.self, capacity: p > 0 ? width : 0) { mask in
                                         for row in range {
                                             let line = input.baseAddress! + row * width
+                                            if vector {
+                                                if p > 0 {
+                                                    DropoutMask.fill(mask.baseAddress!, range: (row * width)..<((row + 1) * width),
+                                                                     probability: p, seed: seed, indexing: indexing)
+                                                }
+                                                layer_norm_row_avx512(line, width, epsilon, g.baseAddress!, b.baseAddress!,
+                                                                      p > 0 ? mask.baseAddress! : nil, out.baseAddress! + row * width,
+                                                                      meanOut.baseAddress! + row, rstdOut.baseAddress! + row)
+                                                continue
+                                            }
                                             let (mu, rstd) = moments(line, width: width, epsilon: epsilon)
                                             meanOut[row] = mu
                                             rstdOut[row] = rstd
@@ -70,6 +89,7 @@ public enum LayerNormKernel {
         let width = x.shape.last ?? 1
         let rows = x.count / max(1, width)
         var parameterGradients = ParameterGradients(rows: rows, width: width)
+        let vector = vectorRows
         let dx = Tensor(shape: inputGradient ? x.shape : [0]) { out in
             x.withUnsafeBufferPointer { input in
                 dy.withUnsafeBufferPointer { g in
@@ -82,8 +102,24 @@ public enum LayerNormKernel {
                                     for row in range {
                                         let line = input.baseAddress! + row * width
                                         let mu = saved.mean[row], rstd = saved.reciprocalStd[row]
-                                        for j in 0..<width { xhat[j] = (line[j] - mu) * rstd }
                                         var gradient = UnsafePointer(g.baseAddress! + row * width)
+                                        if vector {
+                                            layer_norm_normalize_avx512(line, width, mu, rstd, xhat)
+                                            if saved.probability > 0 {
+                                                DropoutMask.fill(masked, range: (row * width)..<((row + 1) * width),
+                                                                 probability: saved.probability, seed: saved.seed, indexing: saved.indexing)
+                                                multiply_avx512(masked, gradient, width, masked)
+                                                gradient = UnsafePointer(masked)
+                                            }
+                                            if inputGradient {
+                                                layer_norm_row_backward_avx512(xhat, gradient, gammaP.baseAddress!, rstd, width,
+                                                                               out.baseAddress! + row * width, sums)
+                                            } else {
+                                                layer_norm_parameter_sums_avx512(xhat, gradient, width, sums)
+                                            }
+                                            continue
+                                        }
+                                        for j in 0..<width { xhat[j] = (line[j] - mu) * rstd }
                                         if saved.probability > 0 {
                                             // The output was dropped: the gradient reaching the norm is the masked one.
                                             DropoutMask.fill(masked, range: (row * width)..<((row + 1) * width), probability: saved.probability,
@@ -143,6 +179,7 @@ public enum LayerNormKernel {
         let rows = x.count / max(1, width)
         var reciprocalStd = [Float](repeating: 0, count: rows)
         var normalized = Tensor(shape: x.shape) { _ in }
+        let vector = vectorRows
         let output = Tensor(shape: x.shape) { out in
             x.withUnsafeBufferPointer { input in
             sublayer.withUnsafeBufferPointer { sub in
@@ -156,6 +193,15 @@ public enum LayerNormKernel {
                             let offset = row * width
                             let line = input.baseAddress! + offset, added = sub.baseAddress! + offset
                             let sum = xhatAll.baseAddress! + offset
+                            if vector {
+                                if p > 0 {
+                                    DropoutMask.fill(mask.baseAddress!, range: offset..<(offset + width), probability: p, seed: seed,
+                                                     indexing: indexing)
+                                }
+                                rstdOut[row] = layer_norm_residual_row_avx512(line, added, p > 0 ? mask.baseAddress! : nil, width, epsilon,
+                                                                              g.baseAddress!, b.baseAddress!, sum, out.baseAddress! + offset)
+                                continue
+                            }
                             if p > 0 {
                                 DropoutMask.fill(mask.baseAddress!, range: offset..<(offset + width), probability: p, seed: seed,
                                                  indexing: indexing)
@@ -192,6 +238,7 @@ public enum LayerNormKernel {
         let p = saved.probability
         var parameterGradients = ParameterGradients(rows: rows, width: width)
         var dSublayer: Tensor? = p > 0 ? Tensor(shape: dy.shape) { _ in } : nil
+        let vector = vectorRows
         let dx = Tensor(shape: dy.shape) { out in
             dy.withUnsafeBufferPointer { g in
             saved.normalized.withUnsafeBufferPointer { xhatAll in
@@ -204,14 +251,23 @@ public enum LayerNormKernel {
                         for row in range {
                             let offset = row * width
                             let target = out.baseAddress! + offset
-                            rowBackward(xhat: xhatAll.baseAddress! + offset, gradient: g.baseAddress! + offset,
-                                        gamma: gammaP.baseAddress!, reciprocalStd: saved.reciprocalStd[row], width: width,
-                                        into: target, sums: sums)
+                            if vector {
+                                layer_norm_row_backward_avx512(xhatAll.baseAddress! + offset, g.baseAddress! + offset, gammaP.baseAddress!,
+                                                               saved.reciprocalStd[row], width, target, sums)
+                            } else {
+                                rowBackward(xhat: xhatAll.baseAddress! + offset, gradient: g.baseAddress! + offset,
+                                            gamma: gammaP.baseAddress!, reciprocalStd: saved.reciprocalStd[row], width: width,
+                                            into: target, sums: sums)
+                            }
                             if let subOut {
                                 DropoutMask.fill(mask.baseAddress!, range: offset..<(offset + width), probability: p, seed: saved.seed,
                                                  indexing: saved.indexing)
                                 let dropped = subOut + offset
-                                for j in 0..<width { dropped[j] = target[j] * mask[j] }
+                                if vector {
+                                    multiply_avx512(target, mask.baseAddress!, width, dropped)
+                                } else {
+                                    for j in 0..<width { dropped[j] = target[j] * mask[j] }
+                                }
                             }
                         }
                     }

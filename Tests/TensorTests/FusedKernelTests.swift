@@ -136,6 +136,45 @@ final class FusedKernelTests: XCTestCase {
         }
     }
 
+    /// Layer norm's AVX-512 rows give the portable rows' bits: plain and residual, forward and backward (with and
+    /// without the input gradient), with and without dropout, widths that end mid-vector and mid-block (the input
+    /// projection's 2818 among them), rows of a batch slice.
+    func testLayerNormsAVX512RowsGiveThePortableRowsBits() throws {
+        try XCTSkipUnless(GEMM.avx512Available, "this CPU has no AVX-512")
+        defer { LayerNormKernel.vectorRows = true }
+        for (index, width) in [1, 7, 8, 16, 17, 33, 256, 2818].enumerated() {
+            let seed = UInt64(10 * index)
+            // Offsets make the rows' statistics unlike each other and the sums' rounding matter.
+            let x = random([3, 5, width], seed: seed, scale: 3), sub = random([3, 5, width], seed: seed + 1)
+            let dy = random([3, 5, width], seed: seed + 2), gamma = random([width], seed: seed + 3)
+            let beta = random([width], seed: seed + 4)
+            for p: Float in [0, 0.25] {
+                func run() -> [Tensor] {
+                    let (y, saved) = LayerNormKernel.forward(x, gamma: gamma, beta: beta, epsilon: 1e-5, dropout: p, seed: 9,
+                                                             rows: BatchRows(first: 1, whole: 4))
+                    let grads = LayerNormKernel.backward(outputGradient: dy, input: x, gamma: gamma, saved: saved)
+                    let dataGrads = LayerNormKernel.backward(outputGradient: dy, input: x, gamma: gamma, saved: saved,
+                                                             inputGradient: false)
+                    let (z, residual) = LayerNormKernel.residualForward(x, sublayer: sub, dropout: p, seed: 11, gamma: gamma,
+                                                                        beta: beta, epsilon: 1e-5)
+                    let rGrads = LayerNormKernel.residualBackward(outputGradient: dy, gamma: gamma, saved: residual)
+                    return [y, Tensor(shape: [15], data: saved.mean), Tensor(shape: [15], data: saved.reciprocalStd),
+                            grads.input, grads.gamma, grads.beta, dataGrads.gamma, dataGrads.beta,
+                            z, residual.normalized, Tensor(shape: [15], data: residual.reciprocalStd),
+                            rGrads.input, rGrads.sublayer, rGrads.gamma, rGrads.beta]
+                }
+                LayerNormKernel.vectorRows = false
+                let portable = run()
+                LayerNormKernel.vectorRows = true
+                let vector = run()
+                for (k, (a, b)) in zip(vector, portable).enumerated() {
+                    let differing = zip(a.data, b.data).filter { $0.bitPattern != $1.bitPattern }.count
+                    XCTAssertEqual(differing, 0, "width \(width), p \(p), result \(k): elements whose bits differ")
+                }
+            }
+        }
+    }
+
     func testFusedKernelsGiveIdenticalBitsWithOneOrTwoThreads() {
         let x = random([600, 256], seed: 11), sub = random([600, 256], seed: 12), g = random([600, 256], seed: 13)
         let gamma = random([256], seed: 14), beta = random([256], seed: 15)

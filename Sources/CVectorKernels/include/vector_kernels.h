@@ -21,4 +21,30 @@ void column_sums_avx512(const float *x, size_t rows, size_t columns, size_t row_
 /// (`DropoutMask.portableFill`). Call it only on a CPU with AVX-512F, AVX-512DQ and BMI2.
 void dropout_mask_avx512(float *out, ptrdiff_t start, size_t count, uint64_t seed, uint32_t threshold, float keep);
 
+// Layer normalisation rows (`LayerNormKernel`): the portable rows' arithmetic in their order, so the same bits. Call
+// them only on a CPU with AVX-512F, AVX-512VL and AVX-512DQ. `mask` may be NULL (no dropout).
+
+/// One row's mean and reciprocal std, and `out = ((x - mean) * rstd * gamma + beta) * mask`.
+void layer_norm_row_avx512(const float *x, size_t n, float epsilon, const float *gamma, const float *beta,
+                           const float *mask, float *out, float *mean, float *reciprocal_std);
+
+/// `s = x + sublayer * mask`, normalised into `normalized`, and `out = normalized * gamma + beta`; returns the
+/// reciprocal std.
+float layer_norm_residual_row_avx512(const float *x, const float *sublayer, const float *mask, size_t n, float epsilon,
+                                     const float *gamma, const float *beta, float *normalized, float *out);
+
+/// `xhat = (x - mean) * reciprocal_std`.
+void layer_norm_normalize_avx512(const float *x, size_t n, float mean, float reciprocal_std, float *xhat);
+
+/// One row of the backward pass: the input gradient into `out`, the row's gamma and beta gradient terms added to
+/// `sums` (`[gamma | beta]`, `2 * n`).
+void layer_norm_row_backward_avx512(const float *xhat, const float *gradient, const float *gamma, float reciprocal_std,
+                                    size_t n, float *out, float *sums);
+
+/// The gamma and beta gradient terms of one row added to `sums`, without the input gradient.
+void layer_norm_parameter_sums_avx512(const float *xhat, const float *gradient, size_t n, float *sums);
+
+/// `out = x * y`, element by element.
+void multiply_avx512(const float *x, const float *y, size_t n, float *out);
+
 #endif
