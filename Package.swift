@@ -54,7 +54,7 @@ let package = Package(
         // Element-wise kernels on AVX-512 intrinsics (called only on a CPU that has it), optimised in debug builds too;
         // no contraction of multiplies and adds, so their bits are the portable Swift loops'.
         .target(name: "CVectorKernels", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
-        .target(name: "AVX512Kernels", swiftSettings: wideVectors),
+        .target(name: "AVX512Kernels", dependencies: ["CVectorKernels"], swiftSettings: wideVectors),
         .target(name: "Tensor", dependencies: ["CBLAS", "AVX512Kernels", "CVectorKernels"], swiftSettings: optimised),
         .target(
             name: "Lineage",

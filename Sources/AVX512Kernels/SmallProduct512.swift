@@ -1,3 +1,5 @@
+import CVectorKernels
+
 /// Products too small for `SGEMM512`'s packing and blocking to pay for themselves: attention's per-(sample, head)
 /// products, tens of rows and columns and one head's width deep. One call per product on the calling thread, with no
 /// per-thread state: op(B) is copied once into a zero-padded row-major scratch (on the stack when it is small) unless it
@@ -25,24 +27,14 @@ public enum SmallProduct512 {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: k * paddedColumns) { scratch in
             let packed = scratch.baseAddress!
             if transposeB {
-                // op(B)[p, j] = b[j * ldb + p]: read each row of b once, write it down a column.
-                for j in 0..<n {
-                    let source = b + j &* ldb
-                    var target = packed + j
-                    for p in 0..<k {
-                        target.pointee = source[p]
-                        target += paddedColumns
-                    }
-                }
+                // op(B)[p, j] = b[j * ldb + p]: 16 x 16 blocks of b turned in registers, the padding columns zero.
+                transpose_pack_avx512(b, ldb, n, k, packed, paddedColumns)
             } else {
                 for p in 0..<k {
                     let source = b + p &* ldb, target = packed + p &* paddedColumns
                     for j in 0..<n { target[j] = source[j] }
+                    for j in n..<paddedColumns { target[j] = 0 }
                 }
-            }
-            for p in 0..<k {
-                let row = packed + p &* paddedColumns
-                for j in n..<paddedColumns { row[j] = 0 }
             }
             blocks(m: m, n: n, k: k, a, rowStride, depthStride, packed, paddedColumns, c, ldc, alpha)
         }

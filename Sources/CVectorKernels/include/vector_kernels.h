@@ -47,4 +47,9 @@ void layer_norm_parameter_sums_avx512(const float *xhat, const float *gradient, 
 /// `out = x * y`, element by element.
 void multiply_avx512(const float *x, const float *y, size_t n, float *out);
 
+/// `packed[p * stride + j] = b[j * ldb + p]` for `p < depth`, `j < stride` (a multiple of 16, at least `rows`): the
+/// first `depth` columns of the `rows` rows of `b`, transposed, each packed row zero past column `rows`. Call it only
+/// on a CPU with AVX-512F.
+void transpose_pack_avx512(const float *b, size_t ldb, size_t rows, size_t depth, float *packed, size_t stride);
+
 #endif
