@@ -3,7 +3,7 @@ import CVectorKernels
 /// Products too small for `SGEMM512`'s packing and blocking to pay for themselves: attention's per-(sample, head)
 /// products, tens of rows and columns and one head's width deep. One call per product on the calling thread, with no
 /// per-thread state: op(B) is copied once into a zero-padded row-major scratch (on the stack when it is small) unless it
-/// is already row-major with whole 16-float rows, then 8-row blocks of C accumulate over the depth.
+/// is already contiguous row-major with whole 16-float rows, then 8-row blocks of C accumulate over the depth.
 ///
 /// Each element is the depth-ordered chain of fused multiply-adds from zero, times alpha: the operations `SGEMM512`
 /// performs for a depth of at most its `depthBlock`, so for such products the two give the same bits.
@@ -19,7 +19,10 @@ public enum SmallProduct512 {
     ) {
         let rowStride = transposeA ? 1 : lda
         let depthStride = transposeA ? lda : 1
-        if !transposeB && n % 16 == 0 {
+        // B is read in place only when its rows are contiguous: an attention head's rows sit a whole row of the
+        // [L, D] matrix apart (a kilobyte at D 256), so a few dozen of them fall into a handful of L1 sets and evict
+        // each other on every 8-row block of C; packed, they stay in L1.
+        if !transposeB && n % 16 == 0 && ldb == n {
             blocks(m: m, n: n, k: k, a, rowStride, depthStride, b, ldb, c, ldc, alpha)
             return
         }
