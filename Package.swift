@@ -64,7 +64,7 @@ let package = Package(
             ]),
 
         // Layer 3: autograd, layers, optimisers.
-        .target(name: "NN", dependencies: ["Tensor", "Shards"], swiftSettings: optimised),
+        .target(name: "NN", dependencies: ["Tensor", "CVectorKernels", "Shards"], swiftSettings: optimised),
 
         // Layer 4: datasets, models, matching, losses, metrics.
         .target(

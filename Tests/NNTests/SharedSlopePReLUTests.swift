@@ -1,4 +1,5 @@
 import NN
+import Tensor
 import XCTest
 
 final class SharedSlopePReLUTests: XCTestCase {
@@ -44,5 +45,39 @@ final class SharedSlopePReLUTests: XCTestCase {
         XCTAssertEqual(fusedSlope.scalar, slope.grad!.scalar, accuracy: 1e-6)
         XCTAssertEqual(fusedGenerator, unfusedGenerator, "one seed drawn, as dropout draws it")
         XCTAssertTrue(fused.value.data.contains(0) && fused.value.data.contains { $0 != 0 }, "the mask drops some and keeps some")
+    }
+
+    /// The AVX-512 blocks give the portable loops' bits: values, input gradient and slope gradient, with and without
+    /// dropout, over lengths that end mid-vector, several blocks and several parallel chunks, with zeros, negative zeros
+    /// and a NaN among the inputs.
+    func testTheAVX512BlocksGiveThePortableBits() throws {
+        try XCTSkipUnless(GEMM.avx512Available, "this CPU has no AVX-512")
+        defer { SharedSlopePReLUBlocks.vector = true }
+        for count in [1, 7, 8, 15, 16, 23, 4099, Parallelism.elementwiseGrain * 2 + 13] {
+            var generator = SeededGenerator(seed: UInt64(count))
+            let input = Tensor(shape: [count]) { out in
+                for i in 0..<count { out[i] = i % 11 == 3 ? 0 : i % 11 == 5 ? -0.0 : generator.nextUniform(in: -2, 2) }
+                if count > 20 { out[20] = .nan }
+            }
+            let upstream = Tensor(shape: [count]) { out in for i in 0..<count { out[i] = generator.nextUniform(in: -1, 1) } }
+            for p: Float in [0, 0.3] {
+                func run() -> [[UInt32]] {
+                    let x = Variable(input, requiresGrad: true)
+                    let slope = Variable(Tensor(shape: [1], data: [0.25]), requiresGrad: true)
+                    var dropoutGenerator = SeededGenerator(seed: 5)
+                    let y = sharedSlopePReLU(x, slope: slope, dropout: p, generator: &dropoutGenerator)
+                    y.backward(gradient: upstream)
+                    return [y.value.data.map(\.bitPattern), x.grad!.data.map(\.bitPattern), slope.grad!.data.map(\.bitPattern)]
+                }
+                SharedSlopePReLUBlocks.vector = false
+                let portable = run()
+                SharedSlopePReLUBlocks.vector = true
+                let vector = run()
+                for (k, name) in ["values", "input gradient", "slope gradient"].enumerated() {
+                    let differing = zip(vector[k], portable[k]).filter { $0 != $1 }.count
+                    XCTAssertEqual(differing, 0, "\(count) elements, p \(p): \(name) elements whose bits differ")
+                }
+            }
+        }
     }
 }

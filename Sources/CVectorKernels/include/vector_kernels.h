@@ -52,4 +52,12 @@ void multiply_avx512(const float *x, const float *y, size_t n, float *out);
 /// on a CPU with AVX-512F.
 void transpose_pack_avx512(const float *b, size_t ldb, size_t rows, size_t depth, float *packed, size_t stride);
 
+/// PReLU with one shared slope over one block: `out = (x > 0 ? x : slope * x) * mask` (`mask` may be NULL). Call it
+/// only on a CPU with AVX-512F, AVX-512VL and AVX-512DQ; the bits are the portable loop's (`sharedSlopePReLU`).
+void prelu_forward_avx512(const float *x, const float *mask, size_t n, float slope, float *out);
+
+/// Its backward pass over one block: `g = gradient * mask`, `out = x > 0 ? g : slope * g`; returns the block's share of
+/// the slope gradient, the sum of `g * x` over `x <= 0`, in the portable loop's lanes and order.
+float prelu_backward_avx512(const float *x, const float *gradient, const float *mask, size_t n, float slope, float *out);
+
 #endif

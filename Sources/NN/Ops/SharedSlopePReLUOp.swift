@@ -1,4 +1,13 @@
+import CVectorKernels
 import Tensor
+
+/// Where `sharedSlopePReLU` runs its blocks: on AVX-512 intrinsics (`prelu_*_avx512`, the portable loops' bits; the
+/// default where the CPU has AVX-512) or on the portable loops. Tests switch it to compare the two.
+public enum SharedSlopePReLUBlocks {
+    nonisolated(unsafe) public static var vector = GEMM.avx512Available {
+        didSet { precondition(!vector || GEMM.avx512Available, "sharedSlopePReLU: this CPU has no AVX-512") }
+    }
+}
 
 /// PReLU with one slope shared by every element (`slope` of shape `[1]`, PyTorch's `nn.PReLU()`):
 /// `x` where positive, else `slope * x`. The same function as `prelu(_:slope:)` with a `[1]` slope,
@@ -25,6 +34,7 @@ private func sharedSlopePReLU(_ x: Variable, slope: Variable, dropout p: Float, 
     let count = x.count
     let grain = Parallelism.elementwiseGrain
     let indexing = MaskIndexing(rows: rows, shape: x.shape)
+    let vector = SharedSlopePReLUBlocks.vector
     /// `body(range, mask)` over `range` in blocks with the dropout mask of each block, or once with a nil mask.
     func masked(_ range: Range<Int>, _ body: (Range<Int>, UnsafePointer<Float>?) -> Void) {
         if p > 0 {
@@ -37,7 +47,10 @@ private func sharedSlopePReLU(_ x: Variable, slope: Variable, dropout p: Float, 
         x.value.withUnsafeBufferPointer { input in
             Parallelism.forEachChunk(count: count, grain: grain) { range in
                 masked(range) { block, mask in
-                    if let mask {
+                    if vector {
+                        prelu_forward_avx512(input.baseAddress! + block.lowerBound, mask, block.count, a,
+                                             out.baseAddress! + block.lowerBound)
+                    } else if let mask {
                         for i in block {
                             let v = input[i]
                             out[i] = (v > 0 ? v : a * v) * mask[i - block.lowerBound]
@@ -62,8 +75,12 @@ private func sharedSlopePReLU(_ x: Variable, slope: Variable, dropout p: Float, 
                         Parallelism.forEachChunk(count: count, grain: grain) { range in
                             var total: Float = 0
                             masked(range) { block, mask in
-                                total += preluBackward(input: input.baseAddress!, gradient: gp.baseAddress!, mask: mask,
-                                                       slope: a, block: block, into: out.baseAddress!)
+                                let start = block.lowerBound
+                                total += vector
+                                    ? prelu_backward_avx512(input.baseAddress! + start, gp.baseAddress! + start, mask, block.count, a,
+                                                            out.baseAddress! + start)
+                                    : preluBackward(input: input.baseAddress!, gradient: gp.baseAddress!, mask: mask,
+                                                    slope: a, block: block, into: out.baseAddress!)
                             }
                             sums[range.lowerBound / grain] = Double(total)
                         }
