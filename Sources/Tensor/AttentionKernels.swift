@@ -1,3 +1,5 @@
+import CVectorKernels
+
 /// Multi-head scaled dot-product attention on already-projected queries, keys and values.
 ///
 /// Layout: `q` `[B, Lq, D]`, `k` and `v` `[B, Lk, D]`, heads are the `H` consecutive column blocks of
@@ -62,6 +64,7 @@ public enum AttentionKernel {
         var probabilities = Tensor(shape: [batch, heads, queryLength, keyLength]) { _ in }
         var dropped: Tensor? = dropout > 0 ? Tensor(shape: probabilities.shape) { _ in } : nil
         var output = Tensor(shape: q.shape) { _ in }
+        let vector = VectorKernels.enabled
         q.withUnsafeBufferPointer { qp in
         k.withUnsafeBufferPointer { kp in
         v.withUnsafeBufferPointer { vp in
@@ -92,7 +95,11 @@ public enum AttentionKernel {
                         let target = droppedPointer + slice * sliceSize
                         let seedOfSlice = Self.sliceSeed(dropoutSeed, slice: slice, heads: heads, rows: dropoutRows)
                         DropoutMask.forEachBlock(of: 0..<sliceSize, probability: dropout, seed: seedOfSlice) { block, mask in
-                            for e in block { target[e] = scores[e] * mask[e - block.lowerBound] }
+                            if vector {
+                                multiply_avx512(scores + block.lowerBound, mask, block.count, target + block.lowerBound)
+                            } else {
+                                for e in block { target[e] = scores[e] * mask[e - block.lowerBound] }
+                            }
                         }
                         weights = UnsafePointer(target)
                     }
@@ -128,6 +135,7 @@ public enum AttentionKernel {
         var dq = Tensor(shape: q.shape) { _ in }
         var dk = Tensor(shape: k.shape) { _ in }
         var dv = Tensor(shape: v.shape) { _ in }
+        let vector = VectorKernels.enabled
         q.withUnsafeBufferPointer { qp in
         k.withUnsafeBufferPointer { kp in
         v.withUnsafeBufferPointer { vp in
@@ -162,10 +170,14 @@ public enum AttentionKernel {
                         // Softmax backward through the dropout, with the 1/sqrt(d) score scale folded in.
                         // With W = P * mask and dP = dW * mask: sum_j P dP = sum_j W dW and
                         // P * dP = W * dW, so dS = W dW - P sum_j W dW needs no mask.
-                        for i in 0..<queryLength {
-                            let p = probabilities + i * keyLength, w = weights + i * keyLength, d = dScores + i * keyLength
-                            let dot = RowMath.dot(w, d, count: keyLength)
-                            for j in 0..<keyLength { d[j] = (w[j] * d[j] - p[j] * dot) * scale }
+                        if vector {
+                            softmax_backward_rows_avx512(probabilities, weights, dScores, queryLength, keyLength, scale)
+                        } else {
+                            for i in 0..<queryLength {
+                                let p = probabilities + i * keyLength, w = weights + i * keyLength, d = dScores + i * keyLength
+                                let dot = RowMath.dot(w, d, count: keyLength)
+                                for j in 0..<keyLength { d[j] = (w[j] * d[j] - p[j] * dot) * scale }
+                            }
                         }
                         // dQ = dS K, dK = dSᵀ Q
                         GEMM.smallMultiply(m: queryLength, n: headWidth, k: keyLength,

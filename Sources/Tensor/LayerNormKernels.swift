@@ -3,12 +3,6 @@ import CVectorKernels
 /// Layer normalisation over the last dimension, with a per-feature scale and shift; and the residual
 /// form of a post-norm transformer, `layerNorm(x + dropout(sublayer))`, in one pass.
 public enum LayerNormKernel {
-    /// Whether rows run on the AVX-512 row functions (`layer_norm_*_avx512`, the portable rows' bits; on by default where
-    /// the CPU has AVX-512) or on the portable Swift rows. Tests switch it to compare the two.
-    nonisolated(unsafe) public static var vectorRows = GEMM.avx512Available {
-        didSet { precondition(!vectorRows || GEMM.avx512Available, "LayerNormKernel: this CPU has no AVX-512") }
-    }
-
     /// What the forward pass saves for the backward pass: per-row mean and reciprocal std.
     public struct Saved: Sendable {
         public let mean: [Float]
@@ -35,7 +29,7 @@ public enum LayerNormKernel {
         let indexing = MaskIndexing(rows: batchRows, shape: x.shape)
         var mean = [Float](repeating: 0, count: rows)
         var reciprocalStd = [Float](repeating: 0, count: rows)
-        let vector = vectorRows
+        let vector = VectorKernels.enabled
         let output = Tensor(shape: x.shape) { out in
             x.withUnsafeBufferPointer { input in
                 gamma.withUnsafeBufferPointer { g in
@@ -89,7 +83,7 @@ public enum LayerNormKernel {
         let width = x.shape.last ?? 1
         let rows = x.count / max(1, width)
         var parameterGradients = ParameterGradients(rows: rows, width: width)
-        let vector = vectorRows
+        let vector = VectorKernels.enabled
         let dx = Tensor(shape: inputGradient ? x.shape : [0]) { out in
             x.withUnsafeBufferPointer { input in
                 dy.withUnsafeBufferPointer { g in
@@ -179,7 +173,7 @@ public enum LayerNormKernel {
         let rows = x.count / max(1, width)
         var reciprocalStd = [Float](repeating: 0, count: rows)
         var normalized = Tensor(shape: x.shape) { _ in }
-        let vector = vectorRows
+        let vector = VectorKernels.enabled
         let output = Tensor(shape: x.shape) { out in
             x.withUnsafeBufferPointer { input in
             sublayer.withUnsafeBufferPointer { sub in
@@ -238,7 +232,7 @@ public enum LayerNormKernel {
         let p = saved.probability
         var parameterGradients = ParameterGradients(rows: rows, width: width)
         var dSublayer: Tensor? = p > 0 ? Tensor(shape: dy.shape) { _ in } : nil
-        let vector = vectorRows
+        let vector = VectorKernels.enabled
         let dx = Tensor(shape: dy.shape) { out in
             dy.withUnsafeBufferPointer { g in
             saved.normalized.withUnsafeBufferPointer { xhatAll in

@@ -52,7 +52,7 @@ final class SharedSlopePReLUTests: XCTestCase {
     /// and a NaN among the inputs.
     func testTheAVX512BlocksGiveThePortableBits() throws {
         try XCTSkipUnless(GEMM.avx512Available, "this CPU has no AVX-512")
-        defer { SharedSlopePReLUBlocks.vector = true }
+        defer { VectorKernels.enabled = true }
         for count in [1, 7, 8, 15, 16, 23, 4099, Parallelism.elementwiseGrain * 2 + 13] {
             var generator = SeededGenerator(seed: UInt64(count))
             let input = Tensor(shape: [count]) { out in
@@ -69,9 +69,9 @@ final class SharedSlopePReLUTests: XCTestCase {
                     y.backward(gradient: upstream)
                     return [y.value.data.map(\.bitPattern), x.grad!.data.map(\.bitPattern), slope.grad!.data.map(\.bitPattern)]
                 }
-                SharedSlopePReLUBlocks.vector = false
+                VectorKernels.enabled = false
                 let portable = run()
-                SharedSlopePReLUBlocks.vector = true
+                VectorKernels.enabled = true
                 let vector = run()
                 for (k, name) in ["values", "input gradient", "slope gradient"].enumerated() {
                     let differing = zip(vector[k], portable[k]).filter { $0 != $1 }.count

@@ -141,7 +141,7 @@ final class FusedKernelTests: XCTestCase {
     /// projection's 2818 among them), rows of a batch slice.
     func testLayerNormsAVX512RowsGiveThePortableRowsBits() throws {
         try XCTSkipUnless(GEMM.avx512Available, "this CPU has no AVX-512")
-        defer { LayerNormKernel.vectorRows = true }
+        defer { VectorKernels.enabled = true }
         for (index, width) in [1, 7, 8, 16, 17, 33, 256, 2818].enumerated() {
             let seed = UInt64(10 * index)
             // Offsets make the rows' statistics unlike each other and the sums' rounding matter.
@@ -163,13 +163,42 @@ final class FusedKernelTests: XCTestCase {
                             z, residual.normalized, Tensor(shape: [15], data: residual.reciprocalStd),
                             rGrads.input, rGrads.sublayer, rGrads.gamma, rGrads.beta]
                 }
-                LayerNormKernel.vectorRows = false
+                VectorKernels.enabled = false
                 let portable = run()
-                LayerNormKernel.vectorRows = true
+                VectorKernels.enabled = true
                 let vector = run()
                 for (k, (a, b)) in zip(vector, portable).enumerated() {
                     let differing = zip(a.data, b.data).filter { $0.bitPattern != $1.bitPattern }.count
                     XCTAssertEqual(differing, 0, "width \(width), p \(p), result \(k): elements whose bits differ")
+                }
+            }
+        }
+    }
+
+    /// Attention's AVX-512 softmax backward rows and dropout give the portable loops' bits: key counts that end
+    /// mid-vector and mid-block, with and without dropout, with padded keys; values and every gradient.
+    func testAttentionsAVX512RowsGiveThePortableBits() throws {
+        try XCTSkipUnless(GEMM.avx512Available, "this CPU has no AVX-512")
+        defer { VectorKernels.enabled = true }
+        for (index, keys) in [1, 7, 16, 17, 33, 76].enumerated() {
+            let seed = UInt64(20 * index)
+            let q = random([2, 9, 16], seed: seed, scale: 2), k = random([2, keys, 16], seed: seed + 1, scale: 2)
+            let v = random([2, keys, 16], seed: seed + 2), dOut = random([2, 9, 16], seed: seed + 3)
+            let padding = (0..<(2 * keys)).map { $0 % keys == keys - 1 && keys > 1 }
+            for p: Float in [0, 0.2] {
+                func run() -> [Tensor] {
+                    let (output, saved) = AttentionKernel.forward(query: q, key: k, value: v, heads: 4, keyIsPadding: padding,
+                                                                  dropout: p, dropoutSeed: 13)
+                    let grads = AttentionKernel.backward(outputGradient: dOut, query: q, key: k, value: v, heads: 4, saved: saved)
+                    return [output, saved.probabilities, grads.query, grads.key, grads.value]
+                }
+                VectorKernels.enabled = false
+                let portable = run()
+                VectorKernels.enabled = true
+                let vector = run()
+                for (n, (a, b)) in zip(vector, portable).enumerated() {
+                    let differing = zip(a.data, b.data).filter { $0.bitPattern != $1.bitPattern }.count
+                    XCTAssertEqual(differing, 0, "\(keys) keys, p \(p), result \(n): elements whose bits differ")
                 }
             }
         }

@@ -60,4 +60,11 @@ void prelu_forward_avx512(const float *x, const float *mask, size_t n, float slo
 /// the slope gradient, the sum of `g * x` over `x <= 0`, in the portable loop's lanes and order.
 float prelu_backward_avx512(const float *x, const float *gradient, const float *mask, size_t n, float slope, float *out);
 
+/// Attention's softmax backward through its dropout, row by row: with `dot = sum_j w[j] * d[j]`,
+/// `d[j] = (w[j] * d[j] - p[j] * dot) * scale` (`p` the probabilities, `w` the dropped ones, `d` the weights' gradient,
+/// overwritten). The portable loop's bits (`AttentionKernel.backward`). Call it only on a CPU with AVX-512F,
+/// AVX-512VL and AVX-512DQ.
+void softmax_backward_rows_avx512(const float *probabilities, const float *weights, float *gradient, size_t rows,
+                                  size_t count, float scale);
+
 #endif

@@ -1,13 +1,6 @@
 import CVectorKernels
 import Tensor
 
-/// Where `sharedSlopePReLU` runs its blocks: on AVX-512 intrinsics (`prelu_*_avx512`, the portable loops' bits; the
-/// default where the CPU has AVX-512) or on the portable loops. Tests switch it to compare the two.
-public enum SharedSlopePReLUBlocks {
-    nonisolated(unsafe) public static var vector = GEMM.avx512Available {
-        didSet { precondition(!vector || GEMM.avx512Available, "sharedSlopePReLU: this CPU has no AVX-512") }
-    }
-}
 
 /// PReLU with one slope shared by every element (`slope` of shape `[1]`, PyTorch's `nn.PReLU()`):
 /// `x` where positive, else `slope * x`. The same function as `prelu(_:slope:)` with a `[1]` slope,
@@ -34,7 +27,7 @@ private func sharedSlopePReLU(_ x: Variable, slope: Variable, dropout p: Float, 
     let count = x.count
     let grain = Parallelism.elementwiseGrain
     let indexing = MaskIndexing(rows: rows, shape: x.shape)
-    let vector = SharedSlopePReLUBlocks.vector
+    let vector = VectorKernels.enabled
     /// `body(range, mask)` over `range` in blocks with the dropout mask of each block, or once with a nil mask.
     func masked(_ range: Range<Int>, _ body: (Range<Int>, UnsafePointer<Float>?) -> Void) {
         if p > 0 {
