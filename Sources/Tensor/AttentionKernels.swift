@@ -9,11 +9,10 @@ import CVectorKernels
 public enum AttentionKernel {
     /// What the forward pass keeps for the backward pass.
     public struct Saved: @unchecked Sendable {
-        /// Softmax probabilities before dropout, `[B, H, Lq, Lk]`.
+        /// Softmax probabilities before dropout, `[B, H, Lq, Lk]`. The probabilities after dropout, which the
+        /// backward pass needs too, are not kept: each slice's are remade from these and the regenerated mask, in
+        /// cache, rather than written out and read back (two passes over a tensor of the scores' size).
         public let probabilities: Tensor
-        /// The probabilities after dropout (`probabilities` times the mask), `[B, H, Lq, Lk]`, or nil
-        /// when no dropout was applied. The backward pass needs only these two, never the mask.
-        let dropped: Tensor?
         let dropout: Float
         let dropoutSeed: UInt64
         /// Set when the batch is a slice of a whole batch: slice `b * H + h` takes the seed of the whole
@@ -62,7 +61,6 @@ public enum AttentionKernel {
         let sliceSize = queryLength * keyLength
         let slices = batch * heads
         var probabilities = Tensor(shape: [batch, heads, queryLength, keyLength]) { _ in }
-        var dropped: Tensor? = dropout > 0 ? Tensor(shape: probabilities.shape) { _ in } : nil
         var output = Tensor(shape: q.shape) { _ in }
         let vector = VectorKernels.enabled
         q.withUnsafeBufferPointer { qp in
@@ -70,8 +68,9 @@ public enum AttentionKernel {
         v.withUnsafeBufferPointer { vp in
         probabilities.withUnsafeMutableBufferPointer { pp in
         output.withUnsafeMutableBufferPointer { op in
-            withOptionalMutablePointer(&dropped) { dp in
-                Parallelism.forEachTaskSingleThreadedBLAS(count: slices) { slice in
+            Parallelism.forEachTaskSingleThreadedBLAS(count: slices) { slice in
+                // The slice's dropped probabilities live in a per-task buffer small enough for L2.
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: dropout > 0 ? sliceSize : 0) { droppedBuffer in
                     let b = slice / heads, h = slice % heads
                     let scores = pp.baseAddress! + slice * sliceSize
                     let qSlice = qp.baseAddress! + b * queryLength * width + h * headWidth
@@ -91,17 +90,11 @@ public enum AttentionKernel {
                     }
                     Softmax.contiguousRowsInPlace(scores, rows: queryLength, count: keyLength)
                     var weights = UnsafePointer(scores)
-                    if let droppedPointer = dp {
-                        let target = droppedPointer + slice * sliceSize
-                        let seedOfSlice = Self.sliceSeed(dropoutSeed, slice: slice, heads: heads, rows: dropoutRows)
-                        DropoutMask.forEachBlock(of: 0..<sliceSize, probability: dropout, seed: seedOfSlice) { block, mask in
-                            if vector {
-                                multiply_avx512(scores + block.lowerBound, mask, block.count, target + block.lowerBound)
-                            } else {
-                                for e in block { target[e] = scores[e] * mask[e - block.lowerBound] }
-                            }
-                        }
-                        weights = UnsafePointer(target)
+                    if dropout > 0 {
+                        Self.drop(UnsafePointer(scores), count: sliceSize, probability: dropout,
+                                  seed: Self.sliceSeed(dropoutSeed, slice: slice, heads: heads, rows: dropoutRows),
+                                  vector: vector, into: droppedBuffer.baseAddress!)
+                        weights = UnsafePointer(droppedBuffer.baseAddress!)
                     }
                     GEMM.smallMultiply(m: queryLength, n: headWidth, k: keyLength,
                                        weights, lda: keyLength, transposeA: false,
@@ -110,8 +103,21 @@ public enum AttentionKernel {
                 }
             }
         }}}}}
-        return (output, Saved(probabilities: probabilities, dropped: dropped, dropout: dropout, dropoutSeed: dropoutSeed,
-                              dropoutRows: dropoutRows))
+        return (output, Saved(probabilities: probabilities, dropout: dropout, dropoutSeed: dropoutSeed, dropoutRows: dropoutRows))
+    }
+
+    /// `target = probabilities * mask` over one slice: its dropped attention weights, the same in the forward pass
+    /// and, remade, in the backward pass.
+    @inline(__always)
+    static func drop(_ probabilities: UnsafePointer<Float>, count: Int, probability: Float, seed: UInt64, vector: Bool,
+                     into target: UnsafeMutablePointer<Float>) {
+        DropoutMask.forEachBlock(of: 0..<count, probability: probability, seed: seed) { block, mask in
+            if vector {
+                multiply_avx512(probabilities + block.lowerBound, mask, block.count, target + block.lowerBound)
+            } else {
+                for e in block { target[e] = probabilities[e] * mask[e - block.lowerBound] }
+            }
+        }
     }
 
     /// The dropout seed of (sample, head) slice `slice`: the whole batch's slice under `rows`.
@@ -144,51 +150,57 @@ public enum AttentionKernel {
         dq.withUnsafeMutableBufferPointer { dqp in
         dk.withUnsafeMutableBufferPointer { dkp in
         dv.withUnsafeMutableBufferPointer { dvp in
-            withOptionalPointer(saved.dropped) { dp in
-                Parallelism.forEachTaskSingleThreadedBLAS(count: slices) { slice in
-                    // The slice's score gradient lives in a per-task buffer small enough for L2.
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: sliceSize) { scratch in
-                        let b = slice / heads, h = slice % heads
-                        let columnOffset = h * headWidth
-                        let qSlice = qp.baseAddress! + b * queryLength * width + columnOffset
-                        let kSlice = kp.baseAddress! + b * keyLength * width + columnOffset
-                        let vSlice = vp.baseAddress! + b * keyLength * width + columnOffset
-                        let gSlice = gp.baseAddress! + b * queryLength * width + columnOffset
-                        let probabilities = pp.baseAddress! + slice * sliceSize
-                        let weights = dp.map { $0 + slice * sliceSize } ?? probabilities
-                        let dScores = scratch.baseAddress!
-                        // dV = Wᵀ dO
-                        GEMM.smallMultiply(m: keyLength, n: headWidth, k: queryLength,
-                                           weights, lda: keyLength, transposeA: true,
-                                           gSlice, ldb: width, transposeB: false,
-                                           into: dvp.baseAddress! + b * keyLength * width + columnOffset, ldc: width)
-                        // dW = dO Vᵀ
-                        GEMM.smallMultiply(m: queryLength, n: keyLength, k: headWidth,
-                                           gSlice, lda: width, transposeA: false,
-                                           vSlice, ldb: width, transposeB: true,
-                                           into: dScores, ldc: keyLength)
-                        // Softmax backward through the dropout, with the 1/sqrt(d) score scale folded in.
-                        // With W = P * mask and dP = dW * mask: sum_j P dP = sum_j W dW and
-                        // P * dP = W * dW, so dS = W dW - P sum_j W dW needs no mask.
-                        if vector {
-                            softmax_backward_rows_avx512(probabilities, weights, dScores, queryLength, keyLength, scale)
-                        } else {
-                            for i in 0..<queryLength {
-                                let p = probabilities + i * keyLength, w = weights + i * keyLength, d = dScores + i * keyLength
-                                let dot = RowMath.dot(w, d, count: keyLength)
-                                for j in 0..<keyLength { d[j] = (w[j] * d[j] - p[j] * dot) * scale }
-                            }
-                        }
-                        // dQ = dS K, dK = dSᵀ Q
-                        GEMM.smallMultiply(m: queryLength, n: headWidth, k: keyLength,
-                                           dScores, lda: keyLength, transposeA: false,
-                                           kSlice, ldb: width, transposeB: false,
-                                           into: dqp.baseAddress! + b * queryLength * width + columnOffset, ldc: width)
-                        GEMM.smallMultiply(m: keyLength, n: headWidth, k: queryLength,
-                                           dScores, lda: keyLength, transposeA: true,
-                                           qSlice, ldb: width, transposeB: false,
-                                           into: dkp.baseAddress! + b * keyLength * width + columnOffset, ldc: width)
+            Parallelism.forEachTaskSingleThreadedBLAS(count: slices) { slice in
+                // The slice's score gradient (and, with dropout, its dropped probabilities) live in a per-task
+                // buffer small enough for L2.
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: (saved.dropout > 0 ? 2 : 1) * sliceSize) { scratch in
+                    let b = slice / heads, h = slice % heads
+                    let columnOffset = h * headWidth
+                    let qSlice = qp.baseAddress! + b * queryLength * width + columnOffset
+                    let kSlice = kp.baseAddress! + b * keyLength * width + columnOffset
+                    let vSlice = vp.baseAddress! + b * keyLength * width + columnOffset
+                    let gSlice = gp.baseAddress! + b * queryLength * width + columnOffset
+                    let probabilities = pp.baseAddress! + slice * sliceSize
+                    let dScores = scratch.baseAddress!
+                    var weights = probabilities
+                    if saved.dropout > 0 {
+                        let dropped = scratch.baseAddress! + sliceSize
+                        Self.drop(probabilities, count: sliceSize, probability: saved.dropout,
+                                  seed: Self.sliceSeed(saved.dropoutSeed, slice: slice, heads: heads, rows: saved.dropoutRows),
+                                  vector: vector, into: dropped)
+                        weights = UnsafePointer(dropped)
                     }
+                    // dV = Wᵀ dO
+                    GEMM.smallMultiply(m: keyLength, n: headWidth, k: queryLength,
+                                       weights, lda: keyLength, transposeA: true,
+                                       gSlice, ldb: width, transposeB: false,
+                                       into: dvp.baseAddress! + b * keyLength * width + columnOffset, ldc: width)
+                    // dW = dO Vᵀ
+                    GEMM.smallMultiply(m: queryLength, n: keyLength, k: headWidth,
+                                       gSlice, lda: width, transposeA: false,
+                                       vSlice, ldb: width, transposeB: true,
+                                       into: dScores, ldc: keyLength)
+                    // Softmax backward through the dropout, with the 1/sqrt(d) score scale folded in.
+                    // With W = P * mask and dP = dW * mask: sum_j P dP = sum_j W dW and
+                    // P * dP = W * dW, so dS = W dW - P sum_j W dW needs no mask.
+                    if vector {
+                        softmax_backward_rows_avx512(probabilities, weights, dScores, queryLength, keyLength, scale)
+                    } else {
+                        for i in 0..<queryLength {
+                            let p = probabilities + i * keyLength, w = weights + i * keyLength, d = dScores + i * keyLength
+                            let dot = RowMath.dot(w, d, count: keyLength)
+                            for j in 0..<keyLength { d[j] = (w[j] * d[j] - p[j] * dot) * scale }
+                        }
+                    }
+                    // dQ = dS K, dK = dSᵀ Q
+                    GEMM.smallMultiply(m: queryLength, n: headWidth, k: keyLength,
+                                       dScores, lda: keyLength, transposeA: false,
+                                       kSlice, ldb: width, transposeB: false,
+                                       into: dqp.baseAddress! + b * queryLength * width + columnOffset, ldc: width)
+                    GEMM.smallMultiply(m: keyLength, n: headWidth, k: queryLength,
+                                       dScores, lda: keyLength, transposeA: true,
+                                       qSlice, ldb: width, transposeB: false,
+                                       into: dkp.baseAddress! + b * keyLength * width + columnOffset, ldc: width)
                 }
             }
         }}}}}}}}
