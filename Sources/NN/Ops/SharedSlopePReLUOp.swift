@@ -36,6 +36,7 @@ private func sharedSlopePReLU(_ x: Variable, slope: Variable, dropout p: Float, 
             body(range, nil)
         }
     }
+    let forwardProfile = Profiler.enter(.elementwise)
     let y = Tensor(shape: x.shape) { out in
         x.value.withUnsafeBufferPointer { input in
             Parallelism.forEachChunk(count: count, grain: grain) { range in
@@ -58,7 +59,9 @@ private func sharedSlopePReLU(_ x: Variable, slope: Variable, dropout p: Float, 
             }
         }
     }
+    Profiler.exit(forwardProfile)
     return Variable.result(y, parents: [x, slope]) { g in
+        let backwardProfile = Profiler.enter(.elementwise)
         let chunks = (count + grain - 1) / grain
         var partial = [Double](repeating: 0, count: max(chunks, 1))
         let dx = Tensor(shape: x.shape) { out in
@@ -81,6 +84,7 @@ private func sharedSlopePReLU(_ x: Variable, slope: Variable, dropout p: Float, 
                 }
             }
         }
+        Profiler.exit(backwardProfile)
         if x.requiresGrad { x.accumulateGradient(dx) }
         if slope.requiresGrad { slope.accumulateGradient(Tensor(shape: [1], data: [Float(partial.reduce(0, +))])) }
     }
