@@ -136,6 +136,20 @@ final class FusedKernelTests: XCTestCase {
         }
     }
 
+    /// Runs `body` on the portable loops, then on their AVX-512 versions in C, and checks that every result has the
+    /// same bits.
+    func assertVectorKernelsGiveThePortableBits(_ label: String, _ body: () -> [Tensor],
+                                                file: StaticString = #filePath, line: UInt = #line) {
+        VectorKernels.enabled = false
+        let portable = body()
+        VectorKernels.enabled = true
+        let vector = body()
+        for (index, (a, b)) in zip(vector, portable).enumerated() {
+            let differing = zip(a.data, b.data).filter { $0.bitPattern != $1.bitPattern }.count
+            XCTAssertEqual(differing, 0, "\(label), result \(index): elements whose bits differ", file: file, line: line)
+        }
+    }
+
     /// Layer norm's AVX-512 rows give the portable rows' bits: plain and residual, forward and backward (with and
     /// without the input gradient), with and without dropout, widths that end mid-vector and mid-block (the input
     /// projection's 2818 among them), rows of a batch slice.
@@ -163,14 +177,7 @@ final class FusedKernelTests: XCTestCase {
                             z, residual.normalized, Tensor(shape: [15], data: residual.reciprocalStd),
                             rGrads.input, rGrads.sublayer, rGrads.gamma, rGrads.beta]
                 }
-                VectorKernels.enabled = false
-                let portable = run()
-                VectorKernels.enabled = true
-                let vector = run()
-                for (k, (a, b)) in zip(vector, portable).enumerated() {
-                    let differing = zip(a.data, b.data).filter { $0.bitPattern != $1.bitPattern }.count
-                    XCTAssertEqual(differing, 0, "width \(width), p \(p), result \(k): elements whose bits differ")
-                }
+                assertVectorKernelsGiveThePortableBits("width \(width), p \(p)", run)
             }
         }
     }
@@ -192,14 +199,7 @@ final class FusedKernelTests: XCTestCase {
                     let grads = AttentionKernel.backward(outputGradient: dOut, query: q, key: k, value: v, heads: 4, saved: saved)
                     return [output, saved.probabilities, grads.query, grads.key, grads.value]
                 }
-                VectorKernels.enabled = false
-                let portable = run()
-                VectorKernels.enabled = true
-                let vector = run()
-                for (n, (a, b)) in zip(vector, portable).enumerated() {
-                    let differing = zip(a.data, b.data).filter { $0.bitPattern != $1.bitPattern }.count
-                    XCTAssertEqual(differing, 0, "\(keys) keys, p \(p), result \(n): elements whose bits differ")
-                }
+                assertVectorKernelsGiveThePortableBits("\(keys) keys, p \(p)", run)
             }
         }
     }
