@@ -6,27 +6,13 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#include <stdint.h>
 
 #define TARGET __attribute__((target("avx512f,avx512vl,avx512dq")))
 
-/// Values per block staged in L1 before being streamed out.
+/// Values per block staged in L1 before being streamed out (`stream_copy_avx512`): the outputs are tens of megabytes
+/// that only later passes read.
 #define STAGED 4096
 
-/// Writes `n` floats from `from` (in L1) to `out` with non-temporal stores from its first 64-byte boundary on: the
-/// outputs here are tens of megabytes, read back only by later passes, and a plain store would first read each line
-/// of them from memory.
-TARGET static void stream_out(float *out, const float *from, size_t n) {
-    size_t i = 0;
-    const size_t offset = ((uintptr_t)out & 63) / sizeof(float);
-    if (offset) {
-        i = 16 - offset < n ? 16 - offset : n;
-        _mm512_mask_storeu_ps(out, (__mmask16)((1u << i) - 1), _mm512_loadu_ps(from));
-    }
-    for (; i + 16 <= n; i += 16) _mm512_stream_ps(out + i, _mm512_loadu_ps(from + i));
-    if (i < n) _mm512_mask_storeu_ps(out + i, (__mmask16)((1u << (n - i)) - 1), _mm512_loadu_ps(from + i));
-    _mm_sfence();  // the streamed stores are visible before another thread reads them
-}
 
 TARGET void prelu_forward_avx512(const float *x, const float *mask, size_t n, float slope, float *target) {
     float staged[STAGED] __attribute__((aligned(64)));
@@ -40,7 +26,7 @@ TARGET void prelu_forward_avx512(const float *x, const float *mask, size_t n, fl
         if (mask) y = _mm512_mul_ps(y, _mm512_maskz_loadu_ps(k, mask + i));
         _mm512_mask_storeu_ps(out + i, k, y);
     }
-    if (out == staged) stream_out(target, staged, n);
+    if (out == staged) stream_copy_avx512(target, staged, n);
 }
 
 TARGET float prelu_backward_avx512(const float *x, const float *gradient, const float *mask, size_t n, float slope,
@@ -77,7 +63,7 @@ TARGET float prelu_backward_avx512(const float *x, const float *gradient, const 
         out[i] = v > 0 ? g : slope * g;
         total += v > 0 ? 0.0f : g * v;
     }
-    if (out == staged) stream_out(target, staged, n);
+    if (out == staged) stream_copy_avx512(target, staged, n);
     return total;
 }
 
