@@ -30,15 +30,20 @@ public enum SGEMM512 {
     ///
     /// With `rowBias` (`n` values; `beta` must be 0), `C = alpha * op(A) * op(B) + rowBias` in every row, C not
     /// read: the bits of filling each row of C with the bias and calling with `beta == 1`, without that pass.
+    ///
+    /// With `aRowSums` (`m` values; `op(A)` must be `Aᵀ`), also `aRowSums[i] = sum over p of op(A)[i, p]`, each
+    /// summed from zero in depth order: the column sums of A, as `Reduction.sum(_:axis: 0)` makes them (a linear
+    /// layer's bias gradient, made while its weight gradient's product reads the same operand).
     @inline(never)
     public static func multiply(
         m: Int, n: Int, k: Int,
         _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
         _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
         into c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float,
-        rowBias: UnsafePointer<Float>? = nil
+        rowBias: UnsafePointer<Float>? = nil, aRowSums: UnsafeMutablePointer<Float>? = nil
     ) {
         precondition(rowBias == nil || beta == 0, "SGEMM512: a row bias replaces C; beta must be 0")
+        precondition(aRowSums == nil || transposeA, "SGEMM512: row sums of op(A) are made for op(A) = Aᵀ only")
         let scratch = Scratch.forThisThread()
         let packed = scratch.packedB
         let packedA = scratch.packedA
@@ -60,6 +65,11 @@ public enum SGEMM512 {
                     let rows = min(tileRows, m - row)
                     var strip = a + row * rowStride + depth * depthStride
                     var stripRowStride = rowStride, stripDepthStride = depthStride
+                    if let aRowSums, column == 0 {
+                        // op(A) = Aᵀ: a depth step's values of the strip's rows are contiguous in A.
+                        addDepthSums(strip, depthStride: depthStride, depths: depths, rows: rows,
+                                     into: aRowSums + row, fromZero: depth == 0)
+                    }
                     if rows < tileRows {
                         // A short strip: copy it into an 8-row layout, the missing rows zero.
                         for p in 0..<depths {
@@ -102,6 +112,25 @@ public enum SGEMM512 {
                 depth += depths
             }
             column += columns
+        }
+    }
+
+    /// `sums[r] (+)= strip[r + p * depthStride]` over `p` in order, for the strip's `rows` (at most 8) rows, starting
+    /// from zero when `fromZero`.
+    @inline(__always)
+    static func addDepthSums(_ strip: UnsafePointer<Float>, depthStride: Int, depths: Int, rows: Int,
+                             into sums: UnsafeMutablePointer<Float>, fromZero: Bool) {
+        if rows == tileRows {
+            let raw = UnsafeRawPointer(strip)
+            var lanes = fromZero ? SIMD8<Float>() : UnsafeRawPointer(sums).loadUnaligned(as: SIMD8<Float>.self)
+            for p in 0..<depths { lanes += raw.loadUnaligned(fromByteOffset: p * depthStride * 4, as: SIMD8<Float>.self) }
+            UnsafeMutableRawPointer(sums).storeBytes(of: lanes, as: SIMD8<Float>.self)
+        } else {
+            for r in 0..<rows {
+                var total: Float = fromZero ? 0 : sums[r]
+                for p in 0..<depths { total += strip[r + p * depthStride] }
+                sums[r] = total
+            }
         }
     }
 

@@ -218,7 +218,7 @@ public enum AttentionKernel {
 }
 
 /// Calls `body` with a mutable pointer to the optional tensor's storage, or nil.
-func withOptionalMutablePointer<R>(_ tensor: inout Tensor?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
+public func withOptionalMutablePointer<R>(_ tensor: inout Tensor?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
     guard var unwrapped = tensor else { return body(nil) }
     tensor = nil  // drop the second reference so the write below does not copy
     let result = unwrapped.withUnsafeMutableBufferPointer { body($0.baseAddress) }

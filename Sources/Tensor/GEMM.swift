@@ -50,16 +50,23 @@ public enum GEMM {
     /// With `rowBias` (`n` values, `beta` 0), `C = alpha * op(A) * op(B) + rowBias` in every row (a linear layer's
     /// bias), C not read: the bits of filling C's rows with the bias and multiplying with `beta == 1`. The AVX-512
     /// kernel adds the bias as it stores its tiles, which saves that pass over C.
+    ///
+    /// With `aRowSums` (`m` values, AVX-512 kernel and `transposeA` only), also the column sums of A (the rows of
+    /// `op(A)` summed over the depth), each from zero in row order: `Reduction.sum(A, axis: 0)`'s bits, made while
+    /// the product reads A (a linear layer's bias gradient beside its weight gradient), not in a pass of their own.
     public static func multiply(
         m: Int, n: Int, k: Int,
         _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
         _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
         into c: UnsafeMutablePointer<Float>, ldc: Int,
-        alpha: Float = 1, beta: Float = 0, rowBias: UnsafePointer<Float>? = nil
+        alpha: Float = 1, beta: Float = 0, rowBias: UnsafePointer<Float>? = nil,
+        aRowSums: UnsafeMutablePointer<Float>? = nil
     ) {
         let profiled = Profiler.enter(Profiler.Product(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB))
         defer { Profiler.exit(profiled) }
         precondition(rowBias == nil || beta == 0, "GEMM.multiply: a row bias replaces C; beta must be 0")
+        precondition(aRowSums == nil || (kernel == .avx512 && transposeA && k > 0),
+                     "GEMM.multiply: the column sums of A come with the AVX-512 kernel's Aᵀ products only")
         guard m > 0, n > 0 else { return }
         var beta = beta, rowBias = rowBias
         if let bias = rowBias, kernel != .avx512 || k == 0 {
@@ -83,7 +90,7 @@ public enum GEMM {
         let parts = split ? Swift.min(Parallelism.threadCount, Swift.max(m, n) / splitAlignment) : 1
         guard parts > 1, m * n * k >= splitThreshold else {
             sgemm(m: m, n: n, k: k, a, lda: lda, transposeA: transposeA, b, ldb: ldb, transposeB: transposeB,
-                  into: c, ldc: ldc, alpha: alpha, beta: beta, rowBias: rowBias)
+                  into: c, ldc: ldc, alpha: alpha, beta: beta, rowBias: rowBias, aRowSums: aRowSums)
             return
         }
         // Split the longer output dimension: each thread packs its share of one operand and all of the
@@ -98,11 +105,12 @@ public enum GEMM {
             if splitRows {
                 sgemm(m: length, n: n, k: k, a + (transposeA ? start : start * lda), lda: lda, transposeA: transposeA,
                       b, ldb: ldb, transposeB: transposeB, into: c + start * ldc, ldc: ldc, alpha: alpha, beta: beta,
-                      rowBias: rowBias)
+                      rowBias: rowBias, aRowSums: aRowSums.map { $0 + start })
             } else {
                 sgemm(m: m, n: length, k: k, a, lda: lda, transposeA: transposeA,
                       b + (transposeB ? start * ldb : start), ldb: ldb, transposeB: transposeB,
-                      into: c + start, ldc: ldc, alpha: alpha, beta: beta, rowBias: rowBias.map { $0 + start })
+                      into: c + start, ldc: ldc, alpha: alpha, beta: beta, rowBias: rowBias.map { $0 + start },
+                      aRowSums: part == 0 ? aRowSums : nil)  // every part reads all of A; one makes the sums
             }
         }
     }
@@ -140,13 +148,14 @@ public enum GEMM {
         m: Int, n: Int, k: Int,
         _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
         _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
-        into c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, rowBias: UnsafePointer<Float>? = nil
+        into c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, rowBias: UnsafePointer<Float>? = nil,
+        aRowSums: UnsafeMutablePointer<Float>? = nil
     ) {
         let call = {
             if kernel == .avx512 {
                 SGEMM512.multiply(m: m, n: n, k: k, a, lda: lda, transposeA: transposeA,
                                   b, ldb: ldb, transposeB: transposeB, into: c, ldc: ldc, alpha: alpha, beta: beta,
-                                  rowBias: rowBias)
+                                  rowBias: rowBias, aRowSums: aRowSums)
                 return
             }
             precondition(rowBias == nil, "GEMM: the OpenBLAS kernel takes a row bias as C")

@@ -147,6 +147,37 @@ final class ProductKernelTests: XCTestCase {
         }
     }
 
+    /// The column sums of A made by an Aᵀ product on the AVX-512 kernel give `Reduction.sum(A, axis: 0)`'s bits: depths
+    /// across the depth block, row counts that end mid-strip, one panel and several column blocks, one call and
+    /// products split across two threads by rows and by columns; the product itself is unchanged.
+    func testColumnSumsMadeByAnAᵀProductGiveTheReductionsBits() throws {
+        try XCTSkipUnless(GEMM.avx512Available, "this CPU has no AVX-512")
+        GEMM.kernel = .avx512
+        for (index, (m, n, k)) in ([(1, 1, 1), (7, 20, 3), (8, 300, 385), (13, 40, 900), (700, 64, 96), (40, 900, 80),
+                                    (256, 1024, 1000)] as [(Int, Int, Int)]).enumerated() {
+            let a = values(k * m, seed: UInt64(5 * index)), b = values(k * n, seed: UInt64(5 * index + 1))
+            let reduced = Reduction.sum(Tensor(shape: [k, m], data: a), axis: 0).data
+            for threads in [1, 2] {
+                Parallelism.setThreadCount(threads)
+                var plain = [Float](repeating: 0, count: m * n), withSums = plain
+                var sums = [Float](repeating: .nan, count: m)
+                plain.withUnsafeMutableBufferPointer { out in
+                    GEMM.multiply(m: m, n: n, k: k, a, lda: m, transposeA: true, b, ldb: n, transposeB: false,
+                                  into: out.baseAddress!, ldc: n)
+                }
+                withSums.withUnsafeMutableBufferPointer { out in
+                    sums.withUnsafeMutableBufferPointer { s in
+                        GEMM.multiply(m: m, n: n, k: k, a, lda: m, transposeA: true, b, ldb: n, transposeB: false,
+                                      into: out.baseAddress!, ldc: n, aRowSums: s.baseAddress!)
+                    }
+                }
+                let label = "\(m)x\(n)x\(k), \(threads) threads"
+                XCTAssertEqual(sums.map(\.bitPattern), reduced.map(\.bitPattern), label)
+                XCTAssertEqual(withSums.map(\.bitPattern), plain.map(\.bitPattern), "\(label): the product")
+            }
+        }
+    }
+
     /// A product large enough to be split across threads gives the same bits on 1 and 2 threads, split by rows
     /// (tall) or by columns (wide).
     func testTheAVX512KernelGivesTheSameBitsOnAnyThreadCount() throws {

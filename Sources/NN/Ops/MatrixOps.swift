@@ -19,9 +19,16 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable
     }
     let parents = bias.map { [x, weight, $0] } ?? [x, weight]
     return Variable.result(y, parents: parents) { g in
-        linearInputAndWeightGradients(g, x: x, weight: weight, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+        // On the AVX-512 kernel the bias gradient (g's column sums) is made by the weight gradient's product, which
+        // reads g anyway; the same bits as the reduction.
+        let fusedBias = bias?.requiresGrad == true && weight.requiresGrad && GEMM.kernel == .avx512 && rows > 0 && inFeatures > 0
+        var biasGradient = fusedBias ? Tensor(zeros: [outFeatures]) : nil
+        withOptionalMutablePointer(&biasGradient) { sums in
+            linearInputAndWeightGradients(g, x: x, weight: weight, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures,
+                                          columnSums: sums)
+        }
         if let bias, bias.requiresGrad {
-            bias.accumulateGradient(Reduction.sum(g.reshaped([rows, outFeatures]), axis: 0))
+            bias.accumulateGradient(biasGradient ?? Reduction.sum(g.reshaped([rows, outFeatures]), axis: 0))
         }
     }
 }
@@ -38,7 +45,10 @@ func linearShapes(_ x: Variable, weight: Variable, bias: Variable?) -> (rows: In
 
 /// The backward GEMMs of `x Wᵀ` given the output gradient `g` (`[rows, out]`): `dx = g W` and
 /// `dW = gᵀ x`, each only when needed.
-func linearInputAndWeightGradients(_ g: Tensor, x: Variable, weight: Variable, rows: Int, inFeatures: Int, outFeatures: Int) {
+/// The input and weight gradients of a linear layer from its output gradient `g`; with `columnSums` (`outFeatures`
+/// values, AVX-512 kernel, weight gradient wanted), g's column sums too, made by the weight gradient's product.
+func linearInputAndWeightGradients(_ g: Tensor, x: Variable, weight: Variable, rows: Int, inFeatures: Int, outFeatures: Int,
+                                   columnSums: UnsafeMutablePointer<Float>? = nil) {
     g.withUnsafeBufferPointer { gp in
         if x.requiresGrad {
             let dx = Tensor(shape: x.shape) { out in
@@ -57,7 +67,7 @@ func linearInputAndWeightGradients(_ g: Tensor, x: Variable, weight: Variable, r
                     GEMM.multiply(m: outFeatures, n: inFeatures, k: rows,
                                   gp.baseAddress!, lda: outFeatures, transposeA: true,
                                   xp.baseAddress!, ldb: inFeatures, transposeB: false,
-                                  into: out.baseAddress!, ldc: inFeatures)
+                                  into: out.baseAddress!, ldc: inFeatures, aRowSums: columnSums)
                 }
             }
             weight.accumulateGradient(dw)
