@@ -4,7 +4,7 @@
 #include "vector_kernels.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "lanes.h"
 
 #define TARGET __attribute__((target("avx512f,avx512vl,avx512dq")))
 
@@ -17,13 +17,11 @@ TARGET void softmax_backward_rows_avx512(const float *probabilities, const float
         __m512 lanes = _mm512_setzero_ps();
         size_t i = 0;
         for (; i + 16 <= count; i += 16) lanes = _mm512_add_ps(lanes, _mm512_mul_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(d + i)));
-        const __m256 halves = _mm256_add_ps(_mm512_castps512_ps256(lanes), _mm512_extractf32x8_ps(lanes, 1));
-        const __m128 pairs = _mm_add_ps(_mm256_castps256_ps128(halves), _mm256_extractf128_ps(halves, 1));
-        float dot = (pairs[0] + pairs[1]) + (pairs[2] + pairs[3]);
+        float dot = ordered_sum16(lanes);
         for (; i < count; i++) dot += w[i] * d[i];
         const __m512 dots = _mm512_set1_ps(dot);
         for (size_t j = 0; j < count; j += 16) {
-            const __mmask16 k = count - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count - j)) - 1);
+            const __mmask16 k = first_lanes(count - j);
             // (w * d - p * dot) * scale
             const __m512 wd = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, w + j), _mm512_maskz_loadu_ps(k, d + j));
             const __m512 centred = _mm512_sub_ps(wd, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, p + j), dots));

@@ -6,29 +6,18 @@
 #include "vector_kernels.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
 #include <math.h>
 
+#include "lanes.h"
+
 #define TARGET __attribute__((target("avx512f,avx512vl,avx512dq")))
-
-/// RowMath.horizontalSum: ((v0 + v4) + (v1 + v5)) + ((v2 + v6) + (v3 + v7)).
-TARGET static inline float horizontal_sum(__m256 v) {
-    const __m128 pairs = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    const float p[4] = {pairs[0], pairs[1], pairs[2], pairs[3]};
-    return (p[0] + p[1]) + (p[2] + p[3]);
-}
-
-/// The sum of a 16-lane accumulator whose low lanes are RowMath's first partial sum and high lanes its second.
-TARGET static inline float folded_sum(__m512 lanes) {
-    return horizontal_sum(_mm256_add_ps(_mm512_castps512_ps256(lanes), _mm512_extractf32x8_ps(lanes, 1)));
-}
 
 /// LayerNormKernel.moments: mean and 1 / sqrt(variance + epsilon) of one row.
 TARGET static inline void moments(const float *x, size_t n, float epsilon, float *mean, float *reciprocal_std) {
     __m512 lanes = _mm512_setzero_ps();
     size_t i = 0;
     for (; i + 16 <= n; i += 16) lanes = _mm512_add_ps(lanes, _mm512_loadu_ps(x + i));
-    float total = folded_sum(lanes);
+    float total = ordered_sum16(lanes);
     for (; i < n; i++) total += x[i];
     const float mu = total / (float)n;
     const __m512 m = _mm512_set1_ps(mu);
@@ -37,7 +26,7 @@ TARGET static inline void moments(const float *x, size_t n, float epsilon, float
         const __m512 centred = _mm512_sub_ps(_mm512_loadu_ps(x + i), m);
         lanes = _mm512_add_ps(lanes, _mm512_mul_ps(centred, centred));
     }
-    float squares = folded_sum(lanes);
+    float squares = ordered_sum16(lanes);
     for (; i < n; i++) {
         const float centred = x[i] - mu;
         squares += centred * centred;
@@ -45,9 +34,6 @@ TARGET static inline void moments(const float *x, size_t n, float epsilon, float
     *mean = mu;
     *reciprocal_std = 1.0f / sqrtf(squares / (float)n + epsilon);
 }
-
-/// Lanes `0 ..< count` (count < 16) of a tail.
-TARGET static inline __mmask16 tail_mask(size_t count) { return (__mmask16)((1u << count) - 1); }
 
 TARGET void layer_norm_row_avx512(const float *x, size_t n, float epsilon, const float *gamma, const float *beta,
                                   const float *mask, float *out, float *mean, float *reciprocal_std) {
@@ -57,7 +43,7 @@ TARGET void layer_norm_row_avx512(const float *x, size_t n, float epsilon, const
     *reciprocal_std = rstd;
     const __m512 m = _mm512_set1_ps(mu), r = _mm512_set1_ps(rstd);
     for (size_t j = 0; j < n; j += 16) {
-        const __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : tail_mask(n - j);
+        const __mmask16 k = first_lanes(n - j);
         // ((x - mean) * rstd * gamma + beta) * mask, in that order.
         __m512 y = _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), m), r),
                                  _mm512_maskz_loadu_ps(k, gamma + j));
@@ -71,7 +57,7 @@ TARGET float layer_norm_residual_row_avx512(const float *x, const float *sublaye
                                             float epsilon, const float *gamma, const float *beta, float *normalized,
                                             float *out) {
     for (size_t j = 0; j < n; j += 16) {
-        const __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : tail_mask(n - j);
+        const __mmask16 k = first_lanes(n - j);
         __m512 added = _mm512_maskz_loadu_ps(k, sublayer + j);
         if (mask) added = _mm512_mul_ps(added, _mm512_maskz_loadu_ps(k, mask + j));
         _mm512_mask_storeu_ps(normalized + j, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, x + j), added));
@@ -80,7 +66,7 @@ TARGET float layer_norm_residual_row_avx512(const float *x, const float *sublaye
     moments(normalized, n, epsilon, &mu, &rstd);
     const __m512 m = _mm512_set1_ps(mu), r = _mm512_set1_ps(rstd);
     for (size_t j = 0; j < n; j += 16) {
-        const __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : tail_mask(n - j);
+        const __mmask16 k = first_lanes(n - j);
         const __m512 xhat = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, normalized + j), m), r);
         _mm512_mask_storeu_ps(normalized + j, k, xhat);
         _mm512_mask_storeu_ps(out + j, k, _mm512_add_ps(_mm512_mul_ps(xhat, _mm512_maskz_loadu_ps(k, gamma + j)),
@@ -92,7 +78,7 @@ TARGET float layer_norm_residual_row_avx512(const float *x, const float *sublaye
 TARGET void layer_norm_normalize_avx512(const float *x, size_t n, float mean, float reciprocal_std, float *xhat) {
     const __m512 m = _mm512_set1_ps(mean), r = _mm512_set1_ps(reciprocal_std);
     for (size_t j = 0; j < n; j += 16) {
-        const __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : tail_mask(n - j);
+        const __mmask16 k = first_lanes(n - j);
         _mm512_mask_storeu_ps(xhat + j, k, _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), m), r));
     }
 }
@@ -109,7 +95,7 @@ TARGET void layer_norm_row_backward_avx512(const float *xhat, const float *gradi
         _mm256_storeu_ps(sums + j, _mm256_add_ps(_mm256_loadu_ps(sums + j), _mm256_mul_ps(g, x)));
         _mm256_storeu_ps(sums + n + j, _mm256_add_ps(_mm256_loadu_ps(sums + n + j), g));
     }
-    float mean_dxhat = horizontal_sum(dxhat_lanes), mean_dxhat_xhat = horizontal_sum(product_lanes);
+    float mean_dxhat = ordered_sum8(dxhat_lanes), mean_dxhat_xhat = ordered_sum8(product_lanes);
     for (; j < n; j++) {
         const float dxhat = gradient[j] * gamma[j];
         mean_dxhat += dxhat;
@@ -121,7 +107,7 @@ TARGET void layer_norm_row_backward_avx512(const float *xhat, const float *gradi
     mean_dxhat_xhat /= (float)n;
     const __m512 r = _mm512_set1_ps(reciprocal_std), md = _mm512_set1_ps(mean_dxhat), mp = _mm512_set1_ps(mean_dxhat_xhat);
     for (j = 0; j < n; j += 16) {
-        const __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : tail_mask(n - j);
+        const __mmask16 k = first_lanes(n - j);
         // rstd * (gradient * gamma - mean_dxhat - xhat * mean_dxhat_xhat)
         const __m512 dxhat = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, gradient + j), _mm512_maskz_loadu_ps(k, gamma + j));
         const __m512 centred = _mm512_sub_ps(_mm512_sub_ps(dxhat, md), _mm512_mul_ps(_mm512_maskz_loadu_ps(k, xhat + j), mp));
@@ -131,7 +117,7 @@ TARGET void layer_norm_row_backward_avx512(const float *xhat, const float *gradi
 
 TARGET void layer_norm_parameter_sums_avx512(const float *xhat, const float *gradient, size_t n, float *sums) {
     for (size_t j = 0; j < n; j += 16) {
-        const __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : tail_mask(n - j);
+        const __mmask16 k = first_lanes(n - j);
         const __m512 g = _mm512_maskz_loadu_ps(k, gradient + j);
         _mm512_mask_storeu_ps(sums + j, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, sums + j),
                                                           _mm512_mul_ps(g, _mm512_maskz_loadu_ps(k, xhat + j))));
@@ -141,7 +127,7 @@ TARGET void layer_norm_parameter_sums_avx512(const float *xhat, const float *gra
 
 TARGET void multiply_avx512(const float *x, const float *y, size_t n, float *out) {
     for (size_t j = 0; j < n; j += 16) {
-        const __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : tail_mask(n - j);
+        const __mmask16 k = first_lanes(n - j);
         _mm512_mask_storeu_ps(out + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + j), _mm512_maskz_loadu_ps(k, y + j)));
     }
 }

@@ -5,7 +5,7 @@
 #include "vector_kernels.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "lanes.h"
 
 #define TARGET __attribute__((target("avx512f,avx512vl,avx512dq")))
 
@@ -19,7 +19,7 @@ TARGET void prelu_forward_avx512(const float *x, const float *mask, size_t n, fl
     float *out = n <= STAGED ? staged : target;
     const __m512 a = _mm512_set1_ps(slope), zero = _mm512_setzero_ps();
     for (size_t i = 0; i < n; i += 16) {
-        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __mmask16 k = first_lanes(n - i);
         const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
         const __mmask16 positive = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
         __m512 y = _mm512_mask_mov_ps(_mm512_mul_ps(a, v), positive, v);

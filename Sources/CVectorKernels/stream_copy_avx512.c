@@ -3,8 +3,9 @@
 #include "vector_kernels.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
 #include <stdint.h>
+
+#include "lanes.h"
 
 __attribute__((target("avx512f")))
 void stream_copy_avx512(float *out, const float *from, size_t n) {
@@ -13,11 +14,12 @@ void stream_copy_avx512(float *out, const float *from, size_t n) {
     const size_t offset = ((uintptr_t)out & 63) / sizeof(float);
     if (offset) {
         i = 16 - offset < n ? 16 - offset : n;
-        _mm512_mask_storeu_ps(out, (__mmask16)((1u << i) - 1), _mm512_maskz_loadu_ps((__mmask16)((1u << i) - 1), from));
+        const __mmask16 k = first_lanes(i);
+        _mm512_mask_storeu_ps(out, k, _mm512_maskz_loadu_ps(k, from));
     }
     for (; i + 16 <= n; i += 16) _mm512_stream_ps(out + i, _mm512_loadu_ps(from + i));
     if (i < n) {
-        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        const __mmask16 k = first_lanes(n - i);
         _mm512_mask_storeu_ps(out + i, k, _mm512_maskz_loadu_ps(k, from + i));
     }
     _mm_sfence();  // the streamed stores are visible before another thread reads them

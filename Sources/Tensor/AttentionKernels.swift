@@ -216,18 +216,3 @@ public enum AttentionKernel {
         return (q.shape[0], q.shape[1], k.shape[1], q.shape[2])
     }
 }
-
-/// Calls `body` with a mutable pointer to the optional tensor's storage, or nil.
-public func withOptionalMutablePointer<R>(_ tensor: inout Tensor?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
-    guard var unwrapped = tensor else { return body(nil) }
-    tensor = nil  // drop the second reference so the write below does not copy
-    let result = unwrapped.withUnsafeMutableBufferPointer { body($0.baseAddress) }
-    tensor = unwrapped
-    return result
-}
-
-/// Calls `body` with a pointer to the optional tensor's storage, or nil.
-public func withOptionalPointer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
-    guard let unwrapped = tensor else { return body(nil) }
-    return unwrapped.withUnsafeBufferPointer { body($0.baseAddress) }
-}

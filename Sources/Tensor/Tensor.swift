@@ -141,3 +141,18 @@ public func normalizedAxis(_ axis: Int, rank: Int) -> Int {
     precondition(resolved >= 0 && resolved < rank, "axis \(axis) out of range for rank \(rank)")
     return resolved
 }
+
+/// Calls `body` with a mutable pointer to the optional tensor's storage, or nil.
+public func withOptionalMutablePointer<R>(_ tensor: inout Tensor?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
+    guard var unwrapped = tensor else { return body(nil) }
+    tensor = nil  // drop the second reference so the write below does not copy
+    let result = unwrapped.withUnsafeMutableBufferPointer { body($0.baseAddress) }
+    tensor = unwrapped
+    return result
+}
+
+/// Calls `body` with a pointer to the optional tensor's storage, or nil.
+public func withOptionalPointer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let unwrapped = tensor else { return body(nil) }
+    return unwrapped.withUnsafeBufferPointer { body($0.baseAddress) }
+}
