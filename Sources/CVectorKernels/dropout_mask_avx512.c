@@ -20,10 +20,15 @@ void dropout_mask_avx512(float *out, ptrdiff_t start, size_t count, uint64_t see
     const __m512i thresholds = _mm512_set1_epi32((int)threshold);
     const __m512 keeps = _mm512_set1_ps(keep);
     // Counters `group ..< group + 8` hold elements `4 * group ..< 4 * group + 32`.
-    for (ptrdiff_t group = (start >> 2) & ~(ptrdiff_t)7; group * 4 < end; group += 8) {
-        const __m512i counters = _mm512_add_epi64(_mm512_set1_epi64((long long)group), lanes);
-        // CounterHash.bits: splitmix64 of seed + counter * golden.
-        __m512i z = _mm512_add_epi64(_mm512_add_epi64(seeds, _mm512_mullo_epi64(counters, golden)), golden);
+    ptrdiff_t group = (start >> 2) & ~(ptrdiff_t)7;
+    // CounterHash.bits: splitmix64 of seed + (counter + 1) * golden, wrapping; kept as a running sum that steps by
+    // 8 * golden per 8 counters instead of a multiplication per counter (the same value modulo 2^64).
+    __m512i hashed = _mm512_add_epi64(
+        _mm512_add_epi64(seeds, _mm512_mullo_epi64(_mm512_add_epi64(_mm512_set1_epi64((long long)group), lanes), golden)),
+        golden);
+    const __m512i step = _mm512_set1_epi64((long long)(0x9E3779B97F4A7C15ULL * 8));
+    for (; group * 4 < end; group += 8, hashed = _mm512_add_epi64(hashed, step)) {
+        __m512i z = hashed;
         z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 30)), mix1);
         z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 27)), mix2);
         z = _mm512_xor_si512(z, _mm512_srli_epi64(z, 31));

@@ -115,12 +115,15 @@ TARGET void layer_norm_row_backward_avx512(const float *xhat, const float *gradi
     }
 }
 
-TARGET void layer_norm_parameter_sums_avx512(const float *xhat, const float *gradient, size_t n, float *sums) {
+TARGET void layer_norm_parameter_sums_avx512(const float *x, float mean, float reciprocal_std, const float *mask,
+                                             const float *gradient, size_t n, float *sums) {
+    const __m512 m = _mm512_set1_ps(mean), r = _mm512_set1_ps(reciprocal_std);
     for (size_t j = 0; j < n; j += 16) {
         const __mmask16 k = first_lanes(n - j);
-        const __m512 g = _mm512_maskz_loadu_ps(k, gradient + j);
-        _mm512_mask_storeu_ps(sums + j, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, sums + j),
-                                                          _mm512_mul_ps(g, _mm512_maskz_loadu_ps(k, xhat + j))));
+        __m512 g = _mm512_maskz_loadu_ps(k, gradient + j);
+        if (mask) g = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, mask + j), g);
+        const __m512 xhat = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), m), r);
+        _mm512_mask_storeu_ps(sums + j, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, sums + j), _mm512_mul_ps(g, xhat)));
         _mm512_mask_storeu_ps(sums + n + j, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, sums + n + j), g));
     }
 }
@@ -153,8 +156,9 @@ void layer_norm_row_backward_avx512(const float *xhat, const float *gradient, co
     (void)xhat; (void)gradient; (void)gamma; (void)reciprocal_std; (void)n; (void)out; (void)sums;
     __builtin_trap();
 }
-void layer_norm_parameter_sums_avx512(const float *xhat, const float *gradient, size_t n, float *sums) {
-    (void)xhat; (void)gradient; (void)n; (void)sums;
+void layer_norm_parameter_sums_avx512(const float *x, float mean, float reciprocal_std, const float *mask,
+                                      const float *gradient, size_t n, float *sums) {
+    (void)x; (void)mean; (void)reciprocal_std; (void)mask; (void)gradient; (void)n; (void)sums;
     __builtin_trap();
 }
 void multiply_avx512(const float *x, const float *y, size_t n, float *out) {

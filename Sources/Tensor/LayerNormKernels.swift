@@ -97,6 +97,17 @@ public enum LayerNormKernel {
                                         let line = input.baseAddress! + row * width
                                         let mu = saved.mean[row], rstd = saved.reciprocalStd[row]
                                         var gradient = UnsafePointer(g.baseAddress! + row * width)
+                                        if vector && !inputGradient {
+                                            // Normalised and masked in registers, row by row.
+                                            var mask: UnsafePointer<Float>? = nil
+                                            if saved.probability > 0 {
+                                                DropoutMask.fill(masked, range: (row * width)..<((row + 1) * width),
+                                                                 probability: saved.probability, seed: saved.seed, indexing: saved.indexing)
+                                                mask = UnsafePointer(masked)
+                                            }
+                                            layer_norm_parameter_sums_avx512(line, mu, rstd, mask, gradient, width, sums)
+                                            continue
+                                        }
                                         if vector {
                                             layer_norm_normalize_avx512(line, width, mu, rstd, xhat)
                                             if saved.probability > 0 {
@@ -105,12 +116,8 @@ public enum LayerNormKernel {
                                                 multiply_avx512(masked, gradient, width, masked)
                                                 gradient = UnsafePointer(masked)
                                             }
-                                            if inputGradient {
-                                                layer_norm_row_backward_avx512(xhat, gradient, gammaP.baseAddress!, rstd, width,
-                                                                               out.baseAddress! + row * width, sums)
-                                            } else {
-                                                layer_norm_parameter_sums_avx512(xhat, gradient, width, sums)
-                                            }
+                                            layer_norm_row_backward_avx512(xhat, gradient, gammaP.baseAddress!, rstd, width,
+                                                                           out.baseAddress! + row * width, sums)
                                             continue
                                         }
                                         for j in 0..<width { xhat[j] = (line[j] - mu) * rstd }
@@ -320,13 +327,17 @@ public enum LayerNormKernel {
         let width: Int
         let rowsPerChunk: Int
         let chunks: Int
+        /// Each chunk's sums, `2 * width` (gamma's then beta's), zeroed by the chunk itself as it starts (in its
+        /// own thread's cache, instead of a zeroing pass over all of them before: at width 2818 the chunks are 11
+        /// rows and their sums 10 MB).
         private var partials: [Float]
 
         init(rows: Int, width: Int) {
             self.width = width
             rowsPerChunk = Parallelism.rowGrain(width)
-            chunks = (rows + rowsPerChunk - 1) / rowsPerChunk
-            partials = [Float](repeating: 0, count: chunks * 2 * width)
+            let chunks = (rows + rowsPerChunk - 1) / rowsPerChunk
+            self.chunks = chunks
+            partials = [Float](unsafeUninitializedCapacity: chunks * 2 * width) { _, initialized in initialized = chunks * 2 * width }
         }
 
         /// The partial sums of the chunk that starts at `row`.
@@ -334,25 +345,37 @@ public enum LayerNormKernel {
             let base: UnsafeMutablePointer<Float>
             let width: Int
             let rowsPerChunk: Int
-            func chunk(_ row: Int) -> UnsafeMutablePointer<Float> { base + (row / rowsPerChunk) * 2 * width }
+            /// The sums of the chunk that starts at `row`, zeroed; called once per chunk, before its first row.
+            func chunk(_ row: Int) -> UnsafeMutablePointer<Float> {
+                let sums = base + (row / rowsPerChunk) * 2 * width
+                sums.update(repeating: 0, count: 2 * width)
+                return sums
+            }
         }
 
+        /// `body` must call `chunk` for every chunk (every kernel runs each chunk of rows through it).
         mutating func withPartials<R>(_ body: (Partials) -> R) -> R {
             let (width, rowsPerChunk) = (self.width, self.rowsPerChunk)
             return partials.withUnsafeMutableBufferPointer { body(Partials(base: $0.baseAddress!, width: width, rowsPerChunk: rowsPerChunk)) }
         }
 
+        /// Gamma's and beta's gradients: each column's chunk sums added from zero in chunk order (blocks of
+        /// columns side by side on the worker threads, which changes no column's order).
         func reduce() -> (gamma: Tensor, beta: Tensor) {
+            let (width, chunks) = (self.width, self.chunks)
             var gamma = Tensor(zeros: [width])
             var beta = Tensor(zeros: [width])
             gamma.withUnsafeMutableBufferPointer { dg in
                 beta.withUnsafeMutableBufferPointer { db in
                     partials.withUnsafeBufferPointer { p in
-                        for chunk in 0..<chunks {
-                            let sums = p.baseAddress! + chunk * 2 * width
-                            for j in 0..<width {
-                                dg[j] += sums[j]
-                                db[j] += sums[width + j]
+                        let columnGrain = max(64, Parallelism.elementwiseGrain / max(1, 2 * chunks))
+                        Parallelism.forEachChunk(count: width, grain: columnGrain) { columns in
+                            for chunk in 0..<chunks {
+                                let sums = p.baseAddress! + chunk * 2 * width
+                                for j in columns {
+                                    dg[j] += sums[j]
+                                    db[j] += sums[width + j]
+                                }
                             }
                         }
                     }

@@ -76,6 +76,43 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(b.grad![flat: 0], 0.8, accuracy: 1e-5)
     }
 
+    func testClipByGlobalNormGivesTheSameBitsOnOneAndTwoThreadsAndAffinesScaling() {
+        // A gradient of several sum blocks with a ragged tail, a tiny one, and one of exactly one block; a -0 in each.
+        let shapes = [[70_001], [3], [128, 256]]
+        let gradients: [Tensor] = shapes.enumerated().map { index, shape in
+            var generator = SeededGenerator(seed: UInt64(11 + index))
+            return Tensor(shape: shape) { out in
+                for i in 0..<out.count { out[i] = generator.nextUniform(in: -1, 1) }
+                out[out.count / 2] = -0.0
+            }
+        }
+        func clipped(threads: Int) -> (norm: Float, gradients: [Tensor]) {
+            let previous = Parallelism.threadCount
+            defer { Parallelism.setThreadCount(previous) }
+            Parallelism.setThreadCount(threads)
+            let parameters = gradients.map { gradient -> Variable in
+                let p = Variable(Tensor(zeros: gradient.shape), requiresGrad: true)
+                p.grad = gradient
+                return p
+            }
+            let norm = GradientClipping.clipByGlobalNorm(parameters, maxNorm: 0.5)
+            return (norm, parameters.map { $0.grad! })
+        }
+        let single = clipped(threads: 1), double = clipped(threads: 2)
+        XCTAssertEqual(single.norm.bitPattern, double.norm.bitPattern)
+        var squares = 0.0
+        for gradient in gradients { for v in gradient.data { squares += Double(v) * Double(v) } }
+        XCTAssertEqual(Double(single.norm), squares.squareRoot(), accuracy: 1e-6 * squares.squareRoot())
+        let coefficient = 0.5 / (single.norm + 1e-6)
+        for (index, gradient) in gradients.enumerated() {
+            let expected = Elementwise.affine(gradient, scale: coefficient, shift: 0).data.map(\.bitPattern)
+            XCTAssertEqual(single.gradients[index].data.map(\.bitPattern), expected, "gradient \(index)")
+            XCTAssertEqual(double.gradients[index].data.map(\.bitPattern), expected, "gradient \(index), two threads")
+        }
+        // The clipped tensors are new storage: the caller's tensors are untouched.
+        XCTAssertEqual(gradients[1].data[1].bitPattern, (-0.0 as Float).bitPattern)
+    }
+
     func testStepScheduleDecaysEveryStepSizeEpochs() {
         let schedule = StepLRSchedule(baseLearningRate: 2e-4, stepSize: 30, gamma: 0.1)
         XCTAssertEqual(schedule.learningRate(epoch: 29), 2e-4, accuracy: 1e-10)

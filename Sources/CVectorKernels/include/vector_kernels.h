@@ -41,8 +41,11 @@ void layer_norm_normalize_avx512(const float *x, size_t n, float mean, float rec
 void layer_norm_row_backward_avx512(const float *xhat, const float *gradient, const float *gamma, float reciprocal_std,
                                     size_t n, float *out, float *sums);
 
-/// The gamma and beta gradient terms of one row added to `sums`, without the input gradient.
-void layer_norm_parameter_sums_avx512(const float *xhat, const float *gradient, size_t n, float *sums);
+/// The gamma and beta gradient terms of one row added to `sums`, without the input gradient: `xhat` made from `x`
+/// as `layer_norm_normalize_avx512` makes it and the gradient multiplied by `mask` (when not null) as
+/// `multiply_avx512` does, in registers.
+void layer_norm_parameter_sums_avx512(const float *x, float mean, float reciprocal_std, const float *mask,
+                                      const float *gradient, size_t n, float *sums);
 
 /// `out = x * y`, element by element.
 void multiply_avx512(const float *x, const float *y, size_t n, float *out);
