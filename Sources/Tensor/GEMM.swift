@@ -115,6 +115,14 @@ public enum GEMM {
         }
     }
 
+    /// Whether `multiply(..., alpha: 1, beta: 1)` of depth `k` gives C plus the product in one rounding, the bits of
+    /// adding the product made on its own (`beta: 0`) to C afterwards: on the AVX-512 kernel when the depth fits one
+    /// of its depth blocks (each element's sum is then made from zero, and C added once at the end). Deeper, or on
+    /// OpenBLAS, C joins the sum earlier.
+    public static func addsProductInOneRounding(depth k: Int) -> Bool {
+        kernel == .avx512 && k > 0 && k <= SGEMM512.depthBlock
+    }
+
     /// `C = alpha * op(A) * op(B)` (C not read) for a product small enough to run on the calling thread without
     /// packing: attention's per-(sample, head) products. On the AVX-512 kernel `SmallProduct512`, whose bits equal
     /// `SGEMM512`'s (deeper products than its depth block go to `multiply`); on OpenBLAS one `cblas_sgemm`.

@@ -1,4 +1,5 @@
 import NN
+import Tensor
 import XCTest
 
 /// The fused transformer ops: finite-difference gradients, and agreement with the unfused chains they
@@ -21,6 +22,32 @@ final class FusedOpTests: XCTestCase {
             return linearActivation(x, weight: weight, bias: bias, activation: .relu, dropout: 0.3, generator: &generator)
         }
         checker.check([x, weight]) { linearActivation(x, weight: weight, bias: nil, activation: .gelu) }
+    }
+
+    func testALinearInputGradientAddedByItsProductGivesTheBitsOfTheSeparateSum() {
+        // x feeds two linear layers: the second input gradient to arrive is added by its product (beta 1) where the
+        // AVX-512 kernel's depth block holds the depth, and as a tensor of its own otherwise; the same bits either way.
+        let kernels: [GEMM.Kernel] = GEMM.avx512Available ? [.avx512, .openBLAS] : [.openBLAS]
+        let previousKernel = GEMM.kernel
+        defer { GEMM.kernel = previousKernel }
+        for kernel in kernels {
+            GEMM.kernel = kernel
+            // 384, the AVX-512 kernel's depth block: the deepest product that adds itself, and one deeper.
+            XCTAssertEqual([40, 384, 385].map { GEMM.addsProductInOneRounding(depth: $0) },
+                           kernel == .avx512 ? [true, true, false] : [false, false, false])
+            for depth in [40, 384, 385] {
+                let x = randomVariable([3, 37, 24], seed: 20)
+                let weights = [randomVariable([depth, 24], seed: 21), randomVariable([depth, 24], seed: 22)]
+                let biases = [randomVariable([depth], seed: 23), randomVariable([depth], seed: 24)]
+                let scales = [randomVariable([3, 37, depth], seed: 25).value, randomVariable([3, 37, depth], seed: 26).value]
+                let outputs = (0..<2).map { linear(x, weight: weights[$0], bias: biases[$0]) * Variable(scales[$0]) }
+                (outputs[0].sum() + outputs[1].sum()).backward()
+                // Each layer's input gradient is its output gradient (the scales) times its weight, made on its own.
+                let separate = (0..<2).map { GEMM.matmul(scales[$0].reshaped([111, depth]), weights[$0].value).reshaped([3, 37, 24]) }
+                XCTAssertEqual(x.grad!.data.map(\.bitPattern), Elementwise.add(separate[0], separate[1]).data.map(\.bitPattern),
+                               "\(kernel) kernel, depth \(depth)")
+            }
+        }
     }
 
     func testResidualLayerNormGradientsWithDropout() {

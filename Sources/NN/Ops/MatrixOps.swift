@@ -50,7 +50,18 @@ func linearShapes(_ x: Variable, weight: Variable, bias: Variable?) -> (rows: In
 func linearInputAndWeightGradients(_ g: Tensor, x: Variable, weight: Variable, rows: Int, inFeatures: Int, outFeatures: Int,
                                    columnSums: UnsafeMutablePointer<Float>? = nil) {
     g.withUnsafeBufferPointer { gp in
-        if x.requiresGrad {
+        if x.requiresGrad, x.grad != nil, GEMM.addsProductInOneRounding(depth: outFeatures) {
+            // x already has a gradient (it feeds several layers): the product adds itself to it, with the bits of
+            // `accumulateGradient`'s sum, without a tensor of its own and a pass that adds it.
+            weight.value.withUnsafeBufferPointer { wp in
+                x.grad!.withUnsafeMutableBufferPointer { out in
+                    GEMM.multiply(m: rows, n: inFeatures, k: outFeatures,
+                                  gp.baseAddress!, lda: outFeatures, transposeA: false,
+                                  wp.baseAddress!, ldb: inFeatures, transposeB: false,
+                                  into: out.baseAddress!, ldc: inFeatures, beta: 1)
+                }
+            }
+        } else if x.requiresGrad {
             let dx = Tensor(shape: x.shape) { out in
                 weight.value.withUnsafeBufferPointer { wp in
                     GEMM.multiply(m: rows, n: inFeatures, k: outFeatures,
