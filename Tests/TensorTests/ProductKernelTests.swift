@@ -87,11 +87,13 @@ final class ProductKernelTests: XCTestCase {
     func testSmallProductsGiveTheAVX512KernelsBits() throws {
         try XCTSkipUnless(GEMM.avx512Available, "this CPU has no AVX-512")
         GEMM.kernel = .avx512
+        // Widths that end a block's two vectors mid-second (20, 50) or its one vector mid-way (5, 33, 40, 75).
         for (index, (m, n, k)) in [(1, 1, 1), (7, 5, 3), (40, 40, 16), (10, 40, 16), (40, 16, 40), (9, 33, 8), (75, 75, 32),
-                                   (8, 48, 384)].enumerated() {
+                                   (8, 48, 384), (12, 20, 7), (10, 50, 9)].enumerated() {
             for transposeA in [false, true] {
-                for transposeB in [false, true] {
-                    let (lda, ldb, ldc) = ((transposeA ? m : k) + 3, (transposeB ? k : n) + 5, n + 2)
+                // B's rows padded, or contiguous (read in place when they are whole vectors: n 16 and 48).
+                for (transposeB, bPadding) in [(false, 5), (true, 5), (false, 0), (true, 0)] {
+                    let (lda, ldb, ldc) = ((transposeA ? m : k) + 3, (transposeB ? k : n) + bPadding, n + 2)
                     let a = values((transposeA ? k : m) * lda, seed: UInt64(3 * index))
                     let b = values((transposeB ? n : k) * ldb, seed: UInt64(3 * index + 1))
                     let alpha: Float = index % 2 == 0 ? 1 : 0.25
@@ -104,7 +106,7 @@ final class ProductKernelTests: XCTestCase {
                         GEMM.multiply(m: m, n: n, k: k, a, lda: lda, transposeA: transposeA, b, ldb: ldb, transposeB: transposeB,
                                       into: out.baseAddress!, ldc: ldc, alpha: alpha)
                     }
-                    let label = "\(m)x\(n)x\(k) transposeA \(transposeA) transposeB \(transposeB)"
+                    let label = "\(m)x\(n)x\(k) transposeA \(transposeA) transposeB \(transposeB) ldb \(ldb)"
                     // Bits, not values: NaN marks the padding columns neither may write.
                     XCTAssertEqual(small.map(\.bitPattern), whole.map(\.bitPattern), label)
                     XCTAssertFalse(small.enumerated().contains { $0.offset % ldc < n && $0.element.isNaN }, label)

@@ -50,6 +50,17 @@ void layer_norm_parameter_sums_avx512(const float *x, float mean, float reciproc
 /// `out = x * y`, element by element.
 void multiply_avx512(const float *x, const float *y, size_t n, float *out);
 
+/// `C = alpha * op(A) * B` (C not read) for `SmallProduct512`: `op(A)` `m x k` at `a[i * row_stride + p *
+/// depth_stride]`, B row-major at row stride `ldb` and readable to `n` rounded up to 16 columns. Blocks of 8 rows of C
+/// by two vectors of columns, then one; each element the depth-ordered chain of fused multiply-adds from zero, times
+/// alpha. Call it only on a CPU with AVX-512F.
+void small_product_blocks_avx512(size_t m, size_t n, size_t k, const float *a, ptrdiff_t row_stride,
+                                 ptrdiff_t depth_stride, const float *b, size_t ldb, float *c, size_t ldc, float alpha);
+
+/// `packed[p * stride + j] = b[p * ldb + j]` for `j < columns`, zero for `columns <= j < stride` (a multiple of 16),
+/// `p < depth`. Call it only on a CPU with AVX-512F.
+void pack_rows_avx512(const float *b, size_t ldb, size_t columns, size_t depth, float *packed, size_t stride);
+
 /// `packed[p * stride + j] = b[j * ldb + p]` for `p < depth`, `j < stride` (a multiple of 16, at least `rows`): the
 /// first `depth` columns of the `rows` rows of `b`, transposed, each packed row zero past column `rows`. Call it only
 /// on a CPU with AVX-512F.
