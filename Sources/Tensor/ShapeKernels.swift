@@ -23,9 +23,7 @@ public enum ShapeKernels {
             for t in tensors {
                 let piece = t.shape[axis] * inner
                 t.withUnsafeBufferPointer { src in
-                    for o in 0..<outer {
-                        (out.baseAddress! + o * outRow + column).update(from: src.baseAddress! + o * piece, count: piece)
-                    }
+                    copyPieces(outer, count: piece, from: src.baseAddress!, stride: piece, to: out.baseAddress! + column, stride: outRow)
                 }
                 column += piece
             }
@@ -44,9 +42,8 @@ public enum ShapeKernels {
         let piece = range.count * inner
         return Tensor(shape: outShape) { out in
             x.withUnsafeBufferPointer { src in
-                for o in 0..<outer {
-                    (out.baseAddress! + o * piece).update(from: src.baseAddress! + (o * extent + range.lowerBound) * inner, count: piece)
-                }
+                copyPieces(outer, count: piece, from: src.baseAddress! + range.lowerBound * inner, stride: extent * inner,
+                           to: out.baseAddress!, stride: piece)
             }
         }
     }
@@ -61,16 +58,42 @@ public enum ShapeKernels {
         expected[axis] = x.shape.count == shape.count ? x.shape[axis] : -1
         precondition(x.shape == expected && start >= 0 && start + x.shape[axis] <= extent,
                      "pad/embed: \(x.shape) does not fit at \(start) on axis \(axis) of \(shape)")
-        var result = Tensor(repeating: value, shape: shape)
         let piece = x.shape[axis] * inner
-        result.withUnsafeMutableBufferPointer { out in
+        let (before, row) = (start * inner, extent * inner)
+        // Each row of the result written once: the fill before the piece, the piece, the fill after it.
+        return Tensor(shape: shape) { out in
             x.withUnsafeBufferPointer { src in
-                for o in 0..<outer {
-                    (out.baseAddress! + (o * extent + start) * inner).update(from: src.baseAddress! + o * piece, count: piece)
+                Parallelism.forEachChunk(count: outer, grain: max(1, Parallelism.elementwiseGrain / max(1, row))) { range in
+                    for o in range {
+                        let line = out.baseAddress! + o * row
+                        line.update(repeating: value, count: before)
+                        copyRun(piece, from: src.baseAddress! + o * piece, to: line + before)
+                        (line + before + piece).update(repeating: value, count: row - before - piece)
+                    }
                 }
             }
         }
-        return result
+    }
+
+    /// Copies `pieces` runs of `count` elements, `source` and `target` advancing by their strides from one to the
+    /// next: the work of concatenation, slicing and embedding. Side by side on the worker threads in chunks of about
+    /// `Parallelism.elementwiseGrain` elements; a short run (an attention head's 32 values) as one vector loop rather
+    /// than a `memmove` call per run, which cost more than the copy.
+    static func copyPieces(_ pieces: Int, count: Int, from source: UnsafePointer<Float>, stride sourceStride: Int,
+                           to target: UnsafeMutablePointer<Float>, stride targetStride: Int) {
+        guard pieces > 0, count > 0 else { return }
+        Parallelism.forEachChunk(count: pieces, grain: max(1, Parallelism.elementwiseGrain / count)) { range in
+            for o in range { copyRun(count, from: source + o * sourceStride, to: target + o * targetStride) }
+        }
+    }
+
+    @inline(__always)
+    private static func copyRun(_ count: Int, from source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>) {
+        if count <= 256 {
+            for j in 0..<count { target[j] = source[j] }
+        } else {
+            target.update(from: source, count: count)
+        }
     }
 
     /// `x` padded with `before` and `after` entries of `value` along `axis`.
