@@ -190,13 +190,14 @@ struct StepProfile {
         let replay = FloorReplay(shapes.map { ($0.key, $0.value) }, kernel: GEMM.kernel)
         let openBLASReplay = GEMM.kernel == .openBLAS ? nil : FloorReplay(shapes.map { ($0.key, $0.value) }, kernel: .openBLAS)
         var steps: [Double] = [], floors: [Double] = [], ratios: [Double] = [], openBLASFloors: [Double] = [], openBLASRatios: [Double] = []
-        var roundFaults = 0
+        var roundFaults = 0, faultsByRound: [Int] = []
         for _ in 0..<repeats {
             let faultsAtStart = minorPageFaults()
             let t0 = Measure.now()
             step.run()
             let stepTime = Measure.now() - t0
-            roundFaults += minorPageFaults() - faultsAtStart
+            faultsByRound.append(minorPageFaults() - faultsAtStart)
+            roundFaults += faultsByRound.last!
             let floorTime = replay.run()
             steps.append(stepTime)
             floors.append(floorTime)
@@ -223,6 +224,12 @@ struct StepProfile {
                      steadyFaults, steadyFaults * 4 / 1024, faults))
         print(String(format: "GEMM floor: %.0f ms (the step's products, bare, on the %@ kernel: %.1f GFLOP/s); step / floor = %.2fx (median over rounds)",
                      floor * 1e3, GEMM.kernel.rawValue, flops / floor / 1e9, ratio))
+        // Each round's own figures: on a shared machine the ratio moves from round to round, and the first timed round
+        // pays the page faults of the heap the floor replay's buffers reshaped.
+        for round in 0..<repeats {
+            print(String(format: "round %d: step %.0f ms, floor %.0f ms, %.2fx, %d page faults", round + 1, steps[round] * 1e3,
+                         floors[round] * 1e3, ratios[round], faultsByRound[round]))
+        }
         if !openBLASFloors.isEmpty {
             print(String(format: "OpenBLAS floor: %.0f ms (bare cblas_sgemm on OpenBLAS's threads: %.1f GFLOP/s); step / OpenBLAS floor = %.2fx",
                          median(openBLASFloors) * 1e3, flops / median(openBLASFloors) / 1e9, median(openBLASRatios)))
