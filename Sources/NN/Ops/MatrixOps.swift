@@ -43,10 +43,9 @@ func linearShapes(_ x: Variable, weight: Variable, bias: Variable?) -> (rows: In
     return (x.count / Swift.max(inFeatures, 1), inFeatures, outFeatures)
 }
 
-/// The backward GEMMs of `x Wᵀ` given the output gradient `g` (`[rows, out]`): `dx = g W` and
-/// `dW = gᵀ x`, each only when needed.
-/// The input and weight gradients of a linear layer from its output gradient `g`; with `columnSums` (`outFeatures`
-/// values, AVX-512 kernel, weight gradient wanted), g's column sums too, made by the weight gradient's product.
+/// The backward GEMMs of `x Wᵀ` given the output gradient `g` (`[rows, out]`): `dx = g W` and `dW = gᵀ x`, each only
+/// when needed. With `columnSums` (`outFeatures` values, AVX-512 kernel, weight gradient wanted), g's column sums too,
+/// made by the weight gradient's product.
 func linearInputAndWeightGradients(_ g: Tensor, x: Variable, weight: Variable, rows: Int, inFeatures: Int, outFeatures: Int,
                                    columnSums: UnsafeMutablePointer<Float>? = nil) {
     g.withUnsafeBufferPointer { gp in

@@ -1,7 +1,6 @@
 import CVectorKernels
 import Tensor
 
-
 /// PReLU with one slope shared by every element (`slope` of shape `[1]`, PyTorch's `nn.PReLU()`):
 /// `x` where positive, else `slope * x`. The same function as `prelu(_:slope:)` with a `[1]` slope,
 /// with forward and backward split across threads: it sits on the feed-forward activations of every
