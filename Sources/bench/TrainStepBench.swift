@@ -167,7 +167,9 @@ struct TrainingStep {
 /// One step runs under `Profiler`: each kind of work's own wall time on the calling thread, and every matrix
 /// product the step makes, by shape. The floor is the time the step's product kernel takes, bare (dense
 /// operands, the same shapes and transposes, every call of the step), for all of the step's products:
-/// `FloorReplay`. On the AVX-512 kernel, the floor on bare `cblas_sgemm` (OpenBLAS's own threads) is printed too.
+/// `FloorReplay`. On the AVX-512 kernel, the floor on bare `cblas_sgemm` (OpenBLAS's own threads) is printed too,
+/// and for either kernel the floor with every operand taken from memory rather than the caches (`inMemory`): the
+/// step's products lie between the two, so the step's time over that one bounds the work outside them from below.
 /// Steps and floor replays then alternate for `repeats` rounds, so drifting load on a shared machine hits both
 /// alike; the floor ratio is the median over rounds of step time over replay time. Products the step runs side
 /// by side on one thread each (attention's per-head ones) are replayed one after another, as a user calling
@@ -189,10 +191,12 @@ struct StepProfile {
         let shapes = tally.products.sorted { $0.key.flops * Double($0.value) > $1.key.flops * Double($1.value) }
         let replay = FloorReplay(shapes.map { ($0.key, $0.value) }, kernel: GEMM.kernel)
         let openBLASReplay = GEMM.kernel == .openBLAS ? nil : FloorReplay(shapes.map { ($0.key, $0.value) }, kernel: .openBLAS)
+        let inMemoryReplay = FloorReplay(shapes.map { ($0.key, $0.value) }, kernel: GEMM.kernel, inMemory: true)
         // One more untimed step: the replays' buffers took heap space the steps had freed, so the next step maps (and
         // page-faults) fresh memory; the timed rounds then start from the heap they keep.
         step.run()
         var steps: [Double] = [], floors: [Double] = [], ratios: [Double] = [], openBLASFloors: [Double] = [], openBLASRatios: [Double] = []
+        var inMemoryFloors: [Double] = [], inMemoryRatios: [Double] = []
         var roundFaults = 0, faultsByRound: [Int] = []
         for _ in 0..<repeats {
             let faultsAtStart = minorPageFaults()
@@ -205,6 +209,9 @@ struct StepProfile {
             steps.append(stepTime)
             floors.append(floorTime)
             ratios.append(stepTime / floorTime)
+            let inMemoryTime = inMemoryReplay.run()
+            inMemoryFloors.append(inMemoryTime)
+            inMemoryRatios.append(stepTime / inMemoryTime)
             if let openBLASReplay {
                 let openBLASTime = openBLASReplay.run()
                 openBLASFloors.append(openBLASTime)
@@ -232,6 +239,9 @@ struct StepProfile {
             print(String(format: "round %d: step %.0f ms, floor %.0f ms, %.2fx, %d page faults", round + 1, steps[round] * 1e3,
                          floors[round] * 1e3, ratios[round], faultsByRound[round]))
         }
+        // The floor above finds its operands in the caches; this one takes each from memory. A step lies between.
+        print(String(format: "GEMM floor with every operand in memory: %.0f ms (%.1f GFLOP/s); step / that floor = %.2fx",
+                     median(inMemoryFloors) * 1e3, flops / median(inMemoryFloors) / 1e9, median(inMemoryRatios)))
         if !openBLASFloors.isEmpty {
             print(String(format: "OpenBLAS floor: %.0f ms (bare cblas_sgemm on OpenBLAS's threads: %.1f GFLOP/s); step / OpenBLAS floor = %.2fx",
                          median(openBLASFloors) * 1e3, flops / median(openBLASFloors) / 1e9, median(openBLASRatios)))
@@ -258,6 +268,8 @@ struct StepProfile {
         Measure.figure("train-step.\(step.label).floor_ms", floor * 1e3, "ms", digits: 1)
         Measure.figure("train-step.\(step.label).floor_ratio", ratio, "x")
         Measure.figure("train-step.\(step.label).page_faults_per_step", steadyFaults, "faults", digits: 0)
+        Measure.figure("train-step.\(step.label).in_memory_floor_ms", median(inMemoryFloors) * 1e3, "ms", digits: 1)
+        Measure.figure("train-step.\(step.label).in_memory_floor_ratio", median(inMemoryRatios), "x")
         if !openBLASFloors.isEmpty {
             Measure.figure("train-step.\(step.label).openblas_floor_ms", median(openBLASFloors) * 1e3, "ms", digits: 1)
             Measure.figure("train-step.\(step.label).openblas_floor_ratio", median(openBLASRatios), "x")
@@ -279,21 +291,35 @@ func minorPageFaults() -> Int {
 /// Every product of a step, `calls` times each shape, bare on dense buffers of random values allocated once
 /// (each the size of the largest operand): on OpenBLAS, `cblas_sgemm` with OpenBLAS's own threads; on the
 /// AVX-512 kernel, `GEMM.multiply` (the kernel split across the project's threads, as in a step).
+///
+/// The calls of one shape reuse one set of buffers, so a product finds its operands in the caches, which a step's
+/// products do not always do (a weight gradient reads activations the forward pass wrote long before). With
+/// `inMemory`, each call takes its operands and result from the next place in pools of `poolBytes` each, several
+/// times the last-level cache, so that they come from memory: the floor of a step whose every operand is cold.
 final class FloorReplay {
     let shapes: [(product: Profiler.Product, calls: Int)]
     let kernel: GEMM.Kernel
+    let inMemory: Bool
     private let a: [Float], b: [Float]
     private var c: [Float]
     private var lastSeconds: [Profiler.Product: Double] = [:]
+    /// The size of each pool of an in-memory replay.
+    static let poolBytes = 128 << 20
 
-    init(_ shapes: [(Profiler.Product, Int)], kernel: GEMM.Kernel) {
+    init(_ shapes: [(Profiler.Product, Int)], kernel: GEMM.Kernel, inMemory: Bool = false) {
         self.shapes = shapes.map { (product: $0.0, calls: $0.1) }
         self.kernel = kernel
+        self.inMemory = inMemory
         var g = SeededGenerator(seed: 5)
-        let sizeA = shapes.map { $0.0.m * $0.0.k }.max() ?? 0, sizeB = shapes.map { $0.0.k * $0.0.n }.max() ?? 0
+        var sizeA = shapes.map { $0.0.m * $0.0.k }.max() ?? 0, sizeB = shapes.map { $0.0.k * $0.0.n }.max() ?? 0
+        var sizeC = shapes.map { $0.0.m * $0.0.n }.max() ?? 0
+        if inMemory {
+            let pool = Self.poolBytes / MemoryLayout<Float>.size
+            (sizeA, sizeB, sizeC) = (Swift.max(sizeA, pool), Swift.max(sizeB, pool), Swift.max(sizeC, pool))
+        }
         a = (0..<sizeA).map { _ in g.nextUniform(in: -1, 1) }
         b = (0..<sizeB).map { _ in g.nextUniform(in: -1, 1) }
-        c = [Float](repeating: 0, count: shapes.map { $0.0.m * $0.0.n }.max() ?? 0)
+        c = [Float](repeating: 0, count: sizeC)
     }
 
     /// Seconds for one pass over every call. After OpenBLAS, its worker threads spin for a while before they
@@ -310,6 +336,14 @@ final class FloorReplay {
             }
         }
         var total = 0.0
+        // Where the next call's operands start in the pools (in-memory replays only), each 64-byte aligned.
+        var offsets = (a: 0, b: 0, c: 0)
+        func next(_ offset: inout Int, _ size: Int, in pool: Int) -> Int {
+            guard inMemory else { return 0 }
+            if offset + size > pool { offset = 0 }
+            defer { offset += (size + 15) / 16 * 16 }
+            return offset
+        }
         a.withUnsafeBufferPointer { ap in
             b.withUnsafeBufferPointer { bp in
                 c.withUnsafeMutableBufferPointer { cp in
@@ -319,13 +353,16 @@ final class FloorReplay {
                         let (lda, ldb) = (product.transposeA ? m : k, product.transposeB ? k : n)
                         let start = Measure.now()
                         for _ in 0..<calls {
+                            let (aStart, bStart, cStart) = (next(&offsets.a, m * k, in: ap.count), next(&offsets.b, k * n, in: bp.count),
+                                                            next(&offsets.c, m * n, in: cp.count))
+                            let (a, b, c) = (ap.baseAddress! + aStart, bp.baseAddress! + bStart, cp.baseAddress! + cStart)
                             if kernel == .avx512 {
-                                GEMM.multiply(m: m, n: n, k: k, ap.baseAddress!, lda: lda, transposeA: product.transposeA,
-                                              bp.baseAddress!, ldb: ldb, transposeB: product.transposeB, into: cp.baseAddress!, ldc: n)
+                                GEMM.multiply(m: m, n: n, k: k, a, lda: lda, transposeA: product.transposeA,
+                                              b, ldb: ldb, transposeB: product.transposeB, into: c, ldc: n)
                             } else {
                                 cblas_sgemm(CblasRowMajor, product.transposeA ? CblasTrans : CblasNoTrans,
                                             product.transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
-                                            ap.baseAddress!, Int32(lda), bp.baseAddress!, Int32(ldb), 0, cp.baseAddress!, Int32(n))
+                                            a, Int32(lda), b, Int32(ldb), 0, c, Int32(n))
                             }
                         }
                         let seconds = Measure.now() - start
