@@ -156,8 +156,7 @@ struct TrainingStep {
         return TrainingStep(label: label, parameterCount: model.parameterCount) {
             model.zeroGrad()
             loss(batch, context).backward()
-            GradientClipping.clipByGlobalNorm(model.parameters, maxNorm: 0.1)
-            optimizer.update()
+            optimizer.update(gradientScale: GradientClipping.globalNormScale(model.parameters, maxNorm: 0.1).scale)
         }
     }
 }

@@ -113,6 +113,45 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(gradients[1].data[1].bitPattern, (-0.0 as Float).bitPattern)
     }
 
+    /// Clipping applied by the optimizer as it reads each gradient (`update(gradientScale:)` with `globalNormScale`'s
+    /// factor) gives the bits of clipping the gradients in place and then stepping: parameters and both moments over
+    /// three steps, clipped and not, on the AVX-512 kernel and the portable loop; the gradients are left unscaled.
+    func testAdamWWithAGradientScaleGivesClippingThenAdamWsBits() {
+        defer { VectorKernels.enabled = GEMM.avx512Available }
+        let shapes = [[1037], [3], [40, 17]]
+        for vector in GEMM.avx512Available ? [true, false] : [false] {
+            VectorKernels.enabled = vector
+            for maxNorm: Float in [0.5, 1e6] {
+                var generator = SeededGenerator(seed: 21)
+                let starts = shapes.map { shape in Tensor(shape: shape) { out in for i in 0..<out.count { out[i] = generator.nextUniform(in: -1, 1) } } }
+                let separate = starts.map { Variable($0, requiresGrad: true) }, fused = starts.map { Variable($0, requiresGrad: true) }
+                let separateOptimizer = AdamW(namedParameters: separate.enumerated().map { ("p\($0.offset)", $0.element) },
+                                              learningRate: 0.003, weightDecay: 0.01)
+                let fusedOptimizer = AdamW(namedParameters: fused.enumerated().map { ("p\($0.offset)", $0.element) },
+                                           learningRate: 0.003, weightDecay: 0.01)
+                for step in 1...3 {
+                    let gradients = shapes.map { shape in
+                        Tensor(shape: shape) { out in for i in 0..<out.count { out[i] = generator.nextUniform(in: -2, 2) } }
+                    }
+                    for (p, g) in zip(separate, gradients) { p.grad = g }
+                    for (p, g) in zip(fused, gradients) { p.grad = g }
+                    let norm = GradientClipping.clipByGlobalNorm(separate, maxNorm: maxNorm)
+                    separateOptimizer.update()
+                    let (fusedNorm, scale) = GradientClipping.globalNormScale(fused, maxNorm: maxNorm)
+                    fusedOptimizer.update(gradientScale: scale)
+                    XCTAssertEqual(fusedNorm.bitPattern, norm.bitPattern)
+                    XCTAssertEqual(scale == nil, maxNorm > norm, "vector \(vector), max norm \(maxNorm): clipped when over")
+                    let label = "vector \(vector), max norm \(maxNorm), step \(step)"
+                    for (a, b) in zip(separate, fused) {
+                        XCTAssertEqual(a.value.data.map(\.bitPattern), b.value.data.map(\.bitPattern), "\(label): parameters")
+                    }
+                    XCTAssertEqual(fusedOptimizer.exportState(), separateOptimizer.exportState(), "\(label): moments")
+                    XCTAssertEqual(fused.map { $0.grad! }, gradients, "\(label): the gradients are not scaled in place")
+                }
+            }
+        }
+    }
+
     func testStepScheduleDecaysEveryStepSizeEpochs() {
         let schedule = StepLRSchedule(baseLearningRate: 2e-4, stepSize: 30, gamma: 0.1)
         XCTAssertEqual(schedule.learningRate(epoch: 29), 2e-4, accuracy: 1e-10)

@@ -6,10 +6,11 @@
 
 /// One AdamW step over `count` elements with 512-bit vectors; call it only on a CPU with AVX-512F. Each element goes
 /// through the operations of the portable loop (`OptimizerKernels.adamWPortable`), in its order and without fused
-/// multiply-adds, so the two give the same bits.
+/// multiply-adds, so the two give the same bits. With `scaled` non-zero, each gradient is first taken as
+/// `gradient * scale + 0` (gradient clipping's scaling, not written back).
 void adamw_update_avx512(float *parameters, const float *gradients, float *first_moments, float *second_moments,
                          size_t count, float beta1, float beta2, float correction1, float correction2,
-                         float learning_rate, float epsilon, float decay);
+                         float learning_rate, float epsilon, float decay, int scaled, float scale);
 
 /// `out[c] = x[0][c] + x[1][c] + ... + x[rows - 1][c]` for `c < columns`, row `r` starting at `x + r * row_stride`; each
 /// column summed from zero in row order, as the portable loop (`Reduction.sum(_:axis:)`) does, so the two give the same

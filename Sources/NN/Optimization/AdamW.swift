@@ -38,8 +38,10 @@ public final class AdamW {
     }
 
     /// Updates every parameter that has a gradient (parameters without one are left untouched, their
-    /// moments unchanged, as PyTorch does).
-    public func update() {
+    /// moments unchanged, as PyTorch does). With `gradientScale`, as if each gradient had first been scaled by it the
+    /// way `GradientClipping.clipByGlobalNorm` scales (`g * scale + 0`), with the same bits, but without writing the
+    /// scaled gradients: pass `GradientClipping.globalNormScale(...).scale` to clip and step in one pass over them.
+    public func update(gradientScale: Float? = nil) {
         let profiled = Profiler.enter(.optimizer)
         defer { Profiler.exit(profiled) }
         step += 1
@@ -60,7 +62,7 @@ public final class AdamW {
                                                        secondMoments: v.baseAddress! + start, count: range.count,
                                                        beta1: b1, beta2: b2, correction1: correction1,
                                                        correction2: correction2, learningRate: lr, epsilon: eps,
-                                                       decay: decay)
+                                                       decay: decay, gradientScale: gradientScale)
                             }
                         }
                     }

@@ -6,11 +6,10 @@ public enum GradientClipping {
     /// Returns the norm before clipping (the squares summed in Double, see `sumOfSquares`).
     @discardableResult
     public static func clipByGlobalNorm(_ parameters: [Variable], maxNorm: Float) -> Float {
+        let (norm, scale) = globalNormScale(parameters, maxNorm: maxNorm)
         let profiled = Profiler.enter(.optimizer)
         defer { Profiler.exit(profiled) }
-        let norm = Float(sumOfSquares(parameters.compactMap(\.grad)).squareRoot())
-        let coefficient = maxNorm / (norm + 1e-6)
-        if coefficient < 1 {
+        if let coefficient = scale {
             for p in parameters where p.grad != nil {
                 p.grad!.withUnsafeMutableBufferPointer { values in
                     Parallelism.forEachChunk(count: values.count, grain: Parallelism.elementwiseGrain) { range in
@@ -21,6 +20,17 @@ public enum GradientClipping {
             }
         }
         return norm
+    }
+
+    /// The gradients' joint L2 norm and the factor `clipByGlobalNorm` would scale them by (nil when the norm is within
+    /// `maxNorm`), leaving them as they are: for `AdamW.update(gradientScale:)`, which applies the scaling as it reads
+    /// each gradient, so clipping costs no pass of its own over the gradients.
+    public static func globalNormScale(_ parameters: [Variable], maxNorm: Float) -> (norm: Float, scale: Float?) {
+        let profiled = Profiler.enter(.optimizer)
+        defer { Profiler.exit(profiled) }
+        let norm = Float(sumOfSquares(parameters.compactMap(\.grad)).squareRoot())
+        let coefficient = maxNorm / (norm + 1e-6)
+        return (norm, coefficient < 1 ? coefficient : nil)
     }
 
     /// Elements per block of `sumOfSquares`.

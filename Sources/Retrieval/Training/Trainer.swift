@@ -194,8 +194,8 @@ public final class Trainer {
             guard total.isFinite else {
                 throw DatasetError("training diverged: loss is \(total) at epoch \(epoch + 1), step \(step + 1) (lower the learning rate?)")
             }
-            GradientClipping.clipByGlobalNorm(model.parameters, maxNorm: config.gradientClip)
-            optimizer.update()
+            // Clipping's scaling is applied by the optimizer as it reads each gradient (the same bits).
+            optimizer.update(gradientScale: GradientClipping.globalNormScale(model.parameters, maxNorm: config.gradientClip).scale)
             for (k, v) in terms { sums[k, default: 0] += Double(v) }
             count += 1
             onStep(step + 1, total)
