@@ -60,16 +60,16 @@ public enum SGEMM512 {
                 packB(b, ldb: ldb, transposed: transposeB, depth: depth, depths: depths,
                       column: column, columns: columns, into: packed)
                 let first = depth == 0
+                if let aRowSums, column == 0 {
+                    // op(A) = Aᵀ: a depth step's values of all m rows are contiguous in A.
+                    addDepthSums(a + depth * depthStride, depthStride: depthStride, depths: depths, rows: m,
+                                 into: aRowSums, fromZero: first)
+                }
                 var row = 0
                 while row < m {
                     let rows = min(tileRows, m - row)
                     var strip = a + row * rowStride + depth * depthStride
                     var stripRowStride = rowStride, stripDepthStride = depthStride
-                    if let aRowSums, column == 0 {
-                        // op(A) = Aᵀ: a depth step's values of the strip's rows are contiguous in A.
-                        addDepthSums(strip, depthStride: depthStride, depths: depths, rows: rows,
-                                     into: aRowSums + row, fromZero: depth == 0)
-                    }
                     if rows < tileRows {
                         // A short strip: copy it into an 8-row layout, the missing rows zero.
                         for p in 0..<depths {
@@ -115,22 +115,50 @@ public enum SGEMM512 {
         }
     }
 
-    /// `sums[r] (+)= strip[r + p * depthStride]` over `p` in order, for the strip's `rows` (at most 8) rows, starting
-    /// from zero when `fromZero`.
+    /// `sums[r] (+)= values[r + p * depthStride]` over `p` in order, for `rows` rows (each a contiguous run at each depth
+    /// step), starting from zero when `fromZero`. Each row's sum is a chain of additions in depth order, so one chain
+    /// waits on its last addition at every step; 64 rows at a time keep four vectors of chains in flight.
     @inline(__always)
-    static func addDepthSums(_ strip: UnsafePointer<Float>, depthStride: Int, depths: Int, rows: Int,
+    static func addDepthSums(_ values: UnsafePointer<Float>, depthStride: Int, depths: Int, rows: Int,
                              into sums: UnsafeMutablePointer<Float>, fromZero: Bool) {
-        if rows == tileRows {
-            let raw = UnsafeRawPointer(strip)
-            var lanes = fromZero ? SIMD8<Float>() : UnsafeRawPointer(sums).loadUnaligned(as: SIMD8<Float>.self)
-            for p in 0..<depths { lanes += raw.loadUnaligned(fromByteOffset: p * depthStride * 4, as: SIMD8<Float>.self) }
-            UnsafeMutableRawPointer(sums).storeBytes(of: lanes, as: SIMD8<Float>.self)
-        } else {
-            for r in 0..<rows {
-                var total: Float = fromZero ? 0 : sums[r]
-                for p in 0..<depths { total += strip[r + p * depthStride] }
-                sums[r] = total
+        let raw = UnsafeRawPointer(values), stepBytes = depthStride * MemoryLayout<Float>.size
+        let target = UnsafeMutableRawPointer(sums)
+        func start(_ r: Int) -> SIMD16<Float> {
+            fromZero ? SIMD16<Float>() : UnsafeRawPointer(sums + r).loadUnaligned(as: SIMD16<Float>.self)
+        }
+        var r = 0
+        while r + 64 <= rows {
+            var (s0, s1, s2, s3) = (start(r), start(r + 16), start(r + 32), start(r + 48))
+            var offset = r * MemoryLayout<Float>.size
+            for _ in 0..<depths {
+                s0 += raw.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+                s1 += raw.loadUnaligned(fromByteOffset: offset + 64, as: SIMD16<Float>.self)
+                s2 += raw.loadUnaligned(fromByteOffset: offset + 128, as: SIMD16<Float>.self)
+                s3 += raw.loadUnaligned(fromByteOffset: offset + 192, as: SIMD16<Float>.self)
+                offset += stepBytes
             }
+            let first = r * MemoryLayout<Float>.size
+            target.storeBytes(of: s0, toByteOffset: first, as: SIMD16<Float>.self)
+            target.storeBytes(of: s1, toByteOffset: first + 64, as: SIMD16<Float>.self)
+            target.storeBytes(of: s2, toByteOffset: first + 128, as: SIMD16<Float>.self)
+            target.storeBytes(of: s3, toByteOffset: first + 192, as: SIMD16<Float>.self)
+            r += 64
+        }
+        while r + 16 <= rows {
+            var lanes = start(r)
+            var offset = r * MemoryLayout<Float>.size
+            for _ in 0..<depths {
+                lanes += raw.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+                offset += stepBytes
+            }
+            target.storeBytes(of: lanes, toByteOffset: r * MemoryLayout<Float>.size, as: SIMD16<Float>.self)
+            r += 16
+        }
+        while r < rows {
+            var total: Float = fromZero ? 0 : sums[r]
+            for p in 0..<depths { total += values[r + p * depthStride] }
+            sums[r] = total
+            r += 1
         }
     }
 
