@@ -1,3 +1,4 @@
+import CVectorKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -190,15 +191,9 @@ public enum SGEMM512 {
                     }
                 }
             } else {
-                // op(B)[p, j] = b[j * ldb + p]: column j of the panel is a contiguous run of b.
-                for j in 0..<tileColumns {
-                    if j < width {
-                        let source = b + (firstColumn + j) * ldb + depth
-                        for p in 0..<depths { out[p * tileColumns + j] = source[p] }
-                    } else {
-                        for p in 0..<depths { out[p * tileColumns + j] = 0 }
-                    }
-                }
+                // op(B)[p, j] = b[j * ldb + p]: column j of the panel is a contiguous run of b, turned 16 x 16 at a time
+                // in registers.
+                transpose_pack_avx512(b + firstColumn * ldb + depth, ldb, width, depths, out, tileColumns)
             }
             out += depths * tileColumns
             panelStart += tileColumns
