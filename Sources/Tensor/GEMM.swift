@@ -98,10 +98,15 @@ public enum GEMM {
         // to a few thousand), less than OpenBLAS's idle threads spinning against the next kernel.
         let splitRows = m >= n
         let extent = splitRows ? m : n
-        let blockSize = ((extent + parts - 1) / parts + splitAlignment - 1) / splitAlignment * splitAlignment
-        Parallelism.forEachTask(count: (extent + blockSize - 1) / blockSize) { part in
-            let start = part * blockSize
-            let length = Swift.min(extent, start + blockSize) - start
+        // Each boundary at the multiple of the alignment nearest its even share (2400 rows in two parts of 1200,
+        // not 1216 and 1184, which kept one thread waiting on the other at the end of every such product).
+        let alignment = splitRows ? rowSplitAlignment : splitAlignment
+        func boundary(_ part: Int) -> Int {
+            part == parts ? extent : (part * extent + parts * alignment / 2) / (parts * alignment) * alignment
+        }
+        Parallelism.forEachTask(count: parts) { part in
+            let start = boundary(part)
+            let length = boundary(part + 1) - start
             if splitRows {
                 sgemm(m: length, n: n, k: k, a + (transposeA ? start : start * lda), lda: lda, transposeA: transposeA,
                       b, ldb: ldb, transposeB: transposeB, into: c + start * ldc, ldc: ldc, alpha: alpha, beta: beta,
@@ -145,9 +150,11 @@ public enum GEMM {
 
     /// Products below this many multiply-adds run as one call.
     static let splitThreshold = 1 << 21
-    /// Blocks of a split product are multiples of this many rows or columns (a whole number of the
-    /// micro-kernel's panels).
+    /// Parts of a product split by columns are multiples of this many columns (a whole number of the
+    /// micro-kernel's panels), and a product is split only when its longer side has this many per thread.
     static let splitAlignment = 32
+    /// Parts of a product split by rows are multiples of this many rows (whole micro-tiles).
+    static let rowSplitAlignment = 8
 
     /// One single-threaded product on `kernel` (OpenBLAS on its own threads when `productSplitting` is
     /// off), timed when `Timing` is on.

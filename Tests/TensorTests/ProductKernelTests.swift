@@ -185,10 +185,12 @@ final class ProductKernelTests: XCTestCase {
     func testTheAVX512KernelGivesTheSameBitsOnAnyThreadCount() throws {
         try XCTSkipUnless(GEMM.avx512Available, "this CPU has no AVX-512")
         GEMM.kernel = .avx512
-        for (m, n, k) in [(700, 64, 96), (40, 900, 80)] {
+        // Rows split at multiples of 8 (600: 304 + 296; 2400: 1200 + 1200; 700 in three: 232 + 232 + 236), columns
+        // at multiples of 32 (900: 448 + 452; 2818 in three: 928 + 960 + 930), each boundary nearest an even share.
+        for (m, n, k) in [(700, 64, 96), (600, 48, 80), (2400, 33, 40), (40, 900, 80), (24, 2818, 40)] {
             let a = values(m * k, seed: 1), b = values(k * n, seed: 2)
             var results: [[Float]] = []
-            for threads in [1, 2] {
+            for threads in [1, 2, 3] {
                 Parallelism.setThreadCount(threads)
                 var c = [Float](repeating: 0, count: m * n)
                 c.withUnsafeMutableBufferPointer { out in
@@ -197,7 +199,8 @@ final class ProductKernelTests: XCTestCase {
                 }
                 results.append(c)
             }
-            XCTAssertEqual(results[0], results[1], "\(m)x\(n)x\(k)")
+            XCTAssertEqual(results[0], results[1], "\(m)x\(n)x\(k), two threads")
+            XCTAssertEqual(results[0], results[2], "\(m)x\(n)x\(k), three threads")
         }
     }
 }
