@@ -89,4 +89,21 @@ final class LayerGradientTests: XCTestCase {
         XCTAssertEqual(encoding[0, 1, 2], sin(p / 100), accuracy: 1e-5)
         XCTAssertEqual(encoding[0, 1, 3], cos(p / 100), accuracy: 1e-5)
     }
+
+    /// A batch's samples with the same validity share their encoding, copied from the first; every sample's rows
+    /// must be exactly the ones it gets encoded alone, whether its pattern came before or not.
+    func testSinePositionalEncodingOfABatchIsEachSampleEncodedAlone() {
+        let rows: [[Float]] = [[1, 1, 1, 0], [1, 1, 1, 1], [1, 1, 1, 0], [1, 0, 1, 1], [1, 1, 1, 1], [0, 0, 0, 0]]
+        let encoder = SinePositionalEncoding(featureCount: 6)
+        let batch = encoder.encode(validity: Tensor(shape: [rows.count, 4], data: rows.flatMap { $0 }))
+        for (b, row) in rows.enumerated() {
+            let alone = encoder.encode(validity: Tensor(shape: [1, 4], data: row))
+            for t in 0..<4 {
+                for i in 0..<6 {
+                    XCTAssertEqual(batch[b, t, i].bitPattern, alone[0, t, i].bitPattern, "sample \(b), clip \(t), feature \(i)")
+                }
+            }
+        }
+        XCTAssertNotEqual(batch[0, 2, 0], batch[1, 2, 0], "different validity, different positions")
+    }
 }

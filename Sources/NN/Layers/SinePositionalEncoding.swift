@@ -24,7 +24,11 @@ public struct SinePositionalEncoding: Sendable {
         let frequencies = (0..<featureCount).map { i in
             Foundation.pow(temperature, Float(2 * (i / 2)) / Float(featureCount))
         }
+        let rowSize = length * featureCount
         return Tensor(shape: [batch, length, featureCount]) { out in
+            // Samples with the same running counts (in a batch of whole videos, nearly all) get the same rows: each
+            // distinct one is encoded once and copied.
+            var encoded: [[Float]: Int] = [:]
             for b in 0..<batch {
                 var running = [Float](repeating: 0, count: length)
                 var total: Float = 0
@@ -32,6 +36,11 @@ public struct SinePositionalEncoding: Sendable {
                     total += validity[b, t]
                     running[t] = total
                 }
+                if let earlier = encoded[running] {
+                    (out.baseAddress! + b * rowSize).update(from: out.baseAddress! + earlier * rowSize, count: rowSize)
+                    continue
+                }
+                encoded[running] = b
                 for t in 0..<length {
                     let position = normalize ? running[t] / (total + 1e-6) * scale : running[t]
                     let row = out.baseAddress! + (b * length + t) * featureCount
