@@ -78,6 +78,44 @@ final class KernelReferenceTests: XCTestCase {
         assertClose(out, expected)
     }
 
+    /// Each head's products address its columns inside the `[B, L, D]` operands: the output and every gradient must
+    /// be, bit for bit, those of that head run alone on its own `[B, L, D / H]` columns. Head widths that are whole
+    /// vectors (32, 48) and not (6), keys past one vector, padded keys.
+    func testAttentionGivesEachHeadTheBitsOfItRunAlone() {
+        for (queryLength, keyLength, width, heads) in [(9, 76, 64, 2), (5, 17, 96, 2), (4, 7, 12, 2)] {
+            let batch = 2, headWidth = width / heads
+            let q = random([batch, queryLength, width], seed: 31), k = random([batch, keyLength, width], seed: 32)
+            let v = random([batch, keyLength, width], seed: 33), dOut = random([batch, queryLength, width], seed: 34)
+            let padding = (0..<(batch * keyLength)).map { $0 % keyLength == 2 }
+            let (out, saved) = AttentionKernel.forward(query: q, key: k, value: v, heads: heads, keyIsPadding: padding,
+                                                       dropout: 0, dropoutSeed: 0)
+            let grads = AttentionKernel.backward(outputGradient: dOut, query: q, key: k, value: v, heads: heads, saved: saved)
+            func columns(_ t: Tensor, head h: Int) -> Tensor {
+                let length = t.shape[1]
+                return Tensor(shape: [batch, length, headWidth]) { o in
+                    for row in 0..<(batch * length) {
+                        for d in 0..<headWidth { o[row * headWidth + d] = t.data[row * width + h * headWidth + d] }
+                    }
+                }
+            }
+            for h in 0..<heads {
+                let (qh, kh, vh) = (columns(q, head: h), columns(k, head: h), columns(v, head: h))
+                let (alone, savedAlone) = AttentionKernel.forward(query: qh, key: kh, value: vh, heads: 1, keyIsPadding: padding,
+                                                                  dropout: 0, dropoutSeed: 0)
+                let gradsAlone = AttentionKernel.backward(outputGradient: columns(dOut, head: h), query: qh, key: kh, value: vh,
+                                                          heads: 1, saved: savedAlone)
+                let label = "\(queryLength) x \(keyLength), head \(h) of \(heads), width \(headWidth)"
+                for (name, whole, single) in [("output", out, alone), ("dq", grads.query, gradsAlone.query),
+                                              ("dk", grads.key, gradsAlone.key), ("dv", grads.value, gradsAlone.value)] {
+                    let differing = zip(columns(whole, head: h).data, single.data).enumerated()
+                        .first { $0.element.0.bitPattern != $0.element.1.bitPattern }
+                    XCTAssertNil(differing, "\(name), \(label): element \(differing?.offset ?? -1) is \(differing?.element.0 ?? 0), "
+                                 + "alone \(differing?.element.1 ?? 0)")
+                }
+            }
+        }
+    }
+
     func testConv1DMatchesReference() {
         let (batch, length, cIn, cOut, kernel, stride, padding) = (2, 9, 3, 4, 3, 2, 1)
         let x = random([batch, length, cIn], seed: 6)
