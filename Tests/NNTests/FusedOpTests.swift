@@ -24,6 +24,72 @@ final class FusedOpTests: XCTestCase {
         checker.check([x, weight]) { linearActivation(x, weight: weight, bias: nil, activation: .gelu) }
     }
 
+    func testTwoProjectionAttentionHasTheBitsOfTheConcatenatedHeads() {
+        // What the decoder's cross-attention computed before the two-projection kernel: each head's query and key made
+        // by concatenating the two projections' columns, values padded with zero columns, and those output columns
+        // dropped. On the AVX-512 kernel the same bits forward and backward (OpenBLAS: the same values to rounding).
+        func concatenated(_ query: Variable, _ querySine: Variable, _ key: Variable, _ keyPosition: Variable, _ value: Variable,
+                          heads: Int, mask: KeyPaddingMask, dropout: Float, generator: inout SeededGenerator) -> Variable {
+            let (batch, queries, width, keys) = (query.shape[0], query.shape[1], query.shape[2], key.shape[1])
+            let headWidth = width / heads
+            func interleave(_ a: Variable, _ b: Variable, length: Int) -> Variable {
+                concat([a.reshaped([batch, length, heads, headWidth]), b.reshaped([batch, length, heads, headWidth])], axis: 3)
+                    .reshaped([batch, length, 2 * width])
+            }
+            let padded = value.reshaped([batch, keys, heads, headWidth]).padded(axis: 3, before: 0, after: headWidth)
+                .reshaped([batch, keys, 2 * width])
+            let attended = scaledDotProductAttention(
+                query: interleave(query, querySine, length: queries), key: interleave(key, keyPosition, length: keys),
+                value: padded, heads: heads, keyPaddingMask: mask, dropout: dropout, generator: &generator)
+            return attended.reshaped([batch, queries, heads, 2 * headWidth]).sliced(axis: 3, 0..<headWidth)
+                .reshaped([batch, queries, width])
+        }
+        let kernels: [GEMM.Kernel] = GEMM.avx512Available ? [.avx512, .openBLAS] : [.openBLAS]
+        let previousKernel = GEMM.kernel
+        defer { GEMM.kernel = previousKernel }
+        // The decoder's shapes (8 heads of 32 columns, 10 queries, 75 keys), and heads narrower than a vector.
+        for (batch, queries, keys, width, heads) in [(3, 10, 75, 256, 8), (2, 3, 7, 8, 2)] {
+            var flags = [Bool](repeating: false, count: batch * keys)
+            for j in (keys - 2)..<keys { flags[(batch - 1) * keys + j] = true }
+            let mask = KeyPaddingMask(batch: batch, length: keys, isPadding: flags)
+            let upstream = randomVariable([batch, queries, width], seed: 46, requiresGrad: false)
+            for kernel in kernels {
+                GEMM.kernel = kernel
+                var results: [[[Float]]] = []
+                for twoProjection in [false, true] {
+                    let inputs = [randomVariable([batch, queries, width], seed: 41), randomVariable([batch, queries, width], seed: 42),
+                                  randomVariable([batch, keys, width], seed: 43), randomVariable([batch, keys, width], seed: 44),
+                                  randomVariable([batch, keys, width], seed: 45)]
+                    var generator = SeededGenerator(seed: 47)
+                    let output = twoProjection
+                        ? scaledDotProductAttention(query: inputs[0], querySecond: inputs[1], key: inputs[2], keySecond: inputs[3],
+                                                    value: inputs[4], heads: heads, keyPaddingMask: mask, dropout: 0.1,
+                                                    generator: &generator)
+                        : concatenated(inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], heads: heads, mask: mask,
+                                       dropout: 0.1, generator: &generator)
+                    XCTAssertEqual(generator.next(), { var g = SeededGenerator(seed: 47); _ = g.next(); return g.next() }(),
+                                   "one dropout seed drawn")
+                    (output * upstream).sum().backward()
+                    results.append([output.value.data] + inputs.map { $0.grad?.data ?? [] })
+                }
+                let names = ["output", "query gradient", "second query gradient", "key gradient", "second key gradient",
+                             "value gradient"]
+                for (index, name) in names.enumerated() {
+                    let (reference, fused) = (results[0][index], results[1][index])
+                    XCTAssertEqual(fused.count, batch * (index < 3 ? queries : keys) * width, name)
+                    if kernel == .avx512 {
+                        let differing = zip(fused, reference).filter { $0.bitPattern != $1.bitPattern }.count
+                        XCTAssertEqual(differing, 0, "values whose bits differ: \(name), \(kernel), width \(width)")
+                    } else {
+                        let error = zip(fused, reference).map { abs($0 - $1) }.max() ?? 0
+                        XCTAssertLessThan(error, 1e-5, "\(name), \(kernel), width \(width)")
+                    }
+                }
+                XCTAssertTrue(results[1][5].contains { $0 != 0 }, "the value gradient reaches the values")
+            }
+        }
+    }
+
     func testALinearInputGradientAddedByItsProductGivesTheBitsOfTheSeparateSum() {
         // x feeds two linear layers: the second input gradient to arrive is added by its product (beta 1) where the
         // AVX-512 kernel's depth block holds the depth, and as a tensor of its own otherwise; the same bits either way.

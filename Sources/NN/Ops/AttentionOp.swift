@@ -48,3 +48,33 @@ public func scaledDotProductAttention(query: Variable, key: Variable, value: Var
         if value.requiresGrad { value.accumulateGradient(grads.value) }
     }
 }
+
+/// Attention whose heads score with two projections each (DAB-DETR's conditional cross-attention): head `h`
+/// compares the query `[query_h, querySecond_h]` with the key `[key_h, keySecond_h]` (scale `1 / sqrt(2 D / H)`)
+/// and attends over `value` `[B, Lk, Dv]`, giving `[B, Lq, Dv]`. One coarse op, with no concatenated or padded copy
+/// of any operand (see `AttentionKernel.forward(query:querySecond:key:keySecond:value:...)`); it draws its dropout
+/// seed as `scaledDotProductAttention(query:key:value:...)` does.
+public func scaledDotProductAttention(query: Variable, querySecond: Variable, key: Variable, keySecond: Variable,
+                                      value: Variable, heads: Int, keyPaddingMask: KeyPaddingMask? = nil,
+                                      dropout: Float = 0, generator: inout SeededGenerator,
+                                      rows: BatchRows? = nil) -> Variable {
+    if let mask = keyPaddingMask {
+        precondition(mask.batch == key.shape[0] && mask.length == key.shape[1],
+                     "attention: key padding mask [\(mask.batch), \(mask.length)] vs keys \(key.shape)")
+    }
+    let seed = dropout > 0 ? generator.next() : 0
+    let (output, saved) = AttentionKernel.forward(query: query.value, querySecond: querySecond.value, key: key.value,
+                                                  keySecond: keySecond.value, value: value.value, heads: heads,
+                                                  keyIsPadding: keyPaddingMask?.isPadding, dropout: dropout,
+                                                  dropoutSeed: seed, dropoutRows: rows)
+    return Variable.result(output, parents: [query, querySecond, key, keySecond, value]) { g in
+        let grads = AttentionKernel.backward(outputGradient: g, query: query.value, querySecond: querySecond.value,
+                                             key: key.value, keySecond: keySecond.value, value: value.value,
+                                             heads: heads, saved: saved)
+        if query.requiresGrad { query.accumulateGradient(grads.query) }
+        if querySecond.requiresGrad, let gradient = grads.querySecond { querySecond.accumulateGradient(gradient) }
+        if key.requiresGrad { key.accumulateGradient(grads.key) }
+        if keySecond.requiresGrad, let gradient = grads.keySecond { keySecond.accumulateGradient(gradient) }
+        if value.requiresGrad { value.accumulateGradient(grads.value) }
+    }
+}

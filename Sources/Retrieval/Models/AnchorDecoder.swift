@@ -88,27 +88,15 @@ public final class AnchorDecoderLayer: Module {
     }
 
     /// Attention whose per-head queries are `[query_h, querySine_h]` and keys `[key_h, keyPosition_h]`
-    /// (width `2 D / H` per head, scale `1 / sqrt(2 D / H)`) over values of width `D / H` per head.
-    /// Built on the shared attention kernel by giving each value head a zero half and dropping the
-    /// matching (zero) half of each output head.
+    /// (width `2 D / H` per head, scale `1 / sqrt(2 D / H)`) over values of width `D / H` per head: the
+    /// two-projection attention kernel, which gathers each head's concatenated rows in its own scratch.
     static func concatenatedHeadAttention(query: Variable, querySine: Variable, key: Variable, keyPosition: Variable,
                                           value: Variable, heads: Int, keyPaddingMask: KeyPaddingMask?,
                                           dropout: Float, generator: inout SeededGenerator,
                                           rows: BatchRows? = nil) -> Variable {
-        let (batch, queries, width) = (query.shape[0], query.shape[1], query.shape[2])
-        let keys = key.shape[1], headWidth = width / heads
-        func interleave(_ a: Variable, _ b: Variable, length: Int) -> Variable {
-            concat([a.reshaped([batch, length, heads, headWidth]), b.reshaped([batch, length, heads, headWidth])], axis: 3)
-                .reshaped([batch, length, 2 * width])
-        }
-        let paddedValue = value.reshaped([batch, keys, heads, headWidth])
-            .padded(axis: 3, before: 0, after: headWidth).reshaped([batch, keys, 2 * width])
-        let attended = scaledDotProductAttention(
-            query: interleave(query, querySine, length: queries), key: interleave(key, keyPosition, length: keys),
-            value: paddedValue, heads: heads, keyPaddingMask: keyPaddingMask, dropout: dropout, generator: &generator,
-            rows: rows)
-        return attended.reshaped([batch, queries, heads, 2 * headWidth]).sliced(axis: 3, 0..<headWidth)
-            .reshaped([batch, queries, width])
+        scaledDotProductAttention(query: query, querySecond: querySine, key: key, keySecond: keyPosition, value: value,
+                                  heads: heads, keyPaddingMask: keyPaddingMask, dropout: dropout, generator: &generator,
+                                  rows: rows)
     }
 
     public func namedParameters() -> [(name: String, parameter: Variable)] {
