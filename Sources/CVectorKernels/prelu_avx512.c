@@ -1,7 +1,10 @@
 // PReLU with one shared slope (`sharedSlopePReLU`), forward and backward over one block, on AVX-512 intrinsics. The
 // element-wise results are the portable loops' (the same operations per element); the backward pass's slope sum keeps
 // their eight lanes over steps of eight elements, a zero added for each positive input, the lanes added in order and
-// then the scalar tail, so the bits are theirs too (compiled without contraction).
+// then the scalar tail, so the bits are theirs too (compiled without contraction). Results are stored plainly: the
+// product that reads them next finds much of them in the last-level cache. (Staged in L1 and streamed out with
+// non-temporal stores instead, the feed-forward PReLUs of a QD-DETR b32 step took about 3 ms more on the Zen 4 of
+// `bench train-step --profile`.)
 #include "vector_kernels.h"
 
 #if defined(__x86_64__)
@@ -9,14 +12,7 @@
 
 #define TARGET __attribute__((target("avx512f,avx512vl,avx512dq")))
 
-/// Values per block staged in L1 before being streamed out (`stream_copy_avx512`): the outputs are tens of megabytes
-/// that only later passes read.
-#define STAGED 4096
-
-
 TARGET void prelu_forward_avx512(const float *x, const float *mask, size_t n, float slope, float *target) {
-    float staged[STAGED] __attribute__((aligned(64)));
-    float *out = n <= STAGED ? staged : target;
     const __m512 a = _mm512_set1_ps(slope), zero = _mm512_setzero_ps();
     for (size_t i = 0; i < n; i += 16) {
         const __mmask16 k = first_lanes(n - i);
@@ -24,15 +20,12 @@ TARGET void prelu_forward_avx512(const float *x, const float *mask, size_t n, fl
         const __mmask16 positive = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
         __m512 y = _mm512_mask_mov_ps(_mm512_mul_ps(a, v), positive, v);
         if (mask) y = _mm512_mul_ps(y, _mm512_maskz_loadu_ps(k, mask + i));
-        _mm512_mask_storeu_ps(out + i, k, y);
+        _mm512_mask_storeu_ps(target + i, k, y);
     }
-    if (out == staged) stream_copy_avx512(target, staged, n);
 }
 
 TARGET float prelu_backward_avx512(const float *x, const float *gradient, const float *mask, size_t n, float slope,
                                    float *target) {
-    float staged[STAGED] __attribute__((aligned(64)));
-    float *out = n <= STAGED ? staged : target;
     const __m512 a = _mm512_set1_ps(slope), zero = _mm512_setzero_ps();
     __m256 lanes = _mm256_setzero_ps();
     size_t i = 0;
@@ -41,7 +34,7 @@ TARGET float prelu_backward_avx512(const float *x, const float *gradient, const 
         __m512 g = _mm512_loadu_ps(gradient + i);
         if (mask) g = _mm512_mul_ps(g, _mm512_loadu_ps(mask + i));
         const __mmask16 positive = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
-        _mm512_storeu_ps(out + i, _mm512_mask_mov_ps(_mm512_mul_ps(a, g), positive, g));
+        _mm512_storeu_ps(target + i, _mm512_mask_mov_ps(_mm512_mul_ps(a, g), positive, g));
         const __m512 terms = _mm512_mask_mov_ps(_mm512_mul_ps(g, v), positive, zero);
         lanes = _mm256_add_ps(lanes, _mm512_castps512_ps256(terms));
         lanes = _mm256_add_ps(lanes, _mm512_extractf32x8_ps(terms, 1));
@@ -51,7 +44,7 @@ TARGET float prelu_backward_avx512(const float *x, const float *gradient, const 
         __m256 g = _mm256_loadu_ps(gradient + i);
         if (mask) g = _mm256_mul_ps(g, _mm256_loadu_ps(mask + i));
         const __mmask8 positive = _mm256_cmp_ps_mask(v, zero8, _CMP_GT_OQ);
-        _mm256_storeu_ps(out + i, _mm256_mask_mov_ps(_mm256_mul_ps(_mm512_castps512_ps256(a), g), positive, g));
+        _mm256_storeu_ps(target + i, _mm256_mask_mov_ps(_mm256_mul_ps(_mm512_castps512_ps256(a), g), positive, g));
         lanes = _mm256_add_ps(lanes, _mm256_mask_mov_ps(_mm256_mul_ps(g, v), positive, zero8));
     }
     float values[8];
@@ -60,10 +53,9 @@ TARGET float prelu_backward_avx512(const float *x, const float *gradient, const 
     for (int lane = 0; lane < 8; lane++) total += values[lane];
     for (; i < n; i++) {
         const float v = x[i], g = mask ? gradient[i] * mask[i] : gradient[i];
-        out[i] = v > 0 ? g : slope * g;
+        target[i] = v > 0 ? g : slope * g;
         total += v > 0 ? 0.0f : g * v;
     }
-    if (out == staged) stream_copy_avx512(target, staged, n);
     return total;
 }
 

@@ -82,8 +82,4 @@ float prelu_backward_avx512(const float *x, const float *gradient, const float *
 void softmax_backward_rows_avx512(const float *probabilities, const float *weights, float *gradient, size_t rows,
                                   size_t count, float scale);
 
-/// `out[0 ..< n] = from[0 ..< n]` with non-temporal stores for the destination's whole 64-byte lines (and a store
-/// fence after them): for results only a later pass reads, staged in L1 first. Call it only on a CPU with AVX-512F.
-void stream_copy_avx512(float *out, const float *from, size_t n);
-
 #endif
