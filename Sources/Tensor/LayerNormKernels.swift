@@ -11,14 +11,18 @@ public enum LayerNormKernel {
         public var probability: Float = 0
         public var seed: UInt64 = 0
         public var indexing: MaskIndexing? = nil
+        /// Whether the norm was of `max(x, 0)` (`forward`'s `rectifiedInput`).
+        public var rectifiedInput = false
     }
 
     /// `y = (x - mean) / sqrt(var + epsilon) * gamma + beta` per row of the last dimension, then dropped with
     /// probability `p` under the mask for `seed` (with `rows`, the whole batch's mask of those rows) in the same
     /// pass: `dropout(layerNorm(x))`, the head of the reference's input projection, without a dropped copy.
-    /// `x`: `[..., D]`; `gamma`, `beta`: `[D]`.
+    /// `x`: `[..., D]`; `gamma`, `beta`: `[D]`. With `rectifiedInput`, the norm of `max(x, 0)`: a ReLU before the
+    /// norm (between the blocks of the reference's input projection) applied to each row as it is read, with no
+    /// rectified copy of `x`; the bits of `Activation.relu` then this.
     public static func forward(_ x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float, dropout p: Float = 0, seed: UInt64 = 0,
-                               rows batchRows: BatchRows? = nil) -> (output: Tensor, saved: Saved) {
+                               rows batchRows: BatchRows? = nil, rectifiedInput: Bool = false) -> (output: Tensor, saved: Saved) {
         let profiled = Profiler.enter(.layerNorm)
         defer { Profiler.exit(profiled) }
         let width = x.shape.last ?? 1
@@ -37,9 +41,16 @@ public enum LayerNormKernel {
                         mean.withUnsafeMutableBufferPointer { meanOut in
                             reciprocalStd.withUnsafeMutableBufferPointer { rstdOut in
                                 Parallelism.forEachChunk(count: rows, grain: Parallelism.rowGrain(width)) { range in
-                                    withUnsafeTemporaryAllocation(of: Float.self, capacity: p > 0 ? width : 0) { mask in
+                                    // The row's mask, then its rectified values.
+                                    let scratch = (p > 0 ? width : 0) + (rectifiedInput ? width : 0)
+                                    withUnsafeTemporaryAllocation(of: Float.self, capacity: scratch) { mask in
                                         for row in range {
-                                            let line = input.baseAddress! + row * width
+                                            var line = UnsafePointer(input.baseAddress! + row * width)
+                                            if rectifiedInput {
+                                                let rectified = mask.baseAddress! + (p > 0 ? width : 0)
+                                                rectify(line, count: width, into: rectified)
+                                                line = UnsafePointer(rectified)
+                                            }
                                             if vector {
                                                 if p > 0 {
                                                     DropoutMask.fill(mask.baseAddress!, range: (row * width)..<((row + 1) * width),
@@ -70,7 +81,27 @@ public enum LayerNormKernel {
                 }
             }
         }
-        return (output, Saved(mean: mean, reciprocalStd: reciprocalStd, probability: p, seed: seed, indexing: indexing))
+        return (output, Saved(mean: mean, reciprocalStd: reciprocalStd, probability: p, seed: seed, indexing: indexing,
+                              rectifiedInput: rectifiedInput))
+    }
+
+    /// `target[j] = max(x[j], 0)`, as `Activation.relu` makes it.
+    @inline(__always)
+    static func rectify(_ x: UnsafePointer<Float>, count: Int, into target: UnsafeMutablePointer<Float>) {
+        for j in 0..<count {
+            let v = x[j]
+            target[j] = v > 0 ? v : 0
+        }
+    }
+
+    /// `gradient[j] = x[j] > 0 ? gradient[j] : 0`, in place: the gradient through a ReLU, as
+    /// `Activation.reluBackward` makes it.
+    @inline(__always)
+    static func rectifyGradient(_ gradient: UnsafeMutablePointer<Float>, input x: UnsafePointer<Float>, count: Int) {
+        for j in 0..<count {
+            let g = gradient[j]
+            gradient[j] = x[j] > 0 ? g : 0
+        }
     }
 
     /// Gradients of layer norm with respect to the input, gamma and beta; without `inputGradient` (the input is
@@ -90,11 +121,17 @@ public enum LayerNormKernel {
                     gamma.withUnsafeBufferPointer { gammaP in
                         parameterGradients.withPartials { partials in
                             Parallelism.forEachChunk(count: rows, grain: partials.rowsPerChunk) { range in
-                                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * width) { buffer in
+                                withUnsafeTemporaryAllocation(of: Float.self, capacity: (saved.rectifiedInput ? 3 : 2) * width) { buffer in
                                     let xhat = buffer.baseAddress!, masked = buffer.baseAddress! + width
                                     let sums = partials.chunk(range.lowerBound)
                                     for row in range {
-                                        let line = input.baseAddress! + row * width
+                                        let original = UnsafePointer(input.baseAddress! + row * width)
+                                        var line = original
+                                        if saved.rectifiedInput {
+                                            rectify(original, count: width, into: buffer.baseAddress! + 2 * width)
+                                            line = UnsafePointer(buffer.baseAddress! + 2 * width)
+                                        }
+                                        let target = inputGradient ? out.baseAddress! + row * width : nil
                                         let mu = saved.mean[row], rstd = saved.reciprocalStd[row]
                                         var gradient = UnsafePointer(g.baseAddress! + row * width)
                                         if vector && !inputGradient {
@@ -117,7 +154,8 @@ public enum LayerNormKernel {
                                                 gradient = UnsafePointer(masked)
                                             }
                                             layer_norm_row_backward_avx512(xhat, gradient, gammaP.baseAddress!, rstd, width,
-                                                                           out.baseAddress! + row * width, sums)
+                                                                           target!, sums)
+                                            if saved.rectifiedInput { rectifyGradient(target!, input: original, count: width) }
                                             continue
                                         }
                                         for j in 0..<width { xhat[j] = (line[j] - mu) * rstd }
@@ -131,7 +169,8 @@ public enum LayerNormKernel {
                                         if inputGradient {
                                             rowBackward(xhat: UnsafePointer(xhat), gradient: gradient,
                                                         gamma: gammaP.baseAddress!, reciprocalStd: rstd, width: width,
-                                                        into: out.baseAddress! + row * width, sums: sums)
+                                                        into: target!, sums: sums)
+                                            if saved.rectifiedInput { rectifyGradient(target!, input: original, count: width) }
                                         } else {
                                             for j in 0..<width {
                                                 sums[j] += gradient[j] * xhat[j]

@@ -24,6 +24,44 @@ final class FusedOpTests: XCTestCase {
         checker.check([x, weight]) { linearActivation(x, weight: weight, bias: nil, activation: .gelu) }
     }
 
+    func testTheNormOfARectifiedInputHasTheBitsOfTheReLUThenTheNorm() {
+        // The input projection's ReLU between blocks, applied by the next block's norm as it reads each row: the same
+        // bits as the ReLU op and then the norm, forward and backward, on the vector kernels and the portable loops,
+        // with the input a leaf that needs no gradient too (only gamma's and beta's are made).
+        defer { VectorKernels.enabled = GEMM.avx512Available }
+        for vector in [true, false] where !vector || GEMM.avx512Available {
+            VectorKernels.enabled = vector
+            for (rows, width) in [(150, 256), (5, 7)] {
+                for inputNeedsGradient in [true, false] {
+                    var results: [[[Float]]] = []
+                    for fused in [false, true] {
+                        var values = randomVariable([rows, width], seed: 50).value
+                        values.withUnsafeMutableBufferPointer { v in v[0] = 0; v[1] = -0.0; v[3] = 0 }
+                        let x = Variable(values, requiresGrad: inputNeedsGradient)
+                        let gamma = randomVariable([width], seed: 51), beta = randomVariable([width], seed: 52)
+                        let upstream = randomVariable([rows, width], seed: 53, requiresGrad: false)
+                        var generator = SeededGenerator(seed: 54)
+                        let y = fused
+                            ? layerNorm(rectified: x, gamma: gamma, beta: beta, dropout: 0.3, generator: &generator)
+                            : layerNorm(x.relu(), gamma: gamma, beta: beta, dropout: 0.3, generator: &generator)
+                        (y * upstream).sum().backward()
+                        results.append([y.value.data, x.grad?.data ?? [], gamma.grad?.data ?? [], beta.grad?.data ?? []])
+                    }
+                    for (index, name) in ["output", "input gradient", "gamma gradient", "beta gradient"].enumerated() {
+                        let (reference, fused) = (results[0][index], results[1][index])
+                        XCTAssertEqual(fused.count, index == 1 && !inputNeedsGradient ? 0 : (index < 2 ? rows * width : width), name)
+                        let differing = zip(fused, reference).filter { $0.bitPattern != $1.bitPattern }.count
+                        XCTAssertEqual(differing, 0, "values whose bits differ: \(name), vector \(vector), width \(width)")
+                    }
+                    if inputNeedsGradient {
+                        XCTAssertTrue(results[1][1].contains(0) && results[1][1].contains { $0 != 0 },
+                                      "the gradient is stopped where the input is not positive, and passed where it is")
+                    }
+                }
+            }
+        }
+    }
+
     func testTwoProjectionAttentionHasTheBitsOfTheConcatenatedHeads() {
         // What the decoder's cross-attention computed before the two-projection kernel: each head's query and key made
         // by concatenating the two projections' columns, values padded with zero columns, and those output columns

@@ -23,6 +23,13 @@ public final class LayerNorm: Module {
                          rows: context.batchRows)
     }
 
+    /// `dropout(norm(relu(x)))` in one fused op; `dropout` applies only while `context` is training.
+    public func callAsFunction(rectified x: Variable, thenDropout dropout: Dropout, context: ForwardContext) -> Variable {
+        let p = context.isTraining ? dropout.probability : 0
+        return layerNorm(rectified: x, gamma: weight, beta: bias, epsilon: epsilon, dropout: p, generator: &context.generator,
+                         rows: context.batchRows)
+    }
+
     public func namedParameters() -> [(name: String, parameter: Variable)] {
         [(name: "weight", parameter: weight), (name: "bias", parameter: bias)]
     }

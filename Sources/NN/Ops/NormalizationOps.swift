@@ -13,10 +13,19 @@ public func layerNorm(_ x: Variable, gamma: Variable, beta: Variable, epsilon: F
     layerNorm(x, gamma: gamma, beta: beta, epsilon: epsilon, dropout: p, seed: p > 0 ? generator.next() : 0, rows: rows)
 }
 
+/// `dropout(layerNorm(relu(x)))` in one op: `layerNorm(_:gamma:beta:epsilon:dropout:generator:rows:)` of the rectified
+/// input, rectified as each row is read (no rectified copy of `x` is made or kept), with the bits of the ReLU op
+/// followed by the norm (test: `FusedOpTests.testTheNormOfARectifiedInputHasTheBitsOfTheReLUThenTheNorm`).
+public func layerNorm(rectified x: Variable, gamma: Variable, beta: Variable, epsilon: Float = 1e-5, dropout p: Float,
+                      generator: inout SeededGenerator, rows: BatchRows? = nil) -> Variable {
+    layerNorm(x, gamma: gamma, beta: beta, epsilon: epsilon, dropout: p, seed: p > 0 ? generator.next() : 0, rows: rows,
+              rectifiedInput: true)
+}
+
 private func layerNorm(_ x: Variable, gamma: Variable, beta: Variable, epsilon: Float, dropout p: Float, seed: UInt64,
-                       rows: BatchRows?) -> Variable {
+                       rows: BatchRows?, rectifiedInput: Bool = false) -> Variable {
     let (y, saved) = LayerNormKernel.forward(x.value, gamma: gamma.value, beta: beta.value, epsilon: epsilon, dropout: p,
-                                             seed: seed, rows: rows)
+                                             seed: seed, rows: rows, rectifiedInput: rectifiedInput)
     return Variable.result(y, parents: [x, gamma, beta]) { g in
         let grads = LayerNormKernel.backward(outputGradient: g, input: x.value, gamma: gamma.value, saved: saved,
                                              inputGradient: x.requiresGrad)

@@ -28,10 +28,12 @@ public final class InputProjection: Module {
     public func callAsFunction(_ x: Variable, context: ForwardContext) -> Variable {
         var h = x
         for i in 0..<linears.count {
-            h = linears[i](norms[i](h, thenDropout: dropout, context: context))
-            if i < linears.count - 1 || reluAfterLast { h = h.relu() }
+            // The ReLU ending the block before is applied by this block's norm as it reads each row.
+            let normed = i == 0 ? norms[i](h, thenDropout: dropout, context: context)
+                                : norms[i](rectified: h, thenDropout: dropout, context: context)
+            h = linears[i](normed)
         }
-        return h
+        return reluAfterLast ? h.relu() : h
     }
 
     public func namedParameters() -> [(name: String, parameter: Variable)] {
