@@ -183,16 +183,34 @@ struct StepProfile {
     /// kernels first wrote the fresh pages (the feed-forward activations' element-wise passes most), so the profiled
     /// step is one with the timed rounds' few faults.
     static let warmUpSteps = 3
+    /// Steps profiled after them. One step's time per kind of work moves with the load on a shared machine (the
+    /// attention row of a QD-DETR b32 step from 45 to 74 ms between two runs); the table gives each figure's median
+    /// over these steps.
+    static let profiledSteps = 3
 
     func report() {
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         for _ in 0..<Self.warmUpSteps { step.run() }
-        Profiler.start()
-        let faultsBefore = minorPageFaults()
-        let start = Measure.now()
-        step.run()
-        let profiled = Measure.now() - start
-        let faults = minorPageFaults() - faultsBefore
-        let tally = Profiler.stop()
+        var tallies: [Profiler.Tally] = [], profiledTimes: [Double] = [], profiledFaults: [Int] = []
+        for _ in 0..<Self.profiledSteps {
+            Profiler.start()
+            let faultsBefore = minorPageFaults()
+            let start = Measure.now()
+            step.run()
+            profiledTimes.append(Measure.now() - start)
+            profiledFaults.append(minorPageFaults() - faultsBefore)
+            tallies.append(Profiler.stop())
+        }
+        // Every step makes the same products; each time is the median over the profiled steps.
+        var tally = tallies[0]
+        tally.seconds = Dictionary(uniqueKeysWithValues: Set(tallies.flatMap(\.seconds.keys)).map { kind in
+            (kind, median(tallies.map { $0.seconds[kind] ?? 0 }))
+        })
+        tally.productSeconds = Dictionary(uniqueKeysWithValues: tally.products.keys.map { product in
+            (product, median(tallies.map { $0.productSeconds[product] ?? 0 }))
+        })
+        let profiled = median(profiledTimes)
+        let unmarked = median(zip(profiledTimes, tallies).map { $0 - $1.seconds.values.reduce(0, +) })
         let shapes = tally.products.sorted { $0.key.flops * Double($0.value) > $1.key.flops * Double($1.value) }
         let replay = FloorReplay(shapes.map { ($0.key, $0.value) }, kernel: GEMM.kernel)
         let openBLASReplay = GEMM.kernel == .openBLAS ? nil : FloorReplay(shapes.map { ($0.key, $0.value) }, kernel: .openBLAS)
@@ -223,20 +241,21 @@ struct StepProfile {
                 openBLASRatios.append(stepTime / openBLASTime)
             }
         }
-        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         let (time, floor, ratio) = (median(steps), median(floors), median(ratios))
         let flops = tally.gemmFlops
         let perShape = replay.perShapeSeconds()
         let openBLASPerShape = openBLASReplay?.perShapeSeconds()
 
         print("")
-        print(String(format: "%@: %.0f ms per step (median of %d; the profiled step took %.0f ms), %d parameters, %.1f GFLOP in %d products",
-                     step.label, time * 1e3, repeats, profiled * 1e3, step.parameterCount, flops / 1e9,
-                     tally.products.values.reduce(0, +)))
-        // The profiled step is one step; the timed rounds' median is the per-step figure.
+        print(String(format: "%@: %.0f ms per step (median of %d; the %d profiled steps took %@ ms), %d parameters, %.1f GFLOP in %d products",
+                     step.label, time * 1e3, repeats, Self.profiledSteps,
+                     profiledTimes.map { String(format: "%.0f", $0 * 1e3) }.joined(separator: ", "),
+                     step.parameterCount, flops / 1e9, tally.products.values.reduce(0, +)))
+        // The profiled steps are steps of their own; the timed rounds' median is the per-step figure.
         let steadyFaults = Double(roundFaults) / Double(max(repeats, 1))
-        print(String(format: "minor page faults: %.0f per timed step (%.1f MiB of fresh pages); %d in the profiled step (step %d)",
-                     steadyFaults, steadyFaults * 4 / 1024, faults, Self.warmUpSteps + 1))
+        print(String(format: "minor page faults: %.0f per timed step (%.1f MiB of fresh pages); %@ in the profiled steps (steps %d to %d)",
+                     steadyFaults, steadyFaults * 4 / 1024, profiledFaults.map(String.init).joined(separator: ", "),
+                     Self.warmUpSteps + 1, Self.warmUpSteps + Self.profiledSteps))
         print(String(format: "GEMM floor: %.0f ms (the step's products, bare, on the %@ kernel: %.1f GFLOP/s); step / floor = %.2fx (median over rounds)",
                      floor * 1e3, GEMM.kernel.rawValue, flops / floor / 1e9, ratio))
         // Each round's own figures: on a shared machine the ratio moves from round to round.
@@ -252,8 +271,8 @@ struct StepProfile {
                          median(openBLASFloors) * 1e3, flops / median(openBLASFloors) / 1e9, median(openBLASRatios)))
         }
         var rows: [(String, Double)] = Profiler.Kind.allCases.compactMap { kind in tally.seconds[kind].map { (kind.rawValue, $0) } }
-        rows.append(("other (autograd bookkeeping, allocation, unmarked work)", profiled - tally.seconds.values.reduce(0, +)))
-        print("| work | ms | share of the profiled step |")
+        rows.append(("other (autograd bookkeeping, allocation, unmarked work)", unmarked))
+        print("| work | ms (median of the profiled steps) | share of the profiled step |")
         print("|---|---:|---:|")
         for (name, seconds) in rows.sorted(by: { $0.1 > $1.1 }) {
             print(String(format: "| %@ | %.1f | %.1f%% |", name, seconds * 1e3, seconds / profiled * 100))
