@@ -32,21 +32,8 @@ public func scaledDotProductAttention(query: Variable, key: Variable, value: Var
                                       keyPaddingMask: KeyPaddingMask? = nil, blockedPairs: [Bool]? = nil,
                                       dropout: Float = 0, generator: inout SeededGenerator,
                                       rows: BatchRows? = nil) -> Variable {
-    if let mask = keyPaddingMask {
-        precondition(mask.batch == key.shape[0] && mask.length == key.shape[1],
-                     "attention: key padding mask [\(mask.batch), \(mask.length)] vs keys \(key.shape)")
-    }
-    let seed = dropout > 0 ? generator.next() : 0
-    let (output, saved) = AttentionKernel.forward(query: query.value, key: key.value, value: value.value, heads: heads,
-                                                  keyIsPadding: keyPaddingMask?.isPadding, blockedPairs: blockedPairs,
-                                                  dropout: dropout, dropoutSeed: seed, dropoutRows: rows)
-    return Variable.result(output, parents: [query, key, value]) { g in
-        let grads = AttentionKernel.backward(outputGradient: g, query: query.value, key: key.value, value: value.value,
-                                             heads: heads, saved: saved)
-        if query.requiresGrad { query.accumulateGradient(grads.query) }
-        if key.requiresGrad { key.accumulateGradient(grads.key) }
-        if value.requiresGrad { value.accumulateGradient(grads.value) }
-    }
+    attention(query: query, querySecond: nil, key: key, keySecond: nil, value: value, heads: heads,
+              keyPaddingMask: keyPaddingMask, blockedPairs: blockedPairs, dropout: dropout, generator: &generator, rows: rows)
 }
 
 /// Attention whose heads score with two projections each (DAB-DETR's conditional cross-attention): head `h`
@@ -58,23 +45,36 @@ public func scaledDotProductAttention(query: Variable, querySecond: Variable, ke
                                       value: Variable, heads: Int, keyPaddingMask: KeyPaddingMask? = nil,
                                       dropout: Float = 0, generator: inout SeededGenerator,
                                       rows: BatchRows? = nil) -> Variable {
+    attention(query: query, querySecond: querySecond, key: key, keySecond: keySecond, value: value, heads: heads,
+              keyPaddingMask: keyPaddingMask, blockedPairs: nil, dropout: dropout, generator: &generator, rows: rows)
+}
+
+/// Either attention op: one projection per head, or two with `querySecond` and `keySecond`.
+private func attention(query: Variable, querySecond: Variable?, key: Variable, keySecond: Variable?, value: Variable,
+                       heads: Int, keyPaddingMask: KeyPaddingMask?, blockedPairs: [Bool]?, dropout: Float,
+                       generator: inout SeededGenerator, rows: BatchRows?) -> Variable {
     if let mask = keyPaddingMask {
         precondition(mask.batch == key.shape[0] && mask.length == key.shape[1],
                      "attention: key padding mask [\(mask.batch), \(mask.length)] vs keys \(key.shape)")
     }
     let seed = dropout > 0 ? generator.next() : 0
-    let (output, saved) = AttentionKernel.forward(query: query.value, querySecond: querySecond.value, key: key.value,
-                                                  keySecond: keySecond.value, value: value.value, heads: heads,
-                                                  keyIsPadding: keyPaddingMask?.isPadding, dropout: dropout,
-                                                  dropoutSeed: seed, dropoutRows: rows)
-    return Variable.result(output, parents: [query, querySecond, key, keySecond, value]) { g in
-        let grads = AttentionKernel.backward(outputGradient: g, query: query.value, querySecond: querySecond.value,
-                                             key: key.value, keySecond: keySecond.value, value: value.value,
+    let (output, saved) = AttentionKernel.forward(query: query.value, querySecond: querySecond?.value, key: key.value,
+                                                  keySecond: keySecond?.value, value: value.value, heads: heads,
+                                                  keyIsPadding: keyPaddingMask?.isPadding, blockedPairs: blockedPairs,
+                                                  dropout: dropout, dropoutSeed: seed, dropoutRows: rows)
+    let parents = [query] + (querySecond.map { [$0] } ?? []) + [key] + (keySecond.map { [$0] } ?? []) + [value]
+    return Variable.result(output, parents: parents) { g in
+        let grads = AttentionKernel.backward(outputGradient: g, query: query.value, querySecond: querySecond?.value,
+                                             key: key.value, keySecond: keySecond?.value, value: value.value,
                                              heads: heads, saved: saved)
         if query.requiresGrad { query.accumulateGradient(grads.query) }
-        if querySecond.requiresGrad, let gradient = grads.querySecond { querySecond.accumulateGradient(gradient) }
+        if let querySecond, querySecond.requiresGrad, let gradient = grads.querySecond {
+            querySecond.accumulateGradient(gradient)
+        }
         if key.requiresGrad { key.accumulateGradient(grads.key) }
-        if keySecond.requiresGrad, let gradient = grads.keySecond { keySecond.accumulateGradient(gradient) }
+        if let keySecond, keySecond.requiresGrad, let gradient = grads.keySecond {
+            keySecond.accumulateGradient(gradient)
+        }
         if value.requiresGrad { value.accumulateGradient(grads.value) }
     }
 }
